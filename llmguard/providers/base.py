@@ -1,0 +1,58 @@
+"""The provider-neutral shapes the guard works with."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(slots=True)
+class CallRequest:
+    """What a request asks for, parsed from its bytes by a provider adapter."""
+
+    provider: str  # "openai" | "anthropic"
+    endpoint: str  # "chat.completions" | "embeddings" | "messages" | "responses" | "completions"
+    model: str
+    body: dict[str, Any]
+    stream: bool = False
+    max_tokens: int | None = None
+    max_tokens_field: str | None = None  # the body field that carries the output bound
+    temperature: float | None = None
+    n: int = 1
+    seed: int | None = None
+
+
+@dataclass(slots=True)
+class Usage:
+    """Token usage as the provider bills it. `input_tokens` includes cached and cache-write tokens."""
+
+    input_tokens: int = 0
+    cached_input_tokens: int = 0
+    cache_write_tokens: int = 0
+    output_tokens: int = 0
+    reasoning_tokens: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.input_tokens + other.input_tokens,
+            self.cached_input_tokens + other.cached_input_tokens,
+            self.cache_write_tokens + other.cache_write_tokens,
+            self.output_tokens + other.output_tokens,
+            self.reasoning_tokens + other.reasoning_tokens,
+        )
+
+
+@dataclass(slots=True)
+class StreamState:
+    """What a stream has told us so far; filled event by event by an adapter."""
+
+    usage: Usage = field(default_factory=Usage)
+    model: str | None = None
+    complete: bool = False
+    saw_usage: bool = False
+    events: int = 0
+    error: str | None = None
+
+
+class ProviderParseError(ValueError):
+    """A request or response body the adapter cannot read."""
