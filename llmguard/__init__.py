@@ -1,3 +1,72 @@
-"""llmguard: keep LLM API calls fast, bounded and cheap."""
+"""llmguard: keep LLM API calls fast, bounded and cheap.
+
+`llmguard.install()` routes every call of the official openai and anthropic SDKs through the
+guard; `%load_ext llmguard` does the same in a notebook.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from llmguard import errors
+from llmguard.config import ConfigError, Settings, load_settings
+from llmguard.context import session_tags, set_session_tags, step, tag
+from llmguard.guard import Guard
 
 __version__ = "0.1.0"
+__all__ = [
+    "ConfigError", "Guard", "Settings", "errors", "install", "uninstall", "current", "tag", "step",
+    "set_session_tags", "session_tags", "load_ipython_extension", "unload_ipython_extension",
+]
+
+_lock = threading.Lock()
+_guard: Guard | None = None
+
+
+def install(**settings: Any) -> Guard:
+    """Route every openai/anthropic SDK call in this process through a guard.
+
+    Keyword arguments are settings (see `llmguard.config.Settings`); they override
+    `[tool.llmguard]` in pyproject.toml and `LLMGUARD_*` environment variables. Calling it again
+    replaces the running guard.
+    """
+    global _guard
+    from llmguard import transport
+
+    guard = Guard(load_settings(settings))
+    with _lock:
+        previous, _guard = _guard, guard
+        transport.attach(guard)
+    if previous is not None and previous.ledger is not None:
+        previous.ledger.close()
+    return guard
+
+
+def uninstall() -> None:
+    """Restore the SDKs' HTTP stack exactly as it was; later calls are not recorded."""
+    global _guard
+    from llmguard import transport
+
+    with _lock:
+        previous, _guard = _guard, None
+        transport.detach()
+    if previous is not None and previous.ledger is not None:
+        previous.ledger.close()
+
+
+def current() -> Guard | None:
+    """The installed guard, or None."""
+    return _guard
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    from llmguard.magics import load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    from llmguard.magics import unload
+
+    unload(ipython)

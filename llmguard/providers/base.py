@@ -51,6 +51,7 @@ class StreamState:
     complete: bool = False
     saw_usage: bool = False
     events: int = 0
+    content_events: int = 0  # events that carried generated output (time to first token)
     error: str | None = None
 
 

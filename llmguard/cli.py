@@ -1,0 +1,119 @@
+"""`llmguard demo | sim | lint | rule | report`. Exit codes: 0 ok, 1 findings/failures, 2 usage errors."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+
+def _home(args: argparse.Namespace) -> Path:
+    from llmguard.config import load_settings
+
+    if getattr(args, "home", None):
+        return Path(args.home)
+    return load_settings().home_path
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from llmguard.demo import run_demo
+
+    return run_demo(home=args.home, calls=args.calls)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from llmguard import report
+
+    home = _home(args)
+    ledger = home / "ledger.sqlite3"
+    if not ledger.exists():
+        print(
+            f"llmguard: no ledger at {ledger}. Run some calls with the guard on (e.g. `llmguard demo`), "
+            "or point --home / LLMGUARD_HOME at the folder that holds ledger.sqlite3.",
+            file=sys.stderr,
+        )
+        return 2
+    run_id = report.last_run_id(ledger) if args.last_run else None
+    rows = report.summary(ledger, by=args.by, run_id=run_id)
+    if args.format == "json":
+        print(report.to_json(rows))
+    elif args.format == "csv":
+        sys.stdout.write(report.to_csv(rows))
+    else:
+        Console().print(report.to_table(rows, by=args.by))
+        Console().print(f"ledger: {ledger}")
+    return 0
+
+
+def cmd_sim(args: argparse.Namespace) -> int:
+    from llmguard.sim import cli as sim_cli
+
+    return sim_cli.run(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="llmguard", description="Keep LLM API calls fast, bounded and cheap.")
+    parser.add_argument("--version", action="version", version=f"llmguard {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    demo = sub.add_parser("demo", help="run a mixed batch against the embedded simulated provider")
+    demo.add_argument("--home", help="LLMGUARD_HOME for the demo's ledger (default: ./.llmguard)")
+    demo.add_argument("--calls", type=int, default=36, help="number of calls to send (default 36)")
+    demo.set_defaults(func=cmd_demo)
+
+    rep = sub.add_parser("report", help="cost and latency summary from the ledger")
+    rep.add_argument("--home", help="folder holding ledger.sqlite3 (default: LLMGUARD_HOME or ./.llmguard)")
+    rep.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    rep.add_argument("--by", default="model", help="group by: model, provider, feature, tenant, user, ...")
+    rep.add_argument("--last-run", action="store_true", help="only the most recent run")
+    rep.set_defaults(func=cmd_report)
+
+    sim = sub.add_parser("sim", help="serve the simulated OpenAI/Anthropic provider on 127.0.0.1")
+    try:
+        from llmguard.sim import cli as sim_cli
+
+        sim_cli.add_arguments(sim)
+    except ImportError:
+        pass
+    sim.set_defaults(func=cmd_sim)
+
+    try:
+        from llmguard.lint import cli as lint_cli
+    except ImportError:
+        lint_cli = None
+    if lint_cli is not None:
+        lint = sub.add_parser("lint", help="find unbounded retries, missing timeouts, unlimited max tokens")
+        lint_cli.add_lint_arguments(lint)
+        lint.set_defaults(func=lint_cli.run_lint)
+        rule = sub.add_parser("rule", help="show a lint rule's documentation")
+        lint_cli.add_rule_arguments(rule)
+        rule.set_defaults(func=lint_cli.run_rule)
+    return parser
+
+
+def _version() -> str:
+    from llmguard import __version__
+
+    return __version__
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,137 @@
+"""Settings: one dataclass; sources, lowest first: defaults < pyproject [tool.llmguard] < env < code.
+
+Every setting has the same name everywhere: a keyword of `llmguard.install(...)`, a key under
+`[tool.llmguard]` (dashes or underscores), and `LLMGUARD_<NAME>` in the environment for scalars.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A setting that cannot be used; the message says which, where it came from and what to do."""
+
+
+@dataclass
+class Settings:
+    home: str = ".llmguard"  # LLMGUARD_HOME: ledger, cache and shared state
+    enabled: bool = True
+    # time and retries
+    timeout_s: float | None = 60.0  # replaces the SDKs' 600 s default; None keeps the SDK's own
+    max_attempts: int = 3  # total attempts per call, first one included (the SDKs default to 3 too)
+    backoff_base_s: float = 0.5
+    backoff_max_s: float = 8.0
+    retry_after_cap_s: float = 60.0
+    # prices for models genai-prices does not know: {"my-model": {"input_mtok": 0.1, "output_mtok": 0.2}}
+    prices: dict[str, dict[str, float]] = field(default_factory=dict)
+    # where the ledger is, or None to keep no ledger (e.g. a read-only environment)
+    ledger: bool = True
+
+    def with_updates(self, updates: dict[str, Any], source: str = "code") -> Settings:
+        return dataclasses.replace(self, **_validated(updates, source))
+
+    @property
+    def home_path(self) -> Path:
+        return Path(self.home).expanduser()
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+
+
+def _coerce(name: str, value: Any, source: str) -> Any:
+    default = _FIELDS[name].default
+    kind = type(default) if default is not dataclasses.MISSING and default is not None else None
+    if name == "timeout_s":
+        kind = float
+    if isinstance(value, str) and kind in (int, float, bool):
+        text = value.strip().lower()
+        if kind is bool:
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off"):
+                return False
+        elif name == "timeout_s" and text in ("none", "off", ""):
+            return None
+        else:
+            try:
+                return kind(text)
+            except ValueError:
+                pass
+        raise ConfigError(f"llmguard: setting {name}={value!r} from {source} is not a valid {kind.__name__}")
+    if kind in (int, float) and value is not None and not isinstance(value, int | float):
+        raise ConfigError(f"llmguard: setting {name}={value!r} from {source} must be a number")
+    if kind is int and isinstance(value, float) and not value.is_integer():
+        raise ConfigError(f"llmguard: setting {name}={value!r} from {source} must be a whole number")
+    return int(value) if kind is int and value is not None else value
+
+
+def _validated(updates: dict[str, Any], source: str) -> dict[str, Any]:
+    clean: dict[str, Any] = {}
+    for raw_key, value in updates.items():
+        key = raw_key.replace("-", "_")
+        if key not in _FIELDS:
+            known = ", ".join(sorted(_FIELDS))
+            raise ConfigError(f"llmguard: unknown setting {raw_key!r} from {source}; known settings: {known}")
+        clean[key] = _coerce(key, value, source)
+    if "max_attempts" in clean and clean["max_attempts"] < 1:
+        raise ConfigError(f"llmguard: max_attempts from {source} must be at least 1 (1 = no retries)")
+    if clean.get("timeout_s") is not None and clean["timeout_s"] <= 0:
+        raise ConfigError(f"llmguard: timeout_s from {source} must be > 0 seconds (or None for the SDK default)")
+    return clean
+
+
+def find_pyproject(start: Path | None = None) -> Path | None:
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / "pyproject.toml"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def pyproject_table(path: Path | None) -> dict[str, Any]:
+    """[tool.llmguard] without its lint sub-table (the linter reads that itself)."""
+    if path is None:
+        return {}
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"llmguard: cannot read {path}: {exc}") from None
+    table = dict(data.get("tool", {}).get("llmguard", {}))
+    table.pop("lint", None)
+    return table
+
+
+def env_settings(environ: dict[str, str] | None = None) -> dict[str, Any]:
+    environ = os.environ if environ is None else environ
+    found: dict[str, Any] = {}
+    for name, spec in _FIELDS.items():
+        if spec.default_factory is not dataclasses.MISSING:  # dict settings come from files or code
+            continue
+        value = environ.get(f"LLMGUARD_{name.upper()}")
+        if value is not None:
+            found[name] = value
+    return found
+
+
+def load_settings(overrides: dict[str, Any] | None = None, start: Path | None = None) -> Settings:
+    pyproject = find_pyproject(start)
+    settings = Settings()
+    table = pyproject_table(pyproject)
+    if table:
+        settings = settings.with_updates(table, f"{pyproject} [tool.llmguard]")
+    env = env_settings()
+    if env:
+        settings = settings.with_updates(env, "the environment")
+    if overrides:
+        settings = settings.with_updates(overrides, "code")
+    return settings

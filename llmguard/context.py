@@ -1,0 +1,189 @@
+"""Who and what a call is for, carried in contextvars so threads and asyncio tasks each see their own.
+
+`tag()` attributes calls to a tenant, user, feature, prompt version, priority or risk; `step()`
+measures a named workflow step and gives the calls inside it a deadline. Session-wide tags (set by
+`%llmguard tag` and the notebook hooks) sit under the context tags.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+KNOWN_TAGS = ("tenant", "user", "feature", "prompt_version", "priority", "risk", "notebook", "cell", "cache")
+PRIORITIES = ("interactive", "background")
+
+_EMPTY: MappingProxyType[str, Any] = MappingProxyType({})
+_tags: ContextVar[MappingProxyType[str, Any]] = ContextVar("llmguard_tags", default=_EMPTY)
+_deadline: ContextVar[float | None] = ContextVar("llmguard_deadline", default=None)
+_workflow: ContextVar[Workflow | None] = ContextVar("llmguard_workflow", default=None)
+_session_tags: dict[str, Any] = {}
+
+
+@dataclass
+class Workflow:
+    """Step timings of the workflow the current calls belong to (milliseconds by step name)."""
+
+    steps: dict[str, float] = field(default_factory=dict)
+    over_budget: list[str] = field(default_factory=list)
+
+
+def set_session_tags(**tags: Any) -> None:
+    """Tags for every call in this process (None removes one)."""
+    _validate(tags)
+    for key, value in tags.items():
+        if value is None:
+            _session_tags.pop(key, None)
+        else:
+            _session_tags[key] = value
+
+
+def session_tags() -> dict[str, Any]:
+    return dict(_session_tags)
+
+
+def current_tags() -> dict[str, Any]:
+    """Session tags overlaid by the tags of the current context."""
+    local = _tags.get()
+    if not _session_tags:
+        return dict(local)
+    merged = dict(_session_tags)
+    merged.update(local)
+    return merged
+
+
+def current_deadline() -> float | None:
+    """The monotonic time by which the current call must finish, if any."""
+    return _deadline.get()
+
+
+def current_steps() -> dict[str, float]:
+    workflow = _workflow.get()
+    return dict(workflow.steps) if workflow else {}
+
+
+def _validate(tags: dict[str, Any]) -> None:
+    priority = tags.get("priority")
+    if priority is not None and priority not in PRIORITIES:
+        raise ValueError(f"llmguard: priority must be one of {PRIORITIES}, got {priority!r}")
+    deadline = tags.get("deadline")
+    if deadline is not None and (not isinstance(deadline, int | float) or deadline <= 0):
+        raise ValueError(f"llmguard: deadline is seconds from now and must be > 0, got {deadline!r}")
+
+
+class tag:  # noqa: N801 - used like a function: `with llmguard.tag(feature="summary"):`
+    """Attribute every call inside to these tags (sync and async, nestable).
+
+    `deadline=` (seconds from now) bounds every call inside; any other keyword becomes a custom tag
+    recorded with the call (and, for names listed in the cache's `key_tags`, part of the cache key).
+    """
+
+    def __init__(self, **tags: Any) -> None:
+        _validate(tags)
+        self._deadline_s = tags.pop("deadline", None)
+        self._tags = tags
+        self._tokens: list[Any] = []
+
+    def __enter__(self) -> tag:
+        merged = dict(_tags.get())
+        merged.update(self._tags)
+        self._tokens.append((_tags.set(MappingProxyType(merged)), self._set_deadline()))
+        return self
+
+    def _set_deadline(self) -> Any:
+        if self._deadline_s is None:
+            return None
+        new = time.monotonic() + self._deadline_s
+        outer = _deadline.get()
+        return _deadline.set(new if outer is None else min(outer, new))
+
+    def __exit__(self, *exc: Any) -> None:
+        tags_token, deadline_token = self._tokens.pop()
+        _tags.reset(tags_token)
+        if deadline_token is not None:
+            _deadline.reset(deadline_token)
+
+    async def __aenter__(self) -> tag:
+        return self.__enter__()
+
+    async def __aexit__(self, *exc: Any) -> None:
+        self.__exit__(*exc)
+
+
+class StepTimeout(TimeoutError):
+    """A `step()` ran past its timeout budget."""
+
+
+class step:  # noqa: N801
+    """Measure a named workflow step and bound it by `timeout` seconds.
+
+    Async: the step is cancelled at its deadline and raises `StepTimeout`. Sync code cannot be
+    interrupted safely, so there the step is measured and reported as over budget, and model calls
+    inside it get an HTTP timeout no longer than the time left.
+    """
+
+    def __init__(self, name: str, timeout: float | None = None) -> None:
+        if timeout is not None and timeout <= 0:
+            raise ValueError(f"llmguard: step {name!r} timeout must be > 0 seconds, got {timeout!r}")
+        self.name = name
+        self.timeout = timeout
+        self.elapsed_ms: float | None = None
+        self._state: list[Any] = []
+
+    def _enter(self) -> None:
+        workflow = _workflow.get()
+        workflow_token = None
+        if workflow is None:
+            workflow = Workflow()
+            workflow_token = _workflow.set(workflow)
+        deadline_token = None
+        if self.timeout is not None:
+            new = time.monotonic() + self.timeout
+            outer = _deadline.get()
+            deadline_token = _deadline.set(new if outer is None else min(outer, new))
+        self._state.append((time.perf_counter(), workflow, workflow_token, deadline_token))
+
+    def _exit(self) -> bool:
+        start, workflow, workflow_token, deadline_token = self._state.pop()
+        self.elapsed_ms = (time.perf_counter() - start) * 1000
+        workflow.steps[self.name] = workflow.steps.get(self.name, 0.0) + self.elapsed_ms
+        over = self.timeout is not None and self.elapsed_ms > self.timeout * 1000
+        if over:
+            workflow.over_budget.append(self.name)
+        if deadline_token is not None:
+            _deadline.reset(deadline_token)
+        if workflow_token is not None:
+            _workflow.reset(workflow_token)
+        return over
+
+    def __enter__(self) -> step:
+        self._enter()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._exit()
+
+    async def __aenter__(self) -> step:
+        self._enter()
+        if self.timeout is not None:
+            self._timeout_cm = asyncio.timeout(self.timeout) if hasattr(asyncio, "timeout") else None
+            if self._timeout_cm is not None:
+                await self._timeout_cm.__aenter__()
+        return self
+
+    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+        suppressed_timeout = False
+        cm = getattr(self, "_timeout_cm", None)
+        if cm is not None:
+            try:
+                await cm.__aexit__(exc_type, exc, tb)
+            except TimeoutError:
+                suppressed_timeout = True
+        self._exit()
+        if suppressed_timeout:
+            raise StepTimeout(f"llmguard: step {self.name!r} exceeded its {self.timeout}s timeout budget")
+        return False

@@ -1,0 +1,112 @@
+"""`llmguard demo`: a realistic mixed batch through the real SDKs against the simulated provider."""
+
+from __future__ import annotations
+
+import importlib.util
+import random
+import warnings
+from pathlib import Path
+
+_TOPICS = [
+    "the refund policy", "a failed payment", "shipping to Canada", "a password reset", "an invoice in euros",
+    "a damaged parcel", "upgrading a plan", "GDPR data export", "a late delivery", "API rate limits",
+]
+_DOCUMENT = (
+    "Quarterly operations review. Revenue grew while support volume rose faster than staffing. "
+    "The team shipped the new billing flow, migrated two databases and closed most incident follow-ups. "
+)
+
+
+def _batch(calls: int, rng: random.Random) -> list[dict]:
+    """A mix of short questions, long-document summaries and classification calls."""
+    plan = []
+    for i in range(calls):
+        kind = rng.choices(["question", "summary", "classify"], weights=[5, 2, 3])[0]
+        topic = rng.choice(_TOPICS)
+        if kind == "question":
+            prompt, model, max_tokens = f"Customer asks about {topic}. Answer briefly.", "gpt-4o-mini", 120
+        elif kind == "summary":
+            prompt = "Summarise for an executive:\n" + _DOCUMENT * rng.randint(5, 40)
+            model, max_tokens = "gpt-4o", 300
+        else:
+            prompt, model, max_tokens = f"Classify the ticket topic: {topic}. One word.", "gpt-4.1-nano", 5
+        plan.append({"i": i, "kind": kind, "prompt": prompt, "model": model, "max_tokens": max_tokens,
+                     "stream": i % 4 == 1})
+    return plan
+
+
+def run_demo(home: str | None = None, calls: int = 36) -> int:
+    from rich.console import Console
+    from rich.progress import Progress
+
+    import llmguard
+    from llmguard import report
+    from llmguard.sim import SimProvider
+
+    console = Console()
+    if importlib.util.find_spec("openai") is None:
+        console.print("llmguard demo needs the openai SDK: pip install 'llmguard[openai]'")
+        return 2
+    import openai
+
+    has_anthropic = importlib.util.find_spec("anthropic") is not None
+    rng = random.Random(7)
+    plan = _batch(max(1, calls), rng)
+    settings = {"home": home} if home else {}
+    with SimProvider(latency_ms=15, per_token_ms=0.2) as sim, warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        guard = llmguard.install(**settings)
+        try:
+            client = openai.OpenAI(base_url=sim.base_url + "/v1", api_key="sk-demo-not-a-real-key")
+            claude = None
+            if has_anthropic:
+                import anthropic
+
+                claude = anthropic.Anthropic(base_url=sim.base_url, api_key="sk-ant-demo-not-a-real-key")
+            total = len(plan) + (6 if claude else 0)
+            with Progress(console=console, transient=False) as progress:
+                task = progress.add_task("calls through llmguard", total=total)
+                for item in plan:
+                    with llmguard.tag(feature=item["kind"], tenant=rng.choice(["acme", "globex"])):
+                        messages = [{"role": "user", "content": item["prompt"]}]
+                        if item["stream"]:
+                            stream = client.chat.completions.create(
+                                model=item["model"], messages=messages, max_tokens=item["max_tokens"], stream=True
+                            )
+                            for _ in stream:
+                                pass
+                        else:
+                            client.chat.completions.create(
+                                model=item["model"], messages=messages, max_tokens=item["max_tokens"]
+                            )
+                    progress.advance(task)
+                if claude is not None:
+                    for i in range(6):
+                        with llmguard.tag(feature="assistant", tenant="acme"):
+                            if i % 2:
+                                with claude.messages.stream(
+                                    model="claude-3-5-haiku-latest", max_tokens=200,
+                                    messages=[{"role": "user", "content": f"Draft reply #{i} about {_TOPICS[i]}"}],
+                                ) as stream:
+                                    for _ in stream.text_stream:
+                                        pass
+                            else:
+                                claude.messages.create(
+                                    model="claude-3-5-haiku-latest", max_tokens=200,
+                                    messages=[{"role": "user", "content": f"Draft reply #{i} about {_TOPICS[i]}"}],
+                                )
+                        progress.advance(task)
+        finally:
+            llmguard.uninstall()
+        server_cost = sim.stats.get("cost_usd")
+    ledger = guard.ledger
+    if ledger is None or not ledger.available:
+        console.print(f"[red]llmguard: the ledger could not be written ({ledger.error if ledger else 'off'})[/red]")
+        return 1
+    rows = report.summary(ledger.path, by="model", run_id=ledger.run_id)
+    console.print(report.to_table(rows, title="llmguard demo: cost by model (this run)"))
+    ours = sum(r["cost_usd"] for r in rows)
+    if server_cost is not None:
+        console.print(f"the provider billed ${server_cost:.6f}; the ledger says ${ours:.6f}")
+    console.print(f"ledger: {Path(ledger.path).resolve()}  (see it again: llmguard report --last-run)")
+    return 0

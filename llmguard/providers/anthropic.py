@@ -1,0 +1,111 @@
+"""Anthropic Messages wire format: pure functions on bytes and dicts, no I/O."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from llmguard.providers.base import CallRequest, ProviderParseError, StreamState, Usage
+
+NAME = "anthropic"
+
+
+def parse_request(path: str, body: bytes) -> CallRequest | None:
+    if not path.endswith("/v1/messages"):
+        return None  # count_tokens, models, batches: not metered calls
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ProviderParseError(f"request body is not JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise ProviderParseError("request body is not a JSON object")
+    model = data.get("model")
+    if not isinstance(model, str):
+        raise ProviderParseError("request has no model")
+    max_tokens = data.get("max_tokens")
+    temperature = data.get("temperature")
+    return CallRequest(
+        provider=NAME,
+        endpoint="messages",
+        model=model,
+        body=data,
+        stream=bool(data.get("stream")),
+        max_tokens=max_tokens if isinstance(max_tokens, int) else None,
+        max_tokens_field="max_tokens",
+        temperature=float(temperature) if isinstance(temperature, int | float) else None,
+    )
+
+
+def prompt_messages(call: CallRequest) -> tuple[list[Any], Any]:
+    return call.body.get("messages") or [], call.body.get("system")
+
+
+def usage_from_dict(usage: dict[str, Any] | None) -> Usage | None:
+    """Anthropic reports uncached input apart from cache reads/writes; Usage folds them together."""
+    if not isinstance(usage, dict) or not isinstance(usage.get("input_tokens"), int):
+        return None
+    cache_read = usage.get("cache_read_input_tokens") or 0
+    cache_write = usage.get("cache_creation_input_tokens") or 0
+    return Usage(
+        input_tokens=usage["input_tokens"] + cache_read + cache_write,
+        cached_input_tokens=cache_read,
+        cache_write_tokens=cache_write,
+        output_tokens=usage.get("output_tokens") or 0,
+    )
+
+
+def parse_response(body: bytes) -> tuple[Usage | None, str | None]:
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None, None
+    if not isinstance(data, dict):
+        return None, None
+    return usage_from_dict(data.get("usage")), data.get("model")
+
+
+def observe_event(state: StreamState, name: str | None, data: str) -> bool:
+    """Update `state` from one SSE event; Anthropic streams have no usage-only events to drop."""
+    state.events += 1
+    if name == "content_block_delta":
+        state.content_events += 1
+        return False
+    if name not in ("message_start", "message_delta", "message_stop", "error"):
+        return False
+    try:
+        event = json.loads(data) if data else {}
+    except ValueError:
+        return False
+    if name == "message_start":
+        message = event.get("message") or {}
+        state.model = message.get("model") or state.model
+        usage = usage_from_dict(message.get("usage"))
+        if usage is not None:
+            state.usage, state.saw_usage = usage, True
+    elif name == "message_delta":
+        delta_usage = event.get("usage") or {}
+        if isinstance(delta_usage.get("output_tokens"), int):
+            state.usage.output_tokens = delta_usage["output_tokens"]
+            state.saw_usage = True
+        if isinstance(delta_usage.get("input_tokens"), int):  # newer API versions repeat input here
+            refreshed = usage_from_dict(delta_usage)
+            if refreshed is not None:
+                state.usage = refreshed
+    elif name == "message_stop":
+        state.complete = True
+    elif name == "error":
+        state.error = str((event.get("error") or {}).get("message"))
+    return False
+
+
+def error_message(body: bytes) -> str | None:
+    try:
+        data = json.loads(body)
+        return (data.get("error") or {}).get("message")
+    except (ValueError, AttributeError, UnicodeDecodeError):
+        return None
+
+
+def error_body(message: str, kind: str, code: str) -> bytes:
+    del code  # Anthropic errors carry only a type
+    return json.dumps({"type": "error", "error": {"type": kind, "message": message}}).encode()

@@ -1,0 +1,178 @@
+"""OpenAI wire format: pure functions on bytes and dicts, no I/O."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from llmguard.providers.base import CallRequest, ProviderParseError, StreamState, Usage
+
+NAME = "openai"
+# A chunk that carries generated text: chat deltas, legacy completions, Responses API text deltas.
+_CONTENT = re.compile(r'"(?:content|text|delta)":\s*"[^"]')
+_ENDPOINTS = (
+    ("/chat/completions", "chat.completions"),
+    ("/embeddings", "embeddings"),
+    ("/responses", "responses"),
+    ("/completions", "completions"),
+)
+_MAX_FIELDS = {
+    "chat.completions": ("max_completion_tokens", "max_tokens"),
+    "completions": ("max_tokens",),
+    "responses": ("max_output_tokens",),
+    "embeddings": (),
+}
+
+
+def endpoint_for_path(path: str) -> str | None:
+    for suffix, endpoint in _ENDPOINTS:
+        if path.endswith(suffix):
+            return endpoint
+    return None
+
+
+def parse_request(path: str, body: bytes) -> CallRequest | None:
+    """A CallRequest for a metered endpoint, None for anything else (files, models, ...)."""
+    endpoint = endpoint_for_path(path)
+    if endpoint is None:
+        return None
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ProviderParseError(f"request body is not JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise ProviderParseError("request body is not a JSON object")
+    model = data.get("model")
+    if not isinstance(model, str):
+        raise ProviderParseError("request has no model")
+    max_tokens = max_field = None
+    for name in _MAX_FIELDS[endpoint]:
+        value = data.get(name)
+        if value is not None:
+            max_tokens, max_field = value, name
+            break
+    temperature = data.get("temperature")
+    return CallRequest(
+        provider=NAME,
+        endpoint=endpoint,
+        model=model,
+        body=data,
+        stream=bool(data.get("stream")),
+        max_tokens=max_tokens if isinstance(max_tokens, int) else None,
+        max_tokens_field=max_field,
+        temperature=float(temperature) if isinstance(temperature, int | float) else None,
+        n=data.get("n") or 1,
+        seed=data.get("seed"),
+    )
+
+
+def prompt_messages(call: CallRequest) -> tuple[list[Any], Any]:
+    """(messages, system) in a shape `tokens.count_messages` understands."""
+    body = call.body
+    if call.endpoint == "chat.completions":
+        return body.get("messages") or [], None
+    if call.endpoint == "responses":
+        value = body.get("input")
+        messages = value if isinstance(value, list) else [{"role": "user", "content": value or ""}]
+        return messages, body.get("instructions")
+    if call.endpoint == "embeddings":
+        value = body.get("input")
+        items = value if isinstance(value, list) else [value]
+        return [{"content": item} for item in items if isinstance(item, str)], None
+    return [{"role": "user", "content": str(body.get("prompt") or "")}], None
+
+
+def usage_from_dict(usage: dict[str, Any] | None) -> Usage | None:
+    """Usage from an OpenAI `usage` object (chat, completions, embeddings or responses)."""
+    if not isinstance(usage, dict):
+        return None
+    prompt = usage.get("prompt_tokens", usage.get("input_tokens"))
+    if not isinstance(prompt, int):
+        return None
+    output = usage.get("completion_tokens", usage.get("output_tokens")) or 0
+    prompt_details = usage.get("prompt_tokens_details") or usage.get("input_tokens_details") or {}
+    output_details = usage.get("completion_tokens_details") or usage.get("output_tokens_details") or {}
+    return Usage(
+        input_tokens=prompt,
+        cached_input_tokens=prompt_details.get("cached_tokens") or 0,
+        output_tokens=output,
+        reasoning_tokens=output_details.get("reasoning_tokens") or 0,
+    )
+
+
+def parse_response(body: bytes) -> tuple[Usage | None, str | None]:
+    """(usage, model) of a non-streaming response body; (None, None) when it cannot be read."""
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None, None
+    if not isinstance(data, dict):
+        return None, None
+    return usage_from_dict(data.get("usage")), data.get("model")
+
+
+def wants_usage_injection(call: CallRequest) -> bool:
+    """A chat stream that will not report usage unless asked to."""
+    if not call.stream or call.endpoint != "chat.completions":
+        return False
+    options = call.body.get("stream_options")
+    return not (isinstance(options, dict) and options.get("include_usage"))
+
+
+def inject_usage_option(body: dict[str, Any]) -> bytes:
+    options = dict(body.get("stream_options") or {})
+    options["include_usage"] = True
+    return json.dumps({**body, "stream_options": options}, separators=(",", ":")).encode()
+
+
+def observe_event(state: StreamState, name: str | None, data: str) -> bool:
+    """Update `state` from one SSE event. True when the event is a usage-only chunk."""
+    state.events += 1
+    if data == "[DONE]":
+        state.complete = True
+        return False
+    if _CONTENT.search(data):
+        state.content_events += 1
+    if '"usage"' not in data and '"response.completed"' not in data and '"error"' not in data:
+        if state.model is None and '"model"' in data:
+            try:
+                state.model = json.loads(data).get("model")
+            except ValueError:
+                pass
+        return False
+    try:
+        event = json.loads(data)
+    except ValueError:
+        return False
+    if not isinstance(event, dict):
+        return False
+    if event.get("type") == "response.completed":  # Responses API
+        response = event.get("response") or {}
+        usage = usage_from_dict(response.get("usage"))
+        if usage is not None:
+            state.usage, state.saw_usage = usage, True
+        state.complete = True
+        state.model = state.model or response.get("model")
+        return False
+    if event.get("error"):
+        state.error = str((event["error"] or {}).get("message") if isinstance(event["error"], dict) else event["error"])
+    state.model = state.model or event.get("model")
+    usage = usage_from_dict(event.get("usage"))
+    if usage is None:
+        return False
+    state.usage, state.saw_usage = usage, True
+    return event.get("choices") == []
+
+
+def error_message(body: bytes) -> str | None:
+    try:
+        data = json.loads(body)
+        error = data.get("error")
+        return error.get("message") if isinstance(error, dict) else str(error)
+    except (ValueError, AttributeError, UnicodeDecodeError):
+        return None
+
+
+def error_body(message: str, kind: str, code: str) -> bytes:
+    return json.dumps({"error": {"message": message, "type": kind, "param": None, "code": code}}).encode()
