@@ -89,9 +89,12 @@ class tag:  # noqa: N801 - used like a function: `with llmguard.tag(feature="sum
         self._tokens: list[Any] = []
 
     def __enter__(self) -> tag:
-        merged = dict(_tags.get())
+        outer = _tags.get()
+        merged = dict(outer)
         merged.update(self._tags)
-        self._tokens.append((_tags.set(MappingProxyType(merged)), self._set_deadline()))
+        # The outermost tag scope is one workflow: steps measured inside it belong to the calls inside it.
+        workflow = _workflow.get() if outer else Workflow()
+        self._tokens.append((_tags.set(MappingProxyType(merged)), self._set_deadline(), _workflow.set(workflow)))
         return self
 
     def _set_deadline(self) -> Any:
@@ -102,7 +105,8 @@ class tag:  # noqa: N801 - used like a function: `with llmguard.tag(feature="sum
         return _deadline.set(new if outer is None else min(outer, new))
 
     def __exit__(self, *exc: Any) -> None:
-        tags_token, deadline_token = self._tokens.pop()
+        tags_token, deadline_token, workflow_token = self._tokens.pop()
+        _workflow.reset(workflow_token)
         _tags.reset(tags_token)
         if deadline_token is not None:
             _deadline.reset(deadline_token)
@@ -136,19 +140,18 @@ class step:  # noqa: N801
 
     def _enter(self) -> None:
         workflow = _workflow.get()
-        workflow_token = None
-        if workflow is None:
+        if workflow is None:  # outside any tag(): steps belong to the current context from now on
             workflow = Workflow()
-            workflow_token = _workflow.set(workflow)
+            _workflow.set(workflow)
         deadline_token = None
         if self.timeout is not None:
             new = time.monotonic() + self.timeout
             outer = _deadline.get()
             deadline_token = _deadline.set(new if outer is None else min(outer, new))
-        self._state.append((time.perf_counter(), workflow, workflow_token, deadline_token))
+        self._state.append((time.perf_counter(), workflow, deadline_token))
 
     def _exit(self) -> bool:
-        start, workflow, workflow_token, deadline_token = self._state.pop()
+        start, workflow, deadline_token = self._state.pop()
         self.elapsed_ms = (time.perf_counter() - start) * 1000
         workflow.steps[self.name] = workflow.steps.get(self.name, 0.0) + self.elapsed_ms
         over = self.timeout is not None and self.elapsed_ms > self.timeout * 1000
@@ -156,8 +159,6 @@ class step:  # noqa: N801
             workflow.over_budget.append(self.name)
         if deadline_token is not None:
             _deadline.reset(deadline_token)
-        if workflow_token is not None:
-            _workflow.reset(workflow_token)
         return over
 
     def __enter__(self) -> step:

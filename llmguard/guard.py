@@ -52,13 +52,21 @@ _spent: ContextVar[tuple[bytes, BaseException] | None] = ContextVar("llmguard_sp
 
 
 def adapter_for(request: Any) -> Any:
-    """The provider adapter for an SDK request, or None for anything that is not an SDK call."""
-    headers = request.headers
-    if "x-stainless-lang" not in headers:
+    """The provider adapter for an SDK request, or None for anything that is not an SDK call.
+
+    One pass over the raw header list: httpx's Headers lookups normalise on every access and cost
+    several microseconds each, which the hot path cannot spare.
+    """
+    sdk = anthropic = False
+    for key, _ in request.headers.raw:
+        key = key.lower()
+        if key == b"x-stainless-lang":
+            sdk = True
+        elif key == b"anthropic-version":
+            anthropic = True
+    if not sdk:
         return None
-    if "anthropic-version" in headers:
-        return anthropic_adapter
-    return openai_adapter
+    return anthropic_adapter if anthropic else openai_adapter
 
 
 def _sdk_error(adapter: Any, exc: BaseException, request: Any) -> BaseException:
@@ -101,8 +109,11 @@ class Guard:
             self.enabled = self.settings.enabled
 
     # ---- bookkeeping used by the meter ----------------------------------------------------
-    def scrub(self, text: str | None, secrets: list[str]) -> str | None:
-        return redact.scrub(text, secrets)
+    def scrub(self, text: str | None, request_headers: Any) -> str | None:
+        """`text` without the request's own key or anything key-shaped (computed only when needed)."""
+        if not text:
+            return text
+        return redact.scrub(text, redact.secrets_of(request_headers))
 
     def cost(self, event: CallEvent, usage: Usage) -> float | None:
         cost = self.pricer.cost(event.provider, event.model, usage)
@@ -145,9 +156,11 @@ class Guard:
         self.metrics.observe(event)
 
     # ---- drivers -------------------------------------------------------------------------
-    def handle(self, request: Any, send: Callable[[Any], Any], lib: Any) -> tuple[Any, ResponseMeter | None]:
+    def handle(
+        self, request: Any, send: Callable[[Any], Any], lib: Any, adapter: Any
+    ) -> tuple[Any, ResponseMeter | None]:
         """Run the pipeline for a sync client."""
-        pipeline = self._pipeline(request, lib)
+        pipeline = self._pipeline(request, lib, adapter)
         try:
             action = next(pipeline)
             while True:
@@ -167,9 +180,11 @@ class Guard:
         except StopIteration as done:
             return done.value
 
-    async def ahandle(self, request: Any, send: Callable[[Any], Any], lib: Any) -> tuple[Any, ResponseMeter | None]:
+    async def ahandle(
+        self, request: Any, send: Callable[[Any], Any], lib: Any, adapter: Any
+    ) -> tuple[Any, ResponseMeter | None]:
         """Run the pipeline for an async client."""
-        pipeline = self._pipeline(request, lib)
+        pipeline = self._pipeline(request, lib, adapter)
         try:
             action = next(pipeline)
             while True:
@@ -190,9 +205,10 @@ class Guard:
             return done.value
 
     # ---- the pipeline --------------------------------------------------------------------
-    def _pipeline(self, request: Any, lib: Any) -> Generator[Any, Any, tuple[Any, ResponseMeter | None]]:
+    def _pipeline(
+        self, request: Any, lib: Any, adapter: Any
+    ) -> Generator[Any, Any, tuple[Any, ResponseMeter | None]]:
         started = time.perf_counter()
-        adapter = adapter_for(request)
         try:
             body = request.content
         except Exception:  # a streaming upload (files): not a metered call
@@ -232,7 +248,7 @@ class Guard:
         steps = context.current_steps()
         if steps:
             event.steps = steps
-        secrets = redact.secrets_of(request.headers)
+        secrets = request.headers  # scrubbed against lazily, only if an error message is recorded
 
         drop_usage_chunk = False
         if adapter is openai_adapter and openai_adapter.wants_usage_injection(call):

@@ -45,7 +45,7 @@ class ResponseMeter:
         sent: float,
         headers: Any,
         drop_usage_chunk: bool,
-        secrets: list[str],
+        secrets: Any,
     ) -> None:
         self.guard = guard
         self.event = event

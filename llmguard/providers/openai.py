@@ -101,15 +101,29 @@ def usage_from_dict(usage: dict[str, Any] | None) -> Usage | None:
     )
 
 
+_MODEL = re.compile(rb'"model"\s*:\s*"([^"]*)"')
+_DECODER = json.JSONDecoder()
+
+
 def parse_response(body: bytes) -> tuple[Usage | None, str | None]:
-    """(usage, model) of a non-streaming response body; (None, None) when it cannot be read."""
+    """(usage, model) of a non-streaming response body; (None, None) when it cannot be read.
+
+    Decodes only the `usage` object (found from the end, where the APIs put it) rather than the
+    whole body, which for long answers is most of the metering cost.
+    """
+    at = body.rfind(b'"usage"')
+    if at < 0:
+        return None, None
+    start = body.find(b"{", at)
+    if start < 0:
+        return None, None
     try:
-        data = json.loads(body)
+        text = body[start:].decode("utf-8")
+        usage, _ = _DECODER.raw_decode(text)
     except (ValueError, UnicodeDecodeError):
         return None, None
-    if not isinstance(data, dict):
-        return None, None
-    return usage_from_dict(data.get("usage")), data.get("model")
+    model = _MODEL.search(body)
+    return usage_from_dict(usage), model.group(1).decode("utf-8", "replace") if model else None
 
 
 def wants_usage_injection(call: CallRequest) -> bool:
