@@ -27,10 +27,27 @@ class Settings:
     backoff_base_s: float = 0.5
     backoff_max_s: float = 8.0
     retry_after_cap_s: float = 60.0
+    retry_budget: float | None = 0.2  # retries may add at most this fraction of calls (60 s window)
+    max_retry_wait_s: float = 30.0  # total backoff one call may spend waiting to retry
     # prices for models genai-prices does not know: {"my-model": {"input_mtok": 0.1, "output_mtok": 0.2}}
     prices: dict[str, dict[str, float]] = field(default_factory=dict)
-    # where the ledger is, or None to keep no ledger (e.g. a read-only environment)
-    ledger: bool = True
+    ledger: bool = True  # False keeps no ledger (e.g. a read-only environment)
+    # rate limits: {"gpt-4o-mini": {"rpm": 500, "tpm": 200_000}}; learnt from provider headers too
+    limits: dict[str, dict[str, float]] = field(default_factory=dict)
+    window_s: float = 60.0  # the window the limits are per (providers use a minute)
+    learn_limits: bool = True  # read x-ratelimit-* / anthropic-ratelimit-* headers and respect them
+    limit_charge: str = "admission"  # "admission": prompt + max tokens stay charged (OpenAI); "usage": refund
+    max_wait_s: float = 10.0  # an interactive call waits at most this long for capacity
+    on_limit: str = "fallback"  # interactive call over max_wait: "fallback" (then refuse) or "refuse"
+    # spend: a session budget in USD, and quotas {"tenant:acme": {"usd_per_day": 1.0}}
+    budget_usd: float | None = None
+    quotas: dict[str, dict[str, float]] = field(default_factory=dict)
+    on_budget: str = "refuse"  # "refuse" or "fallback" (to a cheaper model in the chain)
+    assumed_max_tokens: int = 4096  # worst-case output for calls with no max tokens bound
+    default_max_tokens: int | None = None  # if set, added to calls that have no max tokens bound
+    # routing: fallbacks {"gpt-4o": ["gpt-4o-mini"]}; routes [{"when": {"feature": "x"}, "model": "m"}]
+    fallbacks: dict[str, list[str]] = field(default_factory=dict)
+    routes: list[dict[str, Any]] = field(default_factory=list)
 
     def with_updates(self, updates: dict[str, Any], source: str = "code") -> Settings:
         return dataclasses.replace(self, **_validated(updates, source))
@@ -43,11 +60,18 @@ class Settings:
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
 
 
+_OPTIONAL_KINDS = {"timeout_s": float, "budget_usd": float, "retry_budget": float, "default_max_tokens": int}
+_CHOICES = {"limit_charge": ("admission", "usage"), "on_limit": ("fallback", "refuse"), "on_budget": ("refuse", "fallback")}
+
+
 def _coerce(name: str, value: Any, source: str) -> Any:
     default = _FIELDS[name].default
     kind = type(default) if default is not dataclasses.MISSING and default is not None else None
-    if name == "timeout_s":
-        kind = float
+    kind = _OPTIONAL_KINDS.get(name, kind)
+    if name in _CHOICES and value not in _CHOICES[name]:
+        raise ConfigError(f"llmguard: setting {name}={value!r} from {source} must be one of {_CHOICES[name]}")
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
     if isinstance(value, str) and kind in (int, float, bool):
         text = value.strip().lower()
         if kind is bool:
@@ -55,7 +79,7 @@ def _coerce(name: str, value: Any, source: str) -> Any:
                 return True
             if text in ("0", "false", "no", "off"):
                 return False
-        elif name == "timeout_s" and text in ("none", "off", ""):
+        elif name in _OPTIONAL_KINDS and text in ("none", "off", ""):
             return None
         else:
             try:
@@ -82,6 +106,14 @@ def _validated(updates: dict[str, Any], source: str) -> dict[str, Any]:
         raise ConfigError(f"llmguard: max_attempts from {source} must be at least 1 (1 = no retries)")
     if clean.get("timeout_s") is not None and clean["timeout_s"] <= 0:
         raise ConfigError(f"llmguard: timeout_s from {source} must be > 0 seconds (or None for the SDK default)")
+    for model, spec in (clean.get("limits") or {}).items():
+        if not isinstance(spec, dict) or not set(spec) <= {"rpm", "tpm"} or not spec:
+            raise ConfigError(
+                f"llmguard: limits[{model!r}] from {source} must look like {{'rpm': 500, 'tpm': 200000}}, got {spec!r}"
+            )
+    for model, chain in (clean.get("fallbacks") or {}).items():
+        if isinstance(chain, str) or not isinstance(chain, list | tuple):
+            raise ConfigError(f"llmguard: fallbacks[{model!r}] from {source} must be a list of models, got {chain!r}")
     return clean
 
 

@@ -61,6 +61,22 @@ def current_deadline() -> float | None:
     return _deadline.get()
 
 
+_budget_scopes: ContextVar[tuple[Any, ...]] = ContextVar("llmguard_budget_scopes", default=())
+
+
+def current_budget_scopes() -> list[Any]:
+    """Extra budget scopes of the current context (e.g. a budget for one notebook cell)."""
+    return list(_budget_scopes.get())
+
+
+def push_budget_scope(scope: Any) -> Any:
+    return _budget_scopes.set(_budget_scopes.get() + (scope,))
+
+
+def pop_budget_scope(token: Any) -> None:
+    _budget_scopes.reset(token)
+
+
 def current_steps() -> dict[str, float]:
     workflow = _workflow.get()
     return dict(workflow.steps) if workflow else {}

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
+import math
 import time
 import warnings
 from collections.abc import Callable, Generator
@@ -17,14 +19,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from llmguard import context, redact, retry
+from llmguard.budget import Budget, BudgetRefusal, Reservation
 from llmguard.config import Settings
 from llmguard.ledger import CallEvent, Ledger
+from llmguard.limiter import Limiter, LimitSpec, Ticket
 from llmguard.meter import ResponseMeter
 from llmguard.metrics import Metrics
 from llmguard.pricing import Pricer, override_hint
 from llmguard.providers import anthropic as anthropic_adapter
 from llmguard.providers import openai as openai_adapter
 from llmguard.providers.base import CallRequest, ProviderParseError, Usage
+from llmguard.routing import Router
 
 SDK_DEFAULT_TIMEOUT_S = 600.0
 
@@ -40,11 +45,37 @@ class Sleep:
 
 
 @dataclass(slots=True)
+class Wait:
+    """Wait (at most `timeout` s) for the limiter to wake this call's ticket."""
+
+    ticket: Ticket
+    timeout: float
+
+
+@dataclass(slots=True)
+class CallState:
+    """What one call holds while it runs: its event, and the budget and limiter capacity it reserved."""
+
+    call: CallRequest
+    adapter: Any
+    event: CallEvent
+    started: float
+    secrets: Any
+    drop_usage_chunk: bool = False
+    prompt_tokens: int = 0
+    max_out: int = 0
+    reservation: Reservation | None = None
+    ticket: Ticket | None = None
+
+
+@dataclass(slots=True)
 class Drain:
     """Read and close a response we are about to retry, so its connection can be reused."""
 
     response: Any
 
+
+_NEXT_MODEL = object()  # an outcome of _admit: this model cannot serve the call now, try the next one
 
 # The last call in this context whose attempts llmguard spent on a transport error. The Anthropic
 # SDK retries such errors itself; its retry of the same body fails fast here instead of multiplying.
@@ -98,15 +129,38 @@ class Guard:
         self.ledger = Ledger(settings.home_path) if settings.ledger else None
         self._warned_models: set[str] = set()
         self.enabled = settings.enabled
+        self.limiter = Limiter()
+        self._apply_policies(settings)
+
+    def _apply_policies(self, settings: Settings) -> None:
+        for model, spec in settings.limits.items():
+            self.limiter.set_limit(model, LimitSpec(spec.get("rpm"), spec.get("tpm"), settings.window_s))
+        self.budget = Budget(settings.budget_usd, settings.quotas, spent_today=self._spent_today)
+        self.router = Router(settings.routes, settings.fallbacks)
+        self.retry_budget = retry.RetryBudget(settings.retry_budget) if settings.retry_budget is not None else None
+        self._needs_estimate = bool(settings.limits) or settings.learn_limits or self.budget.active
 
     # ---- configuration -------------------------------------------------------------------
     def configure(self, **updates: Any) -> None:
+        """Change settings on a running guard (limits, budget, quotas, fallbacks, retries, ...)."""
+        old_budget = self.budget
         self.settings = self.settings.with_updates(updates)
         if "prices" in updates:
             for model, prices in updates["prices"].items():
                 self.pricer.set_override(model, prices)
         if "enabled" in updates:
             self.enabled = self.settings.enabled
+        self._apply_policies(self.settings)
+        if old_budget.session is not None and self.budget.session is not None:
+            self.budget.session.spent = old_budget.session.spent  # a new limit, not a new session
+
+    def _spent_today(self, kind: str, value: str, unit: str) -> float:
+        """Today's spend (UTC) of a tenant/user/feature, from the ledger: quotas survive restarts."""
+        if self.ledger is None or not self.ledger.available:
+            return 0.0
+        midnight = time.mktime(time.strptime(time.strftime("%Y-%m-%d", time.gmtime()), "%Y-%m-%d")) - time.timezone
+        column = "COALESCE(cost_usd, 0)" if unit == "usd" else "input_tokens + output_tokens"
+        return self.ledger.scalar(f"SELECT SUM({column}) FROM calls WHERE {kind} = ? AND ts >= ?", (value, midnight))
 
     # ---- bookkeeping used by the meter ----------------------------------------------------
     def scrub(self, text: str | None, request_headers: Any) -> str | None:
@@ -150,7 +204,7 @@ class Guard:
         event.tokens_approximate = True
         event.cost_usd = self.cost(event, Usage(input_tokens=event.input_tokens, output_tokens=output_tokens))
 
-    def record(self, event: CallEvent, call: CallRequest | None = None) -> None:
+    def record(self, event: CallEvent) -> None:
         if self.ledger is not None:
             self.ledger.record(event)
         self.metrics.observe(event)
@@ -171,6 +225,9 @@ class Guard:
                         action = pipeline.throw(exc)
                         continue
                     action = pipeline.send(result)
+                elif type(action) is Wait:
+                    action.ticket.wait_sync(action.timeout)
+                    action = pipeline.send(None)
                 elif type(action) is Sleep:
                     time.sleep(action.seconds)
                     action = pipeline.send(None)
@@ -195,6 +252,9 @@ class Guard:
                         action = pipeline.throw(exc)
                         continue
                     action = pipeline.send(result)
+                elif type(action) is Wait:
+                    await action.ticket.wait_async(action.timeout)
+                    action = pipeline.send(None)
                 elif type(action) is Sleep:
                     await _async_sleep(action.seconds)
                     action = pipeline.send(None)
@@ -249,61 +309,277 @@ class Guard:
         if steps:
             event.steps = steps
         secrets = request.headers  # scrubbed against lazily, only if an error message is recorded
+        state = CallState(call=call, adapter=adapter, event=event, started=started, secrets=secrets)
 
-        drop_usage_chunk = False
+        body_changes: dict[str, Any] = {}
+        routed = self.router.route(call.model, tags) if self.router.routes else call.model
+        if routed != call.model:
+            body_changes["model"] = routed
+            event.model = routed
+        if (
+            self.settings.default_max_tokens is not None
+            and call.max_tokens is None
+            and call.endpoint in ("chat.completions", "messages", "responses", "completions")
+        ):
+            field = {"responses": "max_output_tokens", "chat.completions": "max_completion_tokens"}.get(
+                call.endpoint, "max_tokens"
+            )
+            body_changes[field] = call.max_tokens = self.settings.default_max_tokens
         if adapter is openai_adapter and openai_adapter.wants_usage_injection(call):
-            request = _rebuild(lib, request, openai_adapter.inject_usage_option(call.body))
-            drop_usage_chunk = True
+            body_changes["stream_options"] = {**(call.body.get("stream_options") or {}), "include_usage": True}
+            state.drop_usage_chunk = True
+        if body_changes:
+            request = _rebuild(lib, request, _json_body({**call.body, **body_changes}))
         self._apply_timeout(request)
 
-        settings = self.settings
+        if self._needs_estimate:
+            state.prompt_tokens = self._prompt_tokens(call)
+            state.max_out = call.max_tokens if call.max_tokens is not None else self._assumed_output(call)
+            event.estimated_tokens = state.prompt_tokens + state.max_out
+
+        models = [event.model] + self.router.fallback_chain(event.model, tags)
+        for index, model in enumerate(models):
+            last = index == len(models) - 1
+            if index:
+                request = _rebuild(lib, request, _json_body({**call.body, **body_changes, "model": model}))
+                self._apply_timeout(request)
+                event.model, event.fallback_used, event.decision = model, True, "fallback"
+                event.status, event.http_status, event.error_type, event.error_message = "ok", None, None, None
+            outcome = yield from self._one_model(state, request, model, lib, last)
+            if outcome is not None:
+                return outcome
+        raise AssertionError("unreachable: the last model always returns an outcome")  # pragma: no cover
+
+    def _one_model(
+        self, state: CallState, request: Any, model: str, lib: Any, last: bool
+    ) -> Generator[Any, Any, tuple[Any, ResponseMeter | None] | None]:
+        """Budget, limiter and attempts for one model of the chain; None means "try the next model"."""
+        settings, event, call, adapter = self.settings, state.event, state.call, state.adapter
+        tags_for_budget = {"tenant": event.tenant, "user": event.user, "feature": event.feature}
+
+        if self.budget.active:
+            worst = self.pricer.worst_case(call.provider, model, state.prompt_tokens, state.max_out)
+            held = self.budget.reserve(
+                None if worst is None else float(worst), state.prompt_tokens + state.max_out, tags_for_budget,
+                extra=context.current_budget_scopes(),
+            )
+            if isinstance(held, BudgetRefusal):
+                if not last and settings.on_budget == "fallback":
+                    return None
+                return self._refuse(state, lib, "budget", held.message)
+            state.reservation = held
+            event.reserved_usd = held.usd
+
+        outcome = yield from self._admit(state, model, lib, last)
+        if outcome is not None:
+            return outcome if outcome is not _NEXT_MODEL else None
+
+        if event.retry_count == 0 and self.retry_budget is not None:
+            self.retry_budget.record_call()
         attempt = 0
         while True:
             sent = time.perf_counter()
             try:
                 response = yield Send(request)
             except Exception as exc:
-                if attempt + 1 < settings.max_attempts and _is_transient(exc):
-                    delay = retry.backoff_s(attempt, settings.backoff_base_s, settings.backoff_max_s)
-                    attempt += 1
-                    event.retry_count = attempt
-                    event.retry_delay_ms += delay * 1000
-                    yield Sleep(delay)
-                    continue
-                error = _sdk_error(adapter, exc, request)
-                _spent.set((hashlib.blake2b(body, digest_size=16).digest(), error))
-                event.status = "error"
-                event.error_type = "timeout" if "Timeout" in type(exc).__name__ else "connection"
-                event.error_message = self.scrub(f"{type(exc).__name__}: {exc}", secrets)
-                now = time.perf_counter()
-                event.model_ms = (now - sent) * 1000
-                event.total_ms = (now - started) * 1000
-                self.estimate_usage(event, call, output_tokens=0)
-                event.cost_usd = 0.0  # nothing was answered, nothing is billed
-                self.record(event, call)
-                raise error from exc
+                if _is_transient(exc):
+                    delay = self._retry_delay(state, attempt, None)
+                    if delay is not None:
+                        attempt += 1
+                        yield Sleep(delay)
+                        continue
+                    if not last:
+                        self._release(state)
+                        return None
+                return self._transport_failure(state, exc, request, sent)
             status = response.status_code
-            if status >= 400 and retry.is_retryable_status(status) and attempt + 1 < settings.max_attempts:
-                delay = retry.delay_before_retry(
-                    attempt, response.headers, settings.backoff_base_s, settings.backoff_max_s,
-                    settings.retry_after_cap_s,
-                )
-                yield Drain(response)
-                attempt += 1
-                event.retry_count = attempt
-                event.retry_delay_ms += delay * 1000
-                yield Sleep(delay)
-                continue
+            if state.ticket is not None:
+                self.limiter.answered(state.ticket)
+            if settings.learn_limits:
+                info = adapter.rate_limit_info(response.headers)
+                if info is not None:
+                    self.limiter.observe(model, info, state.ticket, settings.window_s)
+            if status == 429:
+                asked = retry.retry_after_s(response.headers)
+                self.limiter.pause(model, asked if asked is not None else 1.0)
+            if status >= 400 and retry.is_retryable_status(status):
+                delay = self._retry_delay(state, attempt, response.headers)
+                if delay is not None or not last:
+                    yield Drain(response)
+                    if state.ticket is not None:
+                        # a 429 was not charged by the provider; other failures may have been
+                        self.limiter.reconcile(state.ticket, 0 if status == 429 else state.ticket.tokens)
+                        state.ticket = None
+                    if delay is None:  # retries spent on this model: try the next one
+                        self._release(state)
+                        return None
+                    attempt += 1
+                    yield Sleep(delay)
+                    outcome = yield from self._admit(state, model, lib, last)  # each attempt takes capacity
+                    if outcome is not None:
+                        return outcome if outcome is not _NEXT_MODEL else None
+                    continue
             break
 
         response.headers["x-should-retry"] = "false"  # llmguard owns retries; the SDK must not add more
         event.http_status = status
         if status == 429:
             event.error_type = "rate_limited"
-        meter = ResponseMeter(
-            self, event, call, adapter, started, sent, response.headers, drop_usage_chunk, secrets
-        )
+        meter = ResponseMeter(self, state, sent, response.headers)
         return response, meter
+
+    def _admit(
+        self, state: CallState, model: str, lib: Any, last: bool
+    ) -> Generator[Any, Any, Any]:
+        """Wait for rate-limit capacity: None when admitted, else a refusal outcome or _NEXT_MODEL."""
+        if not self.limiter.limited(model):
+            return None
+        settings, event = self.settings, state.event
+        ticket = self.limiter.enqueue(model, state.prompt_tokens + state.max_out, event.priority)
+        why = self.limiter.never_fits(ticket)
+        if why:
+            self.limiter.cancel(ticket)
+            return self._refuse(state, lib, "rate_limit", f"llmguard: {why}. Lower max_tokens or split the input.")
+        queued = time.monotonic()
+        interactive = event.priority != "background"
+        deadline = context.current_deadline()
+        while True:
+            wait = self.limiter.try_admit(ticket)
+            if wait == 0:
+                break
+            now = time.monotonic()
+            allowed = queued + settings.max_wait_s - now if interactive else math.inf
+            if deadline is not None:
+                allowed = min(allowed, deadline - now)
+            if allowed <= 0 or (wait != math.inf and wait > allowed):
+                self.limiter.cancel(ticket)
+                event.queue_ms += (now - queued) * 1000
+                self._release(state)
+                if deadline is not None and deadline - now <= allowed + 1e-9:
+                    return self._refuse(
+                        state, lib, "deadline",
+                        f"llmguard: the call's deadline passes before {model} has capacity. "
+                        "Raise the step/tag deadline or the rate limit, or send less.",
+                    )
+                if not last and settings.on_limit == "fallback":
+                    return _NEXT_MODEL
+                return self._refuse(
+                    state, lib, "rate_limit",
+                    f"llmguard: {model} is at its rate limit and this interactive call would wait "
+                    f"{'until capacity frees' if wait == math.inf else f'{wait:.1f}s'} (max_wait_s="
+                    f"{settings.max_wait_s}). Configure fallbacks={{{model!r}: [...]}}, raise max_wait_s, "
+                    "or tag batch work priority='background'.",
+                )
+            yield Wait(ticket, min(wait, allowed, 1.0))
+        waited = time.monotonic() - queued
+        event.queue_ms += waited * 1000
+        if waited > 0.001 and event.decision == "process":
+            event.decision = "queue"
+        state.ticket = ticket
+        return None
+
+    def _retry_delay(self, state: CallState, attempt: int, headers: Any) -> float | None:
+        """How long to wait before the next attempt, or None when retrying is over for this model."""
+        settings, event = self.settings, state.event
+        if attempt + 1 >= settings.max_attempts:
+            return None
+        delay = retry.delay_before_retry(
+            attempt, headers, settings.backoff_base_s, settings.backoff_max_s, settings.retry_after_cap_s
+        )
+        if event.retry_delay_ms / 1000 + delay > settings.max_retry_wait_s:
+            event.error_message = f"llmguard: stopped retrying: max_retry_wait_s={settings.max_retry_wait_s} reached"
+            return None
+        deadline = context.current_deadline()
+        if deadline is not None and time.monotonic() + delay >= deadline:
+            return None
+        if self.retry_budget is not None and not self.retry_budget.try_spend():
+            event.error_message = (
+                f"llmguard: retry budget spent (retries may add {settings.retry_budget:.0%} of calls); "
+                "the provider looks unhealthy, so this call was not retried"
+            )
+            return None
+        event.retry_count += 1
+        event.retry_delay_ms += delay * 1000
+        return delay
+
+    def _transport_failure(self, state: CallState, exc: BaseException, request: Any, sent: float) -> Any:
+        event = state.event
+        error = _sdk_error(state.adapter, exc, request)
+        _spent.set((hashlib.blake2b(request.content, digest_size=16).digest(), error))
+        event.status = "error"
+        event.error_type = "timeout" if "Timeout" in type(exc).__name__ else "connection"
+        event.error_message = self.scrub(f"{type(exc).__name__}: {exc}", state.secrets)
+        now = time.perf_counter()
+        event.model_ms = (now - sent) * 1000
+        event.total_ms = (now - state.started) * 1000
+        self.estimate_usage(event, state.call, output_tokens=0)
+        event.cost_usd = 0.0  # nothing was answered, nothing is billed
+        self.complete(state)
+        raise error from exc
+
+    def _refuse(self, state: CallState, lib: Any, kind: str, message: str) -> tuple[Any, None]:
+        """A refusal made here, delivered as the SDK's own error type; nothing reaches the provider."""
+        event = state.event
+        self._release(state)
+        if kind == "deadline":
+            event.status, event.decision, event.error_type, event.error_message = "refused", "reject", kind, message
+            event.total_ms = (time.perf_counter() - state.started) * 1000
+            event.cost_usd = 0.0
+            self.record(event)
+            error = _sdk_error(state.adapter, TimeoutError(message), None)
+            raise error
+        event.status, event.decision, event.error_type, event.error_message = "refused", "reject", kind, message
+        event.http_status = 429
+        event.cost_usd = 0.0
+        event.total_ms = (time.perf_counter() - state.started) * 1000
+        self.record(event)
+        error_kind = "rate_limit_error" if state.adapter is anthropic_adapter else f"llmguard_{kind}"
+        body = state.adapter.error_body(message, error_kind, f"llmguard_{kind}")
+        response = lib.Response(
+            429,
+            headers=[("content-type", "application/json"), ("x-should-retry", "false"), ("llmguard-refusal", kind)],
+            content=body,
+        )
+        return response, None
+
+    def _release(self, state: CallState) -> None:
+        """Give back what this model's attempt held (nothing was billed)."""
+        if state.reservation is not None:
+            self.budget.settle(state.reservation, 0.0, 0)
+            state.reservation = None
+        if state.ticket is not None:
+            self.limiter.reconcile(state.ticket, 0)
+            state.ticket = None
+
+    def complete(self, state: CallState) -> None:
+        """A call is over: settle its budget and limiter holds with what it really cost, then record."""
+        event = state.event
+        if state.reservation is not None:
+            self.budget.settle(state.reservation, event.cost_usd or 0.0, event.input_tokens + event.output_tokens)
+            state.reservation = None
+        if state.ticket is not None:
+            if self.settings.limit_charge == "usage":
+                charged = event.input_tokens + event.output_tokens
+            else:  # the provider charged prompt + max tokens at admission; fix only our prompt estimate
+                charged = (event.input_tokens if not event.tokens_approximate else state.prompt_tokens) + state.max_out
+            self.limiter.reconcile(state.ticket, charged)
+            state.ticket = None
+        self.record(event)
+
+    def _prompt_tokens(self, call: CallRequest) -> int:
+        from llmguard import tokens
+
+        adapter = anthropic_adapter if call.provider == "anthropic" else openai_adapter
+        messages, system = adapter.prompt_messages(call)
+        try:
+            if call.endpoint == "embeddings":
+                return sum(tokens.count_text(m["content"], call.model).tokens for m in messages)
+            return tokens.count_messages(messages, call.model, system=system).tokens
+        except Exception:
+            return 0
+
+    def _assumed_output(self, call: CallRequest) -> int:
+        return 0 if call.endpoint == "embeddings" else self.settings.assumed_max_tokens
 
     def _apply_timeout(self, request: Any) -> None:
         """Replace the SDK's 10-minute default with `timeout_s`, and never outlive the deadline."""
@@ -379,6 +655,10 @@ async def _drain_async(response: Any) -> None:
         pass
     finally:
         await response.aclose()
+
+
+def _json_body(data: dict[str, Any]) -> bytes:
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def _rebuild(lib: Any, request: Any, body: bytes) -> Any:

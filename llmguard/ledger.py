@@ -205,6 +205,14 @@ class Ledger:
         except sqlite3.Error as exc:
             self._disable(f"cannot write the ledger at {self.path} ({exc})")
 
+    def scalar(self, sql: str, params: tuple[Any, ...] = ()) -> float:
+        conn = self._conn
+        if conn is None:
+            return 0.0
+        with self._lock:
+            row = conn.execute(sql, params).fetchone()
+        return float(row[0] or 0.0) if row else 0.0
+
     def close(self) -> None:
         with self._lock:
             if self._conn is not None:

@@ -11,12 +11,11 @@ import time
 import zlib
 from typing import TYPE_CHECKING, Any
 
-from llmguard.providers.base import CallRequest, StreamState, Usage
+from llmguard.providers.base import StreamState, Usage
 from llmguard.providers.sse import SSESplitter, event_fields
 
 if TYPE_CHECKING:
-    from llmguard.guard import Guard
-    from llmguard.ledger import CallEvent
+    from llmguard.guard import CallState, Guard
 
 
 def _decompressor(encoding: str | None) -> Any:
@@ -31,29 +30,20 @@ def _decompressor(encoding: str | None) -> Any:
 
 class ResponseMeter:
     __slots__ = (
-        "guard", "event", "call", "adapter", "started", "sent", "drop_usage_chunk", "secrets",
+        "guard", "call_state", "event", "call", "adapter", "started", "sent", "drop_usage_chunk", "secrets",
         "sse", "_state", "_splitter", "_chunks", "_decoder", "_done", "_ttft",
     )
 
-    def __init__(
-        self,
-        guard: Guard,
-        event: CallEvent,
-        call: CallRequest,
-        adapter: Any,
-        started: float,
-        sent: float,
-        headers: Any,
-        drop_usage_chunk: bool,
-        secrets: Any,
-    ) -> None:
+    def __init__(self, guard: Guard, call_state: CallState, sent: float, headers: Any) -> None:
         self.guard = guard
-        self.event = event
-        self.call = call
-        self.adapter = adapter
-        self.started = started
+        self.call_state = call_state
+        self.event = call_state.event
+        self.call = call_state.call
+        self.adapter = call_state.adapter
+        self.started = call_state.started
         self.sent = sent
-        self.secrets = secrets
+        self.secrets = call_state.secrets
+        drop_usage_chunk = call_state.drop_usage_chunk
         self.sse = "text/event-stream" in headers.get("content-type", "")
         self._decoder = _decompressor(headers.get("content-encoding"))
         # Rewriting a compressed stream would need re-compression; we decode instead (see transport).
@@ -130,7 +120,7 @@ class ResponseMeter:
             self._finish_stream(completed_read)
         else:
             self._finish_body(status, completed_read)
-        self.guard.record(event, self.call)
+        self.guard.complete(self.call_state)
 
     def _finish_body(self, status: int, completed_read: bool) -> None:
         event = self.event

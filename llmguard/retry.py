@@ -52,3 +52,45 @@ def delay_before_retry(
     if asked is not None:
         return min(asked, retry_after_cap)
     return backoff_s(attempt, base, cap)
+
+
+class RetryBudget:
+    """Retries may add at most `ratio` of the calls in a sliding window (plus a small floor).
+
+    During an outage every call fails; without this, every call also retries and the provider
+    sees a multiple of the normal load exactly when it can least take it (a retry storm).
+    """
+
+    def __init__(self, ratio: float = 0.2, window_s: float = 60.0, floor: int = 3) -> None:
+        import collections
+        import threading
+
+        self.ratio, self.window_s, self.floor = ratio, window_s, floor
+        self._calls: collections.deque[float] = collections.deque()
+        self._retries: collections.deque[float] = collections.deque()
+        self._lock = threading.Lock()
+        self.denied = 0
+
+    def _trim(self, now: float) -> None:
+        edge = now - self.window_s
+        for queue in (self._calls, self._retries):
+            while queue and queue[0] < edge:
+                queue.popleft()
+
+    def record_call(self) -> None:
+        now = time.monotonic()
+        with self._lock:
+            self._calls.append(now)
+            self._trim(now)
+
+    def try_spend(self) -> bool:
+        """Take one retry from the budget, or say no (the caller then falls back or fails)."""
+        now = time.monotonic()
+        with self._lock:
+            self._trim(now)
+            allowed = self.floor + self.ratio * len(self._calls)
+            if len(self._retries) + 1 > allowed:
+                self.denied += 1
+                return False
+            self._retries.append(now)
+            return True

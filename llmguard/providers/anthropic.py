@@ -109,3 +109,41 @@ def error_message(body: bytes) -> str | None:
 def error_body(message: str, kind: str, code: str) -> bytes:
     del code  # Anthropic errors carry only a type
     return json.dumps({"type": "error", "error": {"type": kind, "message": message}}).encode()
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _seconds_until(stamp: str | None) -> float | None:
+    if not stamp:
+        return None
+    import datetime as dt
+
+    try:
+        when = dt.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return max(0.0, (when - dt.datetime.now(dt.timezone.utc)).total_seconds())
+
+
+def rate_limit_info(headers: Any) -> Any:
+    """`anthropic-ratelimit-*` headers as a RateLimitInfo (tokens = the combined token bucket)."""
+    from llmguard.limiter import RateLimitInfo
+
+    get = headers.get
+    prefix = "anthropic-ratelimit-"
+    limit_requests, limit_tokens = _int(get(prefix + "requests-limit")), _int(get(prefix + "tokens-limit"))
+    if limit_requests is None and limit_tokens is None:
+        return None
+    return RateLimitInfo(
+        limit_requests=limit_requests,
+        limit_tokens=limit_tokens,
+        remaining_requests=_int(get(prefix + "requests-remaining")),
+        remaining_tokens=_int(get(prefix + "tokens-remaining")),
+        reset_requests_s=_seconds_until(get(prefix + "requests-reset")),
+        reset_tokens_s=_seconds_until(get(prefix + "tokens-reset")),
+    )

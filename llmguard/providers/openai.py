@@ -190,3 +190,45 @@ def error_message(body: bytes) -> str | None:
 
 def error_body(message: str, kind: str, code: str) -> bytes:
     return json.dumps({"error": {"message": message, "type": kind, "param": None, "code": code}}).encode()
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+_UNIT_S = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+
+
+def parse_duration(text: str | None) -> float | None:
+    """OpenAI's reset durations: `6m0s`, `1s`, `20ms`, `1h2m3.5s`."""
+    if not text:
+        return None
+    parts = _DURATION.findall(text)
+    if not parts:
+        try:
+            return float(text)
+        except ValueError:
+            return None
+    return sum(float(value) * _UNIT_S[unit] for value, unit in parts)
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+def rate_limit_info(headers: Any) -> Any:
+    """`x-ratelimit-*` headers as a RateLimitInfo, or None when there are none."""
+    from llmguard.limiter import RateLimitInfo
+
+    get = headers.get
+    limit_requests, limit_tokens = _int(get("x-ratelimit-limit-requests")), _int(get("x-ratelimit-limit-tokens"))
+    if limit_requests is None and limit_tokens is None:
+        return None
+    return RateLimitInfo(
+        limit_requests=limit_requests,
+        limit_tokens=limit_tokens,
+        remaining_requests=_int(get("x-ratelimit-remaining-requests")),
+        remaining_tokens=_int(get("x-ratelimit-remaining-tokens")),
+        reset_requests_s=parse_duration(get("x-ratelimit-reset-requests")),
+        reset_tokens_s=parse_duration(get("x-ratelimit-reset-tokens")),
+    )

@@ -1,0 +1,159 @@
+"""Spend budgets and quotas, reservation-based so concurrent calls can never overspend.
+
+Before a call is sent its worst case (every prompt token uncached, every allowed output token
+used) is reserved against each scope it belongs to: the session budget and any tenant/user/feature
+quota. After the response the reservation is replaced by the real cost. A call whose reservation
+does not fit is refused (or sent to a fallback model) before it costs anything.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+QUOTA_UNITS = ("usd_per_day", "usd_per_run", "tokens_per_day", "tokens_per_run")
+QUOTA_SCOPES = ("tenant", "user", "feature")
+
+
+@dataclass
+class Scope:
+    """One limit: spent + reserved must stay within `limit` (USD or tokens)."""
+
+    name: str  # "session", "tenant:acme/usd_per_day", ...
+    limit: float
+    unit: str  # "usd" | "tokens"
+    spent: float = 0.0
+    reserved: float = 0.0
+    day: str | None = None  # for per-day quotas, the UTC day `spent` belongs to
+
+    def left(self) -> float:
+        return self.limit - self.spent - self.reserved
+
+
+@dataclass
+class Reservation:
+    scopes: list[tuple[Scope, float]] = field(default_factory=list)  # (scope, amount held)
+    usd: float = 0.0
+    tokens: int = 0
+
+
+@dataclass(frozen=True)
+class BudgetRefusal:
+    scope: str
+    message: str
+
+
+def _today() -> str:
+    return time.strftime("%Y-%m-%d", time.gmtime())
+
+
+def parse_quota_key(key: str) -> tuple[str, str]:
+    kind, sep, value = key.partition(":")
+    if not sep or kind not in QUOTA_SCOPES or not value:
+        raise ValueError(
+            f"llmguard: quota key {key!r} must look like 'tenant:NAME', 'user:NAME' or 'feature:NAME'"
+        )
+    return kind, value
+
+
+class Budget:
+    """Session budget plus per-tenant/user/feature quotas. Thread-safe."""
+
+    def __init__(
+        self,
+        budget_usd: float | None = None,
+        quotas: dict[str, dict[str, float]] | None = None,
+        spent_today: Any = None,
+    ) -> None:
+        self._lock = threading.Lock()
+        self.session = Scope("session budget", budget_usd, "usd") if budget_usd is not None else None
+        self._quotas: dict[tuple[str, str], dict[str, float]] = {}
+        for key, units in (quotas or {}).items():
+            kind, value = parse_quota_key(key)
+            unknown = set(units) - set(QUOTA_UNITS)
+            if unknown:
+                raise ValueError(f"llmguard: quota {key!r} has unknown units {sorted(unknown)}; use {QUOTA_UNITS}")
+            self._quotas[(kind, value)] = dict(units)
+        self._scopes: dict[str, Scope] = {}
+        # spent_today(kind, value, unit) -> float: what the ledger already holds for today
+        self._spent_today = spent_today
+
+    @property
+    def active(self) -> bool:
+        return self.session is not None or bool(self._quotas)
+
+    def set_session_budget(self, usd: float | None) -> None:
+        with self._lock:
+            if usd is None:
+                self.session = None
+            elif self.session is None:
+                self.session = Scope("session budget", usd, "usd")
+            else:
+                self.session.limit = usd
+
+    def _quota_scopes(self, tags: dict[str, Any]) -> list[Scope]:
+        scopes = []
+        for kind in QUOTA_SCOPES:
+            value = tags.get(kind)
+            if value is None or (kind, str(value)) not in self._quotas:
+                continue
+            for unit, limit in self._quotas[(kind, str(value))].items():
+                name = f"{kind}:{value} {unit}"
+                scope = self._scopes.get(name)
+                today = _today() if unit.endswith("per_day") else None
+                if scope is None or (today is not None and scope.day != today):
+                    spent = 0.0
+                    if today is not None and self._spent_today is not None:
+                        spent = self._spent_today(kind, str(value), "usd" if unit.startswith("usd") else "tokens")
+                    scope = Scope(name, float(limit), "usd" if unit.startswith("usd") else "tokens",
+                                  spent=spent, day=today,
+                                  reserved=scope.reserved if scope is not None else 0.0)
+                    self._scopes[name] = scope
+                scopes.append(scope)
+        return scopes
+
+    def reserve(
+        self, usd: float | None, tokens: int, tags: dict[str, Any], extra: list[Scope] = ()
+    ) -> Reservation | BudgetRefusal:
+        """Hold the worst case against every scope of this call, or say which scope cannot afford it."""
+        with self._lock:
+            scopes = ([self.session] if self.session else []) + self._quota_scopes(tags) + list(extra)
+            held = []
+            for scope in scopes:
+                amount = float(tokens) if scope.unit == "tokens" else usd
+                if amount is None:
+                    continue  # an unpriced model cannot be held against a USD limit; tokens still are
+                if amount > scope.left() + 1e-12:
+                    return BudgetRefusal(scope.name, _refusal_message(scope, amount))
+                held.append((scope, amount))
+            for scope, amount in held:
+                scope.reserved += amount
+            return Reservation(held, usd or 0.0, tokens)
+
+    def settle(self, reservation: Reservation, usd: float | None, tokens: int) -> None:
+        """Replace the reservation with what the call really cost (0 for a failure nothing billed)."""
+        with self._lock:
+            for scope, amount in reservation.scopes:
+                scope.reserved = max(0.0, scope.reserved - amount)
+                scope.spent += float(tokens) if scope.unit == "tokens" else (usd or 0.0)
+
+    def snapshot(self) -> dict[str, dict[str, float]]:
+        with self._lock:
+            scopes = ([self.session] if self.session else []) + list(self._scopes.values())
+            return {s.name: {"limit": s.limit, "spent": s.spent, "reserved": s.reserved, "unit": s.unit}
+                    for s in scopes}
+
+
+def _refusal_message(scope: Scope, amount: float) -> str:
+    if scope.unit == "usd":
+        numbers = (f"spent ${scope.spent:.4f} of ${scope.limit:.4f}, ${scope.reserved:.4f} held by calls in flight; "
+                   f"this call could cost up to ${amount:.4f}")
+        fix = ("raise it (llmguard.install(budget_usd=...) / %llmguard budget), lower max_tokens, "
+               "or use a cheaper model")
+    else:
+        numbers = (f"used {scope.spent:,.0f} of {scope.limit:,.0f} tokens, {scope.reserved:,.0f} held by calls in "
+                   f"flight; this call could use up to {amount:,.0f}")
+        fix = "raise the quota in quotas={...}, lower max_tokens, or shorten the prompt"
+    return f"llmguard: {scope.name} would be exceeded ({numbers}). To continue, {fix}."

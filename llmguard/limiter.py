@@ -1,0 +1,379 @@
+"""RPM/TPM limiter: continuous-refill token buckets, a priority queue, reserve → reconcile.
+
+A call asks for 1 request and its estimated tokens (prompt + max tokens, as providers charge at
+admission). It is admitted exactly when both buckets of its key hold enough and it is at the head
+of the key's queue (interactive before background, then first come first served); otherwise it is
+told how long to wait. Waiting itself happens in the guard's drivers (threads block on an Event,
+asyncio tasks on a Future), so one limiter serves both at once. Provider headers tighten the local
+view; a 429 pauses the key until its retry-after.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+PRIORITY_RANK = {"interactive": 0, "background": 1}
+
+
+class TokenBucket:
+    """Capacity `limit`, refilled continuously at `limit / window_s` per second. Caller holds the lock."""
+
+    __slots__ = ("capacity", "rate", "level", "stamp")
+
+    def __init__(self, capacity: float, window_s: float, now: float) -> None:
+        self.capacity = float(capacity)
+        self.rate = self.capacity / window_s
+        self.level = self.capacity
+        self.stamp = now
+
+    def refill(self, now: float) -> None:
+        if now > self.stamp:  # a stamp of +inf: refill has not started (see Limiter.try_admit)
+            self.level = min(self.capacity, self.level + (now - self.stamp) * self.rate)
+            self.stamp = now
+
+    def wait_for(self, amount: float) -> float:
+        """Seconds until `amount` is available; inf when it can never fit."""
+        if amount > self.capacity:
+            return math.inf
+        if amount <= self.level:
+            return 0.0
+        return (amount - self.level) / self.rate
+
+    def resize(self, capacity: float, window_s: float) -> None:
+        self.level = min(self.level, capacity)
+        self.capacity = float(capacity)
+        self.rate = self.capacity / window_s
+
+
+@dataclass(frozen=True, slots=True)
+class LimitSpec:
+    rpm: float | None = None
+    tpm: float | None = None
+    window_s: float = 60.0
+
+
+class Ticket:
+    """One call's place in a key's queue; also the handle its driver waits on."""
+
+    __slots__ = ("key", "tokens", "rank", "seq", "enqueued", "admitted", "cancelled", "notified", "_event",
+                 "_future", "_loop", "admitted_at", "level_after", "requests_after", "starts_refill")
+
+    def __init__(self, key: str, tokens: int, rank: int, seq: int, now: float) -> None:
+        self.key, self.tokens, self.rank, self.seq, self.enqueued = key, tokens, rank, seq, now
+        self.admitted = self.cancelled = self.notified = False
+        self._event: threading.Event | None = None
+        self._future: Any = None
+        self._loop: Any = None
+        self.admitted_at: float | None = None
+        self.level_after: float | None = None  # local tokens left right after admission (header sync)
+        self.requests_after: float | None = None
+        self.starts_refill = False  # this call drained a full bucket: its answer starts the refill
+
+    def __lt__(self, other: Ticket) -> bool:
+        return (self.rank, self.seq) < (other.rank, other.seq)
+
+    # waking, for both kinds of driver; `notified` closes the race between "must wait" and "waiting"
+    def notify(self) -> None:
+        self.notified = True
+        event, future, loop = self._event, self._future, self._loop
+        if event is not None:
+            event.set()
+        if future is not None and loop is not None:
+            loop.call_soon_threadsafe(_resolve, future)
+
+    def wait_sync(self, timeout: float) -> None:
+        if self._event is None:
+            self._event = threading.Event()
+        if self.notified:
+            self.notified = False
+            return
+        self._event.wait(timeout)
+        self._event.clear()
+        self.notified = False
+
+    async def wait_async(self, timeout: float) -> None:
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._loop, self._future = loop, future
+        if self.notified:
+            self.notified = False
+            return
+        try:
+            await asyncio.wait_for(future, timeout)
+        except asyncio.TimeoutError:
+            pass
+        finally:
+            self._future = None
+            self.notified = False
+
+
+def _resolve(future: Any) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+@dataclass
+class _Key:
+    spec: LimitSpec
+    requests: TokenBucket | None
+    tokens: TokenBucket | None
+    queue: list[Ticket] = field(default_factory=list)
+    paused_until: float = 0.0
+    admitted: int = 0
+    max_queue_wait_s: float = 0.0
+
+
+class Limiter:
+    """Admission control for every limited key (a model, a model group or a deployment)."""
+
+    def __init__(self, limits: dict[str, LimitSpec] | None = None, clock: Any = time.monotonic) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._keys: dict[str, _Key] = {}
+        self._seq = itertools.count()
+        for key, spec in (limits or {}).items():
+            self.set_limit(key, spec)
+
+    # ---- configuration ---------------------------------------------------------------------
+    def set_limit(self, key: str, spec: LimitSpec) -> None:
+        now = self._clock()
+        with self._lock:
+            state = self._keys.get(key)
+            if state is None:
+                self._keys[key] = _Key(
+                    spec,
+                    TokenBucket(spec.rpm, spec.window_s, now) if spec.rpm else None,
+                    TokenBucket(spec.tpm, spec.window_s, now) if spec.tpm else None,
+                )
+                return
+            state.spec = spec
+            state.requests = _resized(state.requests, spec.rpm, spec.window_s, now)
+            state.tokens = _resized(state.tokens, spec.tpm, spec.window_s, now)
+            self._wake_head(state)
+
+    def limited(self, key: str) -> bool:
+        return key in self._keys
+
+    def spec(self, key: str) -> LimitSpec | None:
+        state = self._keys.get(key)
+        return state.spec if state else None
+
+    # ---- admission -------------------------------------------------------------------------
+    def enqueue(self, key: str, tokens: int, priority: str = "interactive") -> Ticket:
+        now = self._clock()
+        ticket = Ticket(key, tokens, PRIORITY_RANK.get(priority, 0), next(self._seq), now)
+        with self._lock:
+            state = self._keys.get(key)
+            if state is not None:
+                heapq.heappush(state.queue, ticket)
+        return ticket
+
+    def try_admit(self, ticket: Ticket) -> float:
+        """0.0 when admitted (capacity now reserved); else seconds to wait (inf: wait to be woken)."""
+        now = self._clock()
+        with self._lock:
+            state = self._keys.get(ticket.key)
+            if state is None or ticket.admitted:
+                ticket.admitted = True
+                return 0.0
+            self._drop_cancelled(state)
+            if not state.queue or state.queue[0] is not ticket:
+                return math.inf  # not our turn: the call ahead of us wakes us when it is admitted
+            if now < state.paused_until:
+                return state.paused_until - now
+            wait = 0.0
+            for bucket, amount in ((state.requests, 1), (state.tokens, ticket.tokens)):
+                if bucket is not None:
+                    bucket.refill(now)
+                    wait = max(wait, bucket.wait_for(amount))
+            if wait > 0:
+                return wait
+            for bucket, amount in ((state.requests, 1), (state.tokens, ticket.tokens)):
+                if bucket is not None:
+                    if bucket.level >= bucket.capacity:
+                        # The provider's bucket starts draining when this request *arrives*, which can be
+                        # a third of a second after now (new connections, a busy event loop). Refilling
+                        # from now would put us ahead of it; refill starts when the provider answers.
+                        bucket.stamp = math.inf
+                        ticket.starts_refill = True
+                    bucket.level -= amount
+            if state.tokens is not None:
+                ticket.level_after = state.tokens.level
+            if state.requests is not None:
+                ticket.requests_after = state.requests.level
+            heapq.heappop(state.queue)
+            ticket.admitted, ticket.admitted_at = True, now
+            state.admitted += 1
+            state.max_queue_wait_s = max(state.max_queue_wait_s, now - ticket.enqueued)
+            self._wake_head(state)
+            return 0.0
+
+    def never_fits(self, ticket: Ticket) -> str | None:
+        """Why this call can never be admitted (it is bigger than the whole TPM bucket), or None."""
+        state = self._keys.get(ticket.key)
+        if state is not None and state.tokens is not None and ticket.tokens > state.tokens.capacity:
+            return (
+                f"the call needs {ticket.tokens:,} tokens (prompt + max tokens) but the {ticket.key} TPM limit is "
+                f"{state.tokens.capacity:,.0f}"
+            )
+        return None
+
+    def cancel(self, ticket: Ticket) -> None:
+        """The call left the queue (it fell back, was refused or gave up)."""
+        with self._lock:
+            ticket.cancelled = True
+            state = self._keys.get(ticket.key)
+            if state is not None and not ticket.admitted:
+                self._drop_cancelled(state)
+                self._wake_head(state)
+
+    def answered(self, ticket: Ticket) -> None:
+        """The provider has seen this call (it answered, or the attempt ended)."""
+        if ticket.starts_refill:
+            with self._lock:
+                self._start_refill(ticket)
+
+    def _start_refill(self, ticket: Ticket) -> None:
+        ticket.starts_refill = False
+        state = self._keys.get(ticket.key)
+        if state is None:
+            return
+        now = self._clock()
+        for bucket in (state.requests, state.tokens):
+            if bucket is not None and bucket.stamp == math.inf:
+                bucket.stamp = now
+        self._wake_head(state)
+
+    def reconcile(self, ticket: Ticket, charged_tokens: int) -> None:
+        """Replace the estimate with what the provider really charged (the difference goes back)."""
+        if not ticket.admitted:
+            return
+        with self._lock:
+            if ticket.starts_refill:
+                self._start_refill(ticket)
+            state = self._keys.get(ticket.key)
+            if state is None or state.tokens is None:
+                return
+            state.tokens.refill(self._clock())
+            state.tokens.level = min(state.tokens.capacity, state.tokens.level + (ticket.tokens - charged_tokens))
+            self._wake_head(state)
+
+    # ---- learning from the provider ------------------------------------------------------------
+    def observe(self, key: str, info: RateLimitInfo, ticket: Ticket | None, window_s: float) -> None:
+        """Tighten the local view with what the provider says (never loosen it)."""
+        now = self._clock()
+        with self._lock:
+            state = self._keys.get(key)
+            if state is None:
+                if info.limit_requests is None and info.limit_tokens is None:
+                    return
+                spec = LimitSpec(info.limit_requests, info.limit_tokens, window_s)
+                state = self._keys[key] = _Key(
+                    spec,
+                    TokenBucket(spec.rpm, window_s, now) if spec.rpm else None,
+                    TokenBucket(spec.tpm, window_s, now) if spec.tpm else None,
+                )
+                if state.tokens is not None and info.remaining_tokens is not None:
+                    state.tokens.level = min(state.tokens.level, info.remaining_tokens)
+                if state.requests is not None and info.remaining_requests is not None:
+                    state.requests.level = min(state.requests.level, info.remaining_requests)
+                return
+            spec = state.spec
+            if info.limit_tokens is not None and (spec.tpm is None or info.limit_tokens < spec.tpm):
+                state.spec = spec = LimitSpec(spec.rpm, info.limit_tokens, spec.window_s)
+                state.tokens = _resized(state.tokens, info.limit_tokens, spec.window_s, now)
+                if info.remaining_tokens is not None:
+                    state.tokens.level = min(state.tokens.level, info.remaining_tokens)
+            if info.limit_requests is not None and (spec.rpm is None or info.limit_requests < spec.rpm):
+                state.spec = spec = LimitSpec(info.limit_requests, spec.tpm, spec.window_s)
+                state.requests = _resized(state.requests, info.limit_requests, spec.window_s, now)
+                if info.remaining_requests is not None:
+                    state.requests.level = min(state.requests.level, info.remaining_requests)
+            # The server saw this call at about its admission: if it held less than we did then,
+            # someone else (another process, a colleague) spends from the same limit. Take it off.
+            if ticket is not None:
+                for bucket, ours, theirs, slack in (
+                    (state.tokens, ticket.level_after, info.remaining_tokens, 16.0),
+                    (state.requests, ticket.requests_after, info.remaining_requests, 1.0),
+                ):
+                    if bucket is None or ours is None or theirs is None:
+                        continue
+                    gap = min(ours, bucket.capacity) - theirs
+                    if gap > max(slack, 0.01 * bucket.capacity):
+                        bucket.refill(now)
+                        bucket.level -= gap
+                ticket.level_after = ticket.requests_after = None  # count each observation once
+
+    def pause(self, key: str, seconds: float) -> None:
+        """After a 429: nobody on this key is admitted until the provider's retry-after has passed."""
+        with self._lock:
+            state = self._keys.get(key)
+            if state is not None:
+                state.paused_until = max(state.paused_until, self._clock() + seconds)
+                if state.tokens is not None:
+                    state.tokens.level = min(state.tokens.level, 0.0)
+
+    # ---- visibility ----------------------------------------------------------------------------
+    def snapshot(self) -> dict[str, dict[str, Any]]:
+        now = self._clock()
+        out = {}
+        with self._lock:
+            for key, state in self._keys.items():
+                self._drop_cancelled(state)
+                live = [t for t in state.queue if not t.cancelled]
+                for bucket in (state.requests, state.tokens):
+                    if bucket is not None:
+                        bucket.refill(now)
+                out[key] = {
+                    "rpm": state.spec.rpm, "tpm": state.spec.tpm, "window_s": state.spec.window_s,
+                    "queue_depth": len(live),
+                    "oldest_wait_s": max((now - t.enqueued for t in live), default=0.0),
+                    "requests_left": state.requests.level if state.requests else None,
+                    "tokens_left": state.tokens.level if state.tokens else None,
+                    "admitted": state.admitted,
+                    "max_queue_wait_s": state.max_queue_wait_s,
+                    "paused_s": max(0.0, state.paused_until - now),
+                }
+        return out
+
+    # ---- internals -----------------------------------------------------------------------------
+    @staticmethod
+    def _drop_cancelled(state: _Key) -> None:
+        while state.queue and state.queue[0].cancelled:
+            heapq.heappop(state.queue)
+
+    @staticmethod
+    def _wake_head(state: _Key) -> None:
+        Limiter._drop_cancelled(state)
+        if state.queue:
+            state.queue[0].notify()
+
+
+def _resized(bucket: TokenBucket | None, limit: float | None, window_s: float, now: float) -> TokenBucket | None:
+    if not limit:
+        return None
+    if bucket is None:
+        return TokenBucket(limit, window_s, now)
+    bucket.refill(now)
+    bucket.resize(limit, window_s)
+    return bucket
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitInfo:
+    """What a response's rate-limit headers say (provider-neutral)."""
+
+    limit_requests: int | None = None
+    limit_tokens: int | None = None
+    remaining_requests: int | None = None
+    remaining_tokens: int | None = None
+    reset_requests_s: float | None = None
+    reset_tokens_s: float | None = None
