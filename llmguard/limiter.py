@@ -129,6 +129,7 @@ class _Key:
     paused_until: float = 0.0
     admitted: int = 0
     max_queue_wait_s: float = 0.0
+    last_admitted: Ticket | None = None
 
 
 class Limiter:
@@ -205,6 +206,8 @@ class Limiter:
                         bucket.stamp = math.inf
                         ticket.starts_refill = True
                     bucket.level -= amount
+            # Kept for header sync only while no later call was admitted: with calls overtaking each
+            # other on the way, the provider's "remaining" cannot be matched to ours.
             if state.tokens is not None:
                 ticket.level_after = state.tokens.level
             if state.requests is not None:
@@ -212,6 +215,7 @@ class Limiter:
             heapq.heappop(state.queue)
             ticket.admitted, ticket.admitted_at = True, now
             state.admitted += 1
+            state.last_admitted = ticket
             state.max_queue_wait_s = max(state.max_queue_wait_s, now - ticket.enqueued)
             self._wake_head(state)
             return 0.0
@@ -299,7 +303,7 @@ class Limiter:
                     state.requests.level = min(state.requests.level, info.remaining_requests)
             # The server saw this call at about its admission: if it held less than we did then,
             # someone else (another process, a colleague) spends from the same limit. Take it off.
-            if ticket is not None:
+            if ticket is not None and state.last_admitted is ticket:
                 for bucket, ours, theirs, slack in (
                     (state.tokens, ticket.level_after, info.remaining_tokens, 16.0),
                     (state.requests, ticket.requests_after, info.remaining_requests, 1.0),
