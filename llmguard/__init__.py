@@ -38,8 +38,8 @@ def install(**settings: Any) -> Guard:
     with _lock:
         previous, _guard = _guard, guard
         transport.attach(guard)
-    if previous is not None and previous.ledger is not None:
-        previous.ledger.close()
+    if previous is not None:
+        previous.close()
     return guard
 
 
@@ -51,8 +51,8 @@ def uninstall() -> None:
     with _lock:
         previous, _guard = _guard, None
         transport.detach()
-    if previous is not None and previous.ledger is not None:
-        previous.ledger.close()
+    if previous is not None:
+        previous.close()
 
 
 def current() -> Guard | None:

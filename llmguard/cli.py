@@ -48,6 +48,22 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_cache(args: argparse.Namespace) -> int:
+    import json
+
+    from llmguard import cache
+
+    home = _home(args)
+    if args.action == "stats":
+        stats = cache.cache_stats(home)
+        print(json.dumps(stats, indent=2) if args.format == "json" else cache.format_stats(stats))
+    elif args.action == "clear":
+        print(f"llmguard: removed {cache.cache_clear(home)} cached answers from {cache.cache_dir(home)}")
+    else:
+        print(f"llmguard: pruned {cache.cache_prune(home)} expired or over-size entries from {cache.cache_dir(home)}")
+    return 0
+
+
 def cmd_sim(args: argparse.Namespace) -> int:
     from llmguard.sim import cli as sim_cli
 
@@ -70,6 +86,12 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--by", default="model", help="group by: model, provider, feature, tenant, user, ...")
     rep.add_argument("--last-run", action="store_true", help="only the most recent run")
     rep.set_defaults(func=cmd_report)
+
+    cache_cmd = sub.add_parser("cache", help="response cache: stats, clear, prune")
+    cache_cmd.add_argument("action", choices=("stats", "clear", "prune"))
+    cache_cmd.add_argument("--home", help="LLMGUARD_HOME holding the cache (default: ./.llmguard)")
+    cache_cmd.add_argument("--format", choices=("text", "json"), default="text")
+    cache_cmd.set_defaults(func=cmd_cache)
 
     sim = sub.add_parser("sim", help="serve the simulated OpenAI/Anthropic provider on 127.0.0.1")
     try:

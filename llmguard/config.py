@@ -48,6 +48,14 @@ class Settings:
     # routing: fallbacks {"gpt-4o": ["gpt-4o-mini"]}; routes [{"when": {"feature": "x"}, "model": "m"}]
     fallbacks: dict[str, list[str]] = field(default_factory=dict)
     routes: list[dict[str, Any]] = field(default_factory=list)
+    # response cache under <home>/cache: deterministic calls (temperature 0 or a seed) by default
+    cache: str = "on"  # "on" | "off" | "read" | "write" | "refresh"; per call: llmguard.tag(cache=...)
+    cache_ttl_s: float | None = 7 * 24 * 3600.0
+    cache_size_mb: float = 1024.0
+    cache_sampled: bool = False  # also cache sampled calls (temperature > 0, no seed)
+    cache_key_tags: list[str] = field(default_factory=list)  # tags that change the answer, e.g. doc_ids
+    serve_stale: bool = False  # provider down: serve an expired cached answer (marked stale) over an error
+    dedup_wait_s: float = 120.0  # how long an identical call waits for the one already running
 
     def with_updates(self, updates: dict[str, Any], source: str = "code") -> Settings:
         return dataclasses.replace(self, **_validated(updates, source))
@@ -60,14 +68,23 @@ class Settings:
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
 
 
-_OPTIONAL_KINDS = {"timeout_s": float, "budget_usd": float, "retry_budget": float, "default_max_tokens": int}
-_CHOICES = {"limit_charge": ("admission", "usage"), "on_limit": ("fallback", "refuse"), "on_budget": ("refuse", "fallback")}
+_OPTIONAL_KINDS = {
+    "timeout_s": float, "budget_usd": float, "retry_budget": float, "default_max_tokens": int, "cache_ttl_s": float,
+}
+_CHOICES = {
+    "cache": ("on", "off", "read", "write", "refresh"),
+    "limit_charge": ("admission", "usage"),
+    "on_limit": ("fallback", "refuse"),
+    "on_budget": ("refuse", "fallback"),
+}
 
 
 def _coerce(name: str, value: Any, source: str) -> Any:
     default = _FIELDS[name].default
     kind = type(default) if default is not dataclasses.MISSING and default is not None else None
     kind = _OPTIONAL_KINDS.get(name, kind)
+    if name == "cache" and isinstance(value, bool):
+        value = "on" if value else "off"
     if name in _CHOICES and value not in _CHOICES[name]:
         raise ConfigError(f"llmguard: setting {name}={value!r} from {source} must be one of {_CHOICES[name]}")
     if kind is float and isinstance(value, int) and not isinstance(value, bool):

@@ -53,6 +53,14 @@ class Wait:
 
 
 @dataclass(slots=True)
+class WaitFlight:
+    """Wait (at most `timeout` s) for the identical call already running in this process."""
+
+    claim: Any
+    timeout: float
+
+
+@dataclass(slots=True)
 class CallState:
     """What one call holds while it runs: its event, and the budget and limiter capacity it reserved."""
 
@@ -66,6 +74,12 @@ class CallState:
     max_out: int = 0
     reservation: Reservation | None = None
     ticket: Ticket | None = None
+    cache_key: str | None = None  # set when this call's answer is to be stored
+    claim: Any = None  # this call leads the in-process flight of its cache key
+    led_across: bool = False  # this call holds the cross-process marker of its cache key
+    lookup_key: str | None = None  # the call's cache key, for a stale answer when the provider is down
+    body: bytes | None = None  # the complete answer as the user saw it (for the cache)
+    content_type: str = "application/json"
 
 
 @dataclass(slots=True)
@@ -130,6 +144,7 @@ class Guard:
         self._warned_models: set[str] = set()
         self.enabled = settings.enabled
         self.limiter = Limiter()
+        self.cache_layer: Any = None
         self._apply_policies(settings)
 
     def _apply_policies(self, settings: Settings) -> None:
@@ -138,7 +153,24 @@ class Guard:
         self.budget = Budget(settings.budget_usd, settings.quotas, spent_today=self._spent_today)
         self.router = Router(settings.routes, settings.fallbacks)
         self.retry_budget = retry.RetryBudget(settings.retry_budget) if settings.retry_budget is not None else None
-        self._needs_estimate = bool(settings.limits) or settings.learn_limits or self.budget.active
+        if self.cache_layer is None and settings.cache != "off" and self.ledger is not None and self.ledger.available:
+            from llmguard.cache_layer import CacheLayer
+
+            self.cache_layer = CacheLayer(
+                settings.home_path, settings.cache_ttl_s, int(settings.cache_size_mb * 1024 * 1024),
+                settings.cache_sampled, settings.cache_key_tags,
+            )
+        elif self.cache_layer is not None:
+            self.cache_layer.cache_sampled = settings.cache_sampled
+            self.cache_layer.key_tags = tuple(settings.cache_key_tags)
+            self.cache_layer.cache.ttl_s = settings.cache_ttl_s
+
+    def close(self) -> None:
+        """Finish background writes and release files (uninstall calls it)."""
+        if self.cache_layer is not None:
+            self.cache_layer.close()
+        if self.ledger is not None:
+            self.ledger.close()
 
     # ---- configuration -------------------------------------------------------------------
     def configure(self, **updates: Any) -> None:
@@ -228,6 +260,8 @@ class Guard:
                 elif type(action) is Wait:
                     action.ticket.wait_sync(action.timeout)
                     action = pipeline.send(None)
+                elif type(action) is WaitFlight:
+                    action = pipeline.send(action.claim.wait(action.timeout))
                 elif type(action) is Sleep:
                     time.sleep(action.seconds)
                     action = pipeline.send(None)
@@ -255,6 +289,8 @@ class Guard:
                 elif type(action) is Wait:
                     await action.ticket.wait_async(action.timeout)
                     action = pipeline.send(None)
+                elif type(action) is WaitFlight:
+                    action = pipeline.send(await action.claim.await_async(action.timeout))
                 elif type(action) is Sleep:
                     await _async_sleep(action.seconds)
                     action = pipeline.send(None)
@@ -332,11 +368,24 @@ class Guard:
             request = _rebuild(lib, request, _json_body({**call.body, **body_changes}))
         self._apply_timeout(request)
 
-        if self._needs_estimate:
-            state.prompt_tokens = self._prompt_tokens(call)
-            state.max_out = call.max_tokens if call.max_tokens is not None else self._assumed_output(call)
-            event.estimated_tokens = state.prompt_tokens + state.max_out
+        if self.cache_layer is not None:
+            mode = str(tags.get("cache", self.settings.cache))
+            if mode != "off":
+                served = yield from self._cache_stage(state, call, body_changes, tags, mode, lib)
+                if served is not None:
+                    return served
 
+        try:
+            return (yield from self._send_through_chain(state, request, call, body_changes, tags, lib))
+        except BaseException as exc:
+            self._end_flight(state, exc)  # followers of this call are never left waiting
+            raise
+
+    def _send_through_chain(
+        self, state: CallState, request: Any, call: CallRequest, body_changes: dict[str, Any],
+        tags: dict[str, Any], lib: Any,
+    ) -> Generator[Any, Any, tuple[Any, ResponseMeter | None]]:
+        event = state.event
         models = [event.model] + self.router.fallback_chain(event.model, tags)
         for index, model in enumerate(models):
             last = index == len(models) - 1
@@ -350,18 +399,116 @@ class Guard:
                 return outcome
         raise AssertionError("unreachable: the last model always returns an outcome")  # pragma: no cover
 
+    def _cache_stage(
+        self, state: CallState, call: CallRequest, body_changes: dict[str, Any], tags: dict[str, Any], mode: str,
+        lib: Any,
+    ) -> Generator[Any, Any, tuple[Any, None] | None]:
+        """Serve a stored answer, or wait for the identical call already running, or lead this one."""
+        from llmguard.cache import reads, writes
+        from llmguard.dedup import GONE, HIT, FollowerPoll
+
+        layer = self.cache_layer
+        assert layer is not None
+        answer_changes = {k: v for k, v in body_changes.items() if k != "stream_options"}
+        keyed = call if not answer_changes else _replace_body(call, {**call.body, **answer_changes})
+        key = layer.key_for(keyed, state.event.base_url, tags, mode)
+        if key is None:
+            return None
+        state.lookup_key = key
+        if reads(mode):
+            hit = layer.lookup(key)
+            if hit is not None:
+                return self._serve_cached(state, hit, lib, "hit")
+        if not writes(mode):
+            return None
+        state.cache_key = key
+        if not reads(mode):  # write / refresh: send, then store what comes back
+            return None
+        claim = layer.flights.claim(key)
+        if not claim.is_leader:
+            outcome = yield WaitFlight(claim, self.settings.dedup_wait_s)
+            if outcome.ok:
+                state.cache_key = None
+                return self._serve_cached(state, outcome.response, lib, "dedup")
+            return None  # the leader failed or took too long: send our own (and store it)
+        state.claim = claim
+        hit = layer.lookup(key, count=False)  # the previous leader may have stored it since our first look
+        if hit is not None:
+            claim.finish(hit)
+            state.claim = state.cache_key = None
+            return self._serve_cached(state, hit, lib, "hit")
+        if layer.lead_across_processes(key):
+            state.led_across = True
+            return None
+        poll = FollowerPoll(time.monotonic() + self.settings.dedup_wait_s)
+        while True:  # another process is sending this call: wait for its answer in the cache
+            delay = poll.next_delay()
+            if delay is None:
+                return None
+            yield Sleep(delay)
+            seen = layer.poll(key)
+            if seen.state == HIT:
+                claim.finish(seen.response)
+                state.claim = state.cache_key = None
+                return self._serve_cached(state, seen.response, lib, "dedup")
+            if seen.state == GONE:
+                state.led_across = layer.lead_across_processes(key)
+                return None
+
+    def _serve_cached(self, state: CallState, hit: Any, lib: Any, how: str) -> tuple[Any, None]:
+        """Answer from the cache (a hit, a deduplicated flight, or a stale answer): free, recorded."""
+        event = state.event
+        event.decision = "cache"
+        event.cache_hit = how in ("hit", "stale")
+        event.dedup_hit = how == "dedup"
+        event.stale = how == "stale"
+        event.model = hit.model or event.model
+        event.cost_usd = 0.0
+        event.saved_usd = hit.cost_usd
+        event.total_ms = (time.perf_counter() - state.started) * 1000
+        if event.cache_hit and self.cache_layer is not None:
+            self.cache_layer.counted_hit(hit.cost_usd)
+        self._release(state)
+        self.record(event)
+        headers = [*hit.headers, ("x-should-retry", "false"), ("llmguard-cache", how)]
+        return lib.Response(hit.status, headers=headers, content=hit.body), None
+
+    def _stale_answer(self, state: CallState, lib: Any, failure: str) -> tuple[Any, None] | None:
+        """Retries and fallbacks are spent: an expired cached answer beats an error, if allowed."""
+        if not self.settings.serve_stale or state.lookup_key is None or self.cache_layer is None:
+            return None
+        stale = self.cache_layer.stale(state.lookup_key)
+        if stale is None:
+            return None
+        self._end_flight(state)
+        state.event.error_message = f"llmguard: the provider failed ({failure}); served a stale cached answer"
+        return self._serve_cached(state, stale, lib, "stale")
+
+    def _end_flight(self, state: CallState, error: BaseException | None = None) -> None:
+        if state.cache_key is not None and self.cache_layer is not None:
+            self.cache_layer.failed(state.cache_key, state.claim, state.led_across, error)
+        state.cache_key = state.claim = None
+        state.led_across = False
+
     def _one_model(
         self, state: CallState, request: Any, model: str, lib: Any, last: bool
     ) -> Generator[Any, Any, tuple[Any, ResponseMeter | None] | None]:
         """Budget, limiter and attempts for one model of the chain; None means "try the next model"."""
         settings, event, call, adapter = self.settings, state.event, state.call, state.adapter
         tags_for_budget = {"tenant": event.tenant, "user": event.user, "feature": event.feature}
+        extra_scopes = context.current_budget_scopes()
+        budgeted = self.budget.active or bool(extra_scopes)
+        if event.estimated_tokens is None and (budgeted or self.limiter.limited(model)):
+            # counted only when a limit or budget needs it: on small prompts this is most of our cost
+            state.prompt_tokens = self._prompt_tokens(call)
+            state.max_out = call.max_tokens if call.max_tokens is not None else self._assumed_output(call)
+            event.estimated_tokens = state.prompt_tokens + state.max_out
 
-        if self.budget.active:
+        if budgeted:
             worst = self.pricer.worst_case(call.provider, model, state.prompt_tokens, state.max_out)
             held = self.budget.reserve(
                 None if worst is None else float(worst), state.prompt_tokens + state.max_out, tags_for_budget,
-                extra=context.current_budget_scopes(),
+                extra=extra_scopes,
             )
             if isinstance(held, BudgetRefusal):
                 if not last and settings.on_budget == "fallback":
@@ -391,6 +538,9 @@ class Guard:
                     if not last:
                         self._release(state)
                         return None
+                stale = self._stale_answer(state, lib, f"{type(exc).__name__}: {exc}")
+                if stale is not None:
+                    return stale
                 return self._transport_failure(state, exc, request, sent)
             status = response.status_code
             if state.ticket is not None:
@@ -421,6 +571,11 @@ class Guard:
                     continue
             break
 
+        if last and (status >= 500 or status == 429) and self.settings.serve_stale:
+            stale = self._stale_answer(state, lib, f"HTTP {status}")
+            if stale is not None:
+                yield Drain(response)
+                return stale
         response.headers["x-should-retry"] = "false"  # llmguard owns retries; the SDK must not add more
         event.http_status = status
         if status == 429:
@@ -521,6 +676,7 @@ class Guard:
         """A refusal made here, delivered as the SDK's own error type; nothing reaches the provider."""
         event = state.event
         self._release(state)
+        self._end_flight(state)
         if kind == "deadline":
             event.status, event.decision, event.error_type, event.error_message = "refused", "reject", kind, message
             event.total_ms = (time.perf_counter() - state.started) * 1000
@@ -554,6 +710,22 @@ class Guard:
     def complete(self, state: CallState) -> None:
         """A call is over: settle its budget and limiter holds with what it really cost, then record."""
         event = state.event
+        if state.cache_key is not None and self.cache_layer is not None:
+            if event.status == "ok" and state.body is not None and 200 <= (event.http_status or 200) < 300:
+                from llmguard.cache import CachedResponse
+
+                stored = CachedResponse(
+                    status=event.http_status or 200, headers=[("content-type", state.content_type)],
+                    body=state.body, is_stream=event.stream, model=event.model, provider=event.provider,
+                    input_tokens=event.input_tokens, cached_input_tokens=event.cached_input_tokens,
+                    cache_write_tokens=event.cache_write_tokens, output_tokens=event.output_tokens,
+                    reasoning_tokens=event.reasoning_tokens, cost_usd=event.cost_usd,
+                )
+                self.cache_layer.store(state.cache_key, stored, state.claim, state.led_across)
+                state.cache_key = state.claim = None
+                state.led_across = False
+            else:  # errors, cut or abandoned streams are never stored
+                self._end_flight(state)
         if state.reservation is not None:
             self.budget.settle(state.reservation, event.cost_usd or 0.0, event.input_tokens + event.output_tokens)
             state.reservation = None
@@ -655,6 +827,12 @@ async def _drain_async(response: Any) -> None:
         pass
     finally:
         await response.aclose()
+
+
+def _replace_body(call: CallRequest, body: dict[str, Any]) -> CallRequest:
+    import dataclasses
+
+    return dataclasses.replace(call, body=body, model=body.get("model", call.model))
 
 
 def _json_body(data: dict[str, Any]) -> bytes:

@@ -31,7 +31,7 @@ def _decompressor(encoding: str | None) -> Any:
 class ResponseMeter:
     __slots__ = (
         "guard", "call_state", "event", "call", "adapter", "started", "sent", "drop_usage_chunk", "secrets",
-        "sse", "_state", "_splitter", "_chunks", "_decoder", "_done", "_ttft",
+        "sse", "_state", "_splitter", "_chunks", "_decoder", "_done", "_ttft", "_keep",
     )
 
     def __init__(self, guard: Guard, call_state: CallState, sent: float, headers: Any) -> None:
@@ -51,6 +51,7 @@ class ResponseMeter:
         self._state = StreamState()
         self._splitter = SSESplitter() if self.sse else None
         self._chunks: list[bytes] = []
+        self._keep = call_state.cache_key is not None  # the answer will be stored: keep what the user sees
         self._done = False
         self._ttft: float | None = None
 
@@ -82,9 +83,13 @@ class ResponseMeter:
         if not self.drop_usage_chunk:
             for raw in events:
                 self._observe(raw)
+            if self._keep:
+                self._chunks.append(data)
             return chunk
-        kept = [raw for raw in events if not self._observe(raw)]
-        return b"".join(kept)
+        out = b"".join([raw for raw in events if not self._observe(raw)])
+        if self._keep:
+            self._chunks.append(out)
+        return out
 
     def flush(self) -> bytes:
         """An unterminated last event, passed through as the SDK would have seen it."""
@@ -93,6 +98,8 @@ class ResponseMeter:
         tail = self._splitter.pending
         if tail.strip():
             self._observe(tail)
+        if self._keep:
+            self._chunks.append(tail)
         return tail
 
     def _observe(self, raw: bytes) -> bool:
@@ -135,6 +142,8 @@ class ResponseMeter:
         usage, model = self.adapter.parse_response(body)
         if model:
             event.model = model
+        if self._keep and completed_read and usage is not None:
+            self.call_state.body = body
         if usage is None:
             if not completed_read:
                 event.status = "incomplete"
@@ -160,6 +169,9 @@ class ResponseMeter:
                 if completed_read
                 else "llmguard: the stream was closed before its final event"
             )
+        if self._keep and state.complete:  # the SDK stops reading at the final event; that is complete
+            self.call_state.body = b"".join(self._chunks)
+            self.call_state.content_type = "text/event-stream; charset=utf-8"
         if state.saw_usage and (state.complete or state.usage.output_tokens):
             self._apply(state.usage)
             if not state.complete:

@@ -1,0 +1,159 @@
+"""The cache as the guard uses it: look up, lead or follow an identical call, store off the hot path.
+
+Composes the response cache, the in-process flight registry and the cross-process markers behind
+the few calls the pipeline makes. Writes that nobody waits for (storing an answer, releasing a
+marker, counting hits and misses) go to one background thread in order, so a miss costs the caller
+a key and a lookup, not a disk write; `flush()` waits for them (tests, uninstall).
+"""
+
+from __future__ import annotations
+
+import atexit
+import queue
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from llmguard.cache import (
+    CachedResponse,
+    ResponseCache,
+    cache_dir,
+    cache_key,
+    check_mode,
+    is_cacheable,
+)
+from llmguard.dedup import CrossProcessInflight, InflightRegistry, poll_leader
+from llmguard.providers.base import CallRequest
+
+_COUNT_BATCH = 50
+
+
+class CacheLayer:
+    def __init__(
+        self,
+        home: Path,
+        ttl_s: float | None,
+        size_limit: int,
+        cache_sampled: bool = False,
+        key_tags: Iterable[str] = (),
+        lead_ttl_s: float = 120.0,
+    ) -> None:
+        self.cache = ResponseCache(cache_dir(home), ttl_s=ttl_s, size_limit=size_limit)
+        self.flights = InflightRegistry()
+        self.across = CrossProcessInflight(Path(home) / "inflight")
+        self.cache_sampled = cache_sampled
+        self.key_tags = tuple(key_tags)
+        self.lead_ttl_s = lead_ttl_s
+        # Answers handed to the writer but not yet on disk: a re-ask right away must still hit.
+        self._recent: dict[str, CachedResponse] = {}
+        self._counts: list[Any] = [0, 0, 0.0]  # hits, misses, USD saved not yet written
+        self._jobs: queue.SimpleQueue[Callable[[], Any] | None] = queue.SimpleQueue()
+        self._pending = 0
+        self._idle = threading.Condition()
+        self._worker: threading.Thread | None = None
+
+    # ---- the pipeline's questions --------------------------------------------------------
+    def key_for(self, call: CallRequest, base_url: str, tags: Mapping[str, Any], mode: str) -> str | None:
+        """The cache key of a call this layer may serve or store under `mode`, else None."""
+        if not is_cacheable(call, check_mode(mode), self.cache_sampled):
+            return None
+        return cache_key(call, base_url, tags, self.key_tags)
+
+    def lookup(self, key: str, count: bool = True) -> CachedResponse | None:
+        hit = self._recent.get(key) or self.cache.get(key)
+        if hit is None and count:
+            self._tally(misses=1)
+        return hit
+
+    def stale(self, key: str) -> CachedResponse | None:
+        """An answer past its TTL, for when the provider is down and stale answers are allowed."""
+        return self.cache.get(key, allow_stale=True)
+
+    def lead_across_processes(self, key: str) -> bool:
+        return self.across.try_lead(key, self.lead_ttl_s)
+
+    def poll(self, key: str) -> Any:
+        return poll_leader(self.cache, self.across, key)
+
+    def counted_hit(self, saved_usd: float | None) -> None:
+        self._tally(hits=1, saved=saved_usd or 0.0)
+
+    def _tally(self, hits: int = 0, misses: int = 0, saved: float = 0.0) -> None:
+        """Count in memory; write the counters in batches (each write is a SQLite transaction)."""
+        with self._idle:
+            self._counts[0] += hits
+            self._counts[1] += misses
+            self._counts[2] += saved
+            due = self._counts[0] + self._counts[1] >= _COUNT_BATCH
+        if due:
+            self._later(self._write_counts)
+
+    def _write_counts(self) -> None:
+        with self._idle:
+            hits, misses, saved = self._counts
+            self._counts = [0, 0, 0.0]
+        self.cache.record_counts(hits, misses, saved)
+
+    def store(self, key: str, response: CachedResponse, claim: Any, led_across: bool) -> None:
+        """Hand the answer to in-process followers now; store it (then release the marker) later."""
+        if claim is not None:
+            claim.finish(response)
+        self._recent[key] = response
+
+        def write() -> None:
+            try:
+                self.cache.put(key, response)
+            finally:
+                if self._recent.get(key) is response:
+                    del self._recent[key]
+            if led_across:
+                self.across.release(key)
+
+        self._later(write)
+
+    def failed(self, key: str, claim: Any, led_across: bool, error: BaseException | None = None) -> None:
+        if claim is not None:
+            claim.abandon(error)
+        if led_across:
+            self._later(lambda: self.across.release(key))
+
+    # ---- background writes ---------------------------------------------------------------
+    def _later(self, job: Callable[[], Any]) -> None:
+        with self._idle:
+            self._pending += 1
+            if self._worker is None:
+                self._worker = threading.Thread(target=self._run, name="llmguard-cache-writer", daemon=True)
+                self._worker.start()
+                atexit.register(self.flush)  # a leader's answer must reach the disk before the process ends
+        self._jobs.put(job)
+
+    def _run(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            try:
+                job()
+            except Exception:  # the cache never breaks a call; its own methods warn once
+                pass
+            finally:
+                with self._idle:
+                    self._pending -= 1
+                    if self._pending == 0:
+                        self._idle.notify_all()
+
+    def flush(self, timeout: float = 10.0) -> None:
+        if self._counts[0] or self._counts[1]:
+            self._later(self._write_counts)
+        with self._idle:
+            self._idle.wait_for(lambda: self._pending == 0, timeout)
+
+    def close(self) -> None:
+        self.flush()
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            self._jobs.put(None)
+            worker.join(timeout=5)
+        self.cache.close()
+        self.across.close()

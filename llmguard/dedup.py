@@ -1,0 +1,410 @@
+"""In-flight deduplication: an identical cacheable call already running is waited for, not repeated.
+
+Two layers, used in this order by the guard after a cache miss:
+
+1. In this process, `InflightRegistry.claim(key)` makes the first caller the leader; later callers
+   are followers that wait (`Claim.wait` in threads, `await Claim.await_async` in asyncio — both
+   at once work) until the leader calls `Claim.finish(response)` or `Claim.finish(None, error)`.
+2. Across processes sharing LLMGUARD_HOME, the in-process leader calls
+   `CrossProcessInflight.try_lead(key, ttl_s)`. If another process leads, it polls with
+   `poll_leader` (the other leader stores its answer in the response cache, then releases its
+   marker), sleeping `FollowerPoll.next_delay()` between polls, which the sans-io pipeline turns
+   into `Sleep` actions. A crashed leader's marker expires after `ttl_s`.
+
+A leader claim should look the cache up once more before sending: a leader that finished between
+the caller's miss and its claim has just stored the answer. The leader stores the answer in the
+cache first and then releases its marker and finishes its claim, so a follower that sees the
+marker gone and still finds no answer knows the leader failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+import uuid
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from llmguard.ledger import ensure_home
+
+if TYPE_CHECKING:
+    from llmguard.cache import CachedResponse, ResponseCache
+
+
+class LeaderFailed(RuntimeError):
+    """The identical call this one waited for ended without an answer that can be shared."""
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a follower gets: the leader's answer, the leader's failure, or its own timeout."""
+
+    response: CachedResponse | None = None
+    error: BaseException | None = None
+    timed_out: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.response is not None
+
+
+_TIMED_OUT = Outcome(timed_out=True)
+
+
+def _settle(future: asyncio.Future[Outcome], outcome: Outcome) -> None:
+    if not future.done():
+        future.set_result(outcome)
+
+
+class _Flight:
+    """One running call and everyone waiting for it, in threads or on any number of event loops."""
+
+    __slots__ = ("_lock", "_event", "_outcome", "_futures", "followers")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._event = threading.Event()
+        self._outcome: Outcome | None = None
+        self._futures: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[Outcome]]] = []
+        self.followers = 0
+
+    def resolve(self, outcome: Outcome) -> bool:
+        """Wake every waiter; False if the flight was already resolved (the first outcome wins)."""
+        with self._lock:
+            if self._outcome is not None:
+                return False
+            self._outcome = outcome
+            futures, self._futures = self._futures, []
+        self._event.set()
+        for loop, future in futures:
+            try:
+                loop.call_soon_threadsafe(_settle, future, outcome)
+            except RuntimeError:  # that loop is closed: nobody is waiting there any more
+                pass
+        return True
+
+    def wait(self, timeout: float | None) -> Outcome:
+        if self._event.wait(timeout):
+            assert self._outcome is not None
+            return self._outcome
+        return _TIMED_OUT
+
+    async def await_async(self, timeout: float | None) -> Outcome:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # trio or another loop via anyio: wait in a worker thread
+            import anyio
+
+            return await anyio.to_thread.run_sync(self.wait, timeout)
+        future: asyncio.Future[Outcome] = loop.create_future()
+        entry = (loop, future)
+        with self._lock:
+            if self._outcome is not None:
+                return self._outcome
+            self._futures.append(entry)
+        try:
+            return await asyncio.wait_for(future, timeout)
+        except asyncio.TimeoutError:
+            return _TIMED_OUT
+        finally:
+            with self._lock:
+                if entry in self._futures:
+                    self._futures.remove(entry)
+
+
+class Claim:
+    """A caller's place in a flight: the leader sends the call, followers wait for its outcome.
+
+    A leader must finish exactly once; `with claim:` finishes it as failed if the block raises or
+    ends without finishing, so followers are never left waiting for a leader that is gone.
+    """
+
+    __slots__ = ("key", "is_leader", "_flight", "_registry")
+
+    def __init__(self, key: str, is_leader: bool, flight: _Flight, registry: InflightRegistry) -> None:
+        self.key = key
+        self.is_leader = is_leader
+        self._flight = flight
+        self._registry = registry
+
+    @property
+    def followers(self) -> int:
+        return self._flight.followers
+
+    def wait(self, timeout: float | None) -> Outcome:
+        """Block until the leader finishes or `timeout` seconds pass (followers only)."""
+        self._require(leader=False)
+        return self._flight.wait(timeout)
+
+    async def await_async(self, timeout: float | None) -> Outcome:
+        """Await the leader's outcome without blocking the event loop (followers only)."""
+        self._require(leader=False)
+        return await self._flight.await_async(timeout)
+
+    def finish(self, response: CachedResponse | None, error: BaseException | None = None) -> None:
+        """Hand the leader's answer (or failure) to every follower and end the flight."""
+        self._require(leader=True)
+        self._registry._finish(self.key, self._flight, _outcome(response, error))
+
+    def abandon(self, error: BaseException | None = None) -> None:
+        """End a leader's flight without an answer (idempotent: a finished flight stays finished)."""
+        if self.is_leader:
+            self._registry._finish(self.key, self._flight, _outcome(None, error))
+
+    def _require(self, leader: bool) -> None:
+        if self.is_leader != leader:
+            role = "the leader" if leader else "a follower"
+            raise RuntimeError(f"llmguard: only {role} of an in-flight call may do this")
+
+    def __enter__(self) -> Claim:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        self.abandon(exc)
+
+
+def _outcome(response: CachedResponse | None, error: BaseException | None) -> Outcome:
+    if response is None and error is None:
+        error = LeaderFailed("llmguard: the identical call this one waited for got no cacheable answer")
+    return Outcome(response=response, error=error)
+
+
+class InflightRegistry:
+    """Calls running in this process by cache key. Thread-safe and loop-agnostic."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._flights: dict[str, _Flight] = {}
+
+    def claim(self, key: str) -> Claim:
+        """Lead the call for `key` if nobody runs it yet, else follow whoever does."""
+        with self._lock:
+            flight = self._flights.get(key)
+            if flight is None:
+                flight = self._flights[key] = _Flight()
+                return Claim(key, True, flight, self)
+            flight.followers += 1
+            return Claim(key, False, flight, self)
+
+    def finish(self, key: str, response: CachedResponse | None, error: BaseException | None = None) -> None:
+        """End whatever flight runs for `key` (prefer `Claim.finish`, which cannot end a newer one)."""
+        with self._lock:
+            flight = self._flights.pop(key, None)
+        if flight is not None:
+            flight.resolve(_outcome(response, error))
+
+    def _finish(self, key: str, flight: _Flight, outcome: Outcome) -> None:
+        with self._lock:
+            if self._flights.get(key) is flight:
+                del self._flights[key]
+        flight.resolve(outcome)
+
+    def __len__(self) -> int:
+        return len(self._flights)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._flights
+
+
+# ---- across processes ----------------------------------------------------------------------
+
+INFLIGHT_DIRNAME = "inflight"
+_SQLITE_TIMEOUT_S = 2.0
+
+
+_WRITING_GRACE_S = 5.0
+
+
+class CrossProcessInflight:
+    """Leader election per key among processes sharing a directory (`<home>/inflight`).
+
+    A marker is a small file created with O_CREAT|O_EXCL, which exactly one process wins; it holds
+    its expiry and an owner token, so a leader that crashed blocks the others for at most `ttl_s`
+    and only the owner removes its marker. Files rather than a SQLite table because this sits on
+    every cache miss: a create costs ~12 us here, a diskcache `add` ~55 us. If the directory cannot
+    be used, every caller leads (no deduplication, never a blocked call).
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = Path(directory)
+        self._lock = threading.Lock()
+        self._mine: dict[str, str] = {}
+        self._ready = False
+        self.error: str | None = None
+
+    def _dir(self) -> Path | None:
+        if self._ready:
+            return self.directory
+        if self.error is not None:
+            return None
+        with self._lock:
+            try:
+                ensure_home(self.directory.parent)
+                self.directory.mkdir(mode=0o700, exist_ok=True)
+                self._ready = True
+            except OSError as exc:
+                self.error = f"cannot use {self.directory} ({exc})"
+                warnings.warn(
+                    f"llmguard: {self.error}; identical calls in other processes are not deduplicated",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
+                return None
+        return self.directory
+
+    @staticmethod
+    def _read(path: Path) -> tuple[float, str] | None:
+        try:
+            text = path.read_text()
+            expires, token = text.split(" ", 1)
+            return float(expires), token
+        except (OSError, ValueError):
+            return None
+
+    @staticmethod
+    def _being_written(path: Path) -> bool:
+        """An unreadable marker that is seconds old is one its creator is still writing."""
+        try:
+            return time.time() - path.stat().st_mtime < _WRITING_GRACE_S
+        except OSError:
+            return False
+
+    def _create(self, path: Path, ttl_s: float) -> str | None:
+        token = f"{os.getpid()}:{uuid.uuid4().hex}"
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        except FileExistsError:
+            return None
+        with os.fdopen(fd, "w") as handle:
+            handle.write(f"{time.time() + ttl_s} {token}")
+        return token
+
+    def try_lead(self, key: str, ttl_s: float) -> bool:
+        """True if this process now leads `key` (or markers cannot be used); False if another does."""
+        directory = self._dir()
+        if directory is None:
+            return True
+        path = directory / key
+        try:
+            token = self._create(path, ttl_s)
+            if token is None:
+                seen = self._read(path)
+                if seen is not None and seen[0] > time.time() or seen is None and self._being_written(path):
+                    return False
+                # expired (or unreadable): take it over; a rename has one winner
+                tomb = directory / f"{key}.{uuid.uuid4().hex}.expired"
+                try:
+                    os.rename(path, tomb)
+                except FileNotFoundError:
+                    pass
+                else:
+                    taken = self._read(tomb)
+                    if seen is not None and taken != seen and taken is not None and taken[0] > time.time():
+                        os.rename(tomb, path)  # we moved a fresh marker someone just made: put it back
+                        return False
+                    tomb.unlink(missing_ok=True)
+                token = self._create(path, ttl_s)
+                if token is None:
+                    return False
+        except OSError:
+            return True  # cannot tell: send our own call rather than wait blind
+        self._mine[key] = token
+        return True
+
+    def renew(self, key: str, ttl_s: float) -> bool:
+        """Extend our marker (a long stream); False if it is not ours any more."""
+        directory = self._dir()
+        token = self._mine.get(key)
+        if directory is None or token is None:
+            return False
+        path = directory / key
+        seen = self._read(path)
+        if seen is None or seen[1] != token or seen[0] <= time.time():
+            return False
+        temp = directory / f"{key}.{uuid.uuid4().hex}.renew"
+        try:
+            temp.write_text(f"{time.time() + ttl_s} {token}")
+            os.replace(temp, path)
+        except OSError:
+            return False
+        return True
+
+    def release(self, key: str) -> None:
+        """Remove our marker for `key` (someone else's, after ours expired, stays)."""
+        token = self._mine.pop(key, None)
+        directory = self._dir()
+        if directory is None or token is None:
+            return
+        path = directory / key
+        seen = self._read(path)
+        if seen is not None and seen[1] == token:
+            path.unlink(missing_ok=True)
+
+    def is_led(self, key: str) -> bool:
+        """Whether some process holds an unexpired marker for `key`."""
+        directory = self._dir()
+        if directory is None:
+            return False
+        path = directory / key
+        seen = self._read(path)
+        return seen[0] > time.time() if seen is not None else self._being_written(path)
+
+    def close(self) -> None:
+        """Markers are files: nothing to close. Kept for symmetry with the response cache."""
+
+
+POLL_FIRST_S = 0.002
+POLL_GROWTH = 1.5
+POLL_MAX_S = 0.05
+
+
+def next_poll_delay(attempt: int) -> float:
+    """Seconds before poll number `attempt` (0-based): quick at first, then every 50 ms."""
+    return min(POLL_MAX_S, POLL_FIRST_S * POLL_GROWTH ** min(max(attempt, 0), 32))
+
+
+class FollowerPoll:
+    """A follower's polling schedule up to a deadline (time.monotonic); sans-io, it never sleeps."""
+
+    __slots__ = ("deadline", "attempt")
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+        self.attempt = 0
+
+    def next_delay(self, now: float | None = None) -> float | None:
+        """Seconds to sleep before the next poll, or None once the deadline has passed."""
+        left = self.deadline - (time.monotonic() if now is None else now)
+        if left <= 0:
+            return None
+        delay = min(next_poll_delay(self.attempt), left)
+        self.attempt += 1
+        return delay
+
+
+HIT, GONE, WAITING = "hit", "gone", "waiting"
+
+
+class Poll(NamedTuple):
+    state: str  # HIT: the leader's answer is stored; GONE: no leader and no answer; WAITING
+    response: CachedResponse | None = None
+
+
+def poll_leader(
+    cache: ResponseCache, inflight: CrossProcessInflight, key: str, since: float | None = None
+) -> Poll:
+    """One non-blocking look: is the other process's answer there, is it still running?
+
+    The marker is read before the cache: the leader stores first and releases after, so "no
+    marker" followed by "no answer" means the leader ended without one. `since` ignores answers
+    stored before it (a `refresh` follower wants the new answer, not the one it is replacing).
+    """
+    led = inflight.is_led(key)
+    response = cache.get(key)
+    if response is not None and (since is None or response.created_at >= since):
+        return Poll(HIT, response)
+    return Poll(WAITING) if led else Poll(GONE)
