@@ -45,6 +45,9 @@ class TokenBucket:
             return 0.0
         return (amount - self.level) / self.rate
 
+    def time_to_full(self) -> float:
+        return (self.capacity - self.level) / self.rate if self.rate else 0.0
+
     def resize(self, capacity: float, window_s: float) -> None:
         self.level = min(self.level, capacity)
         self.capacity = float(capacity)

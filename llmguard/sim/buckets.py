@@ -13,33 +13,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-
-class TokenBucket:
-    """A continuously refilling bucket. Not thread-safe: `RateLimiter` holds the lock."""
-
-    __slots__ = ("capacity", "rate", "level", "stamp")
-
-    def __init__(self, capacity: float, window_s: float, now: float) -> None:
-        self.capacity = float(capacity)
-        self.rate = self.capacity / window_s if window_s > 0 else math.inf
-        self.level = self.capacity
-        self.stamp = now
-
-    def refill(self, now: float) -> None:
-        if now > self.stamp:
-            self.level = min(self.capacity, self.level + (now - self.stamp) * self.rate)
-            self.stamp = now
-
-    def wait_for(self, amount: float) -> float:
-        """Seconds until `amount` is available (inf when it never fits)."""
-        if amount > self.capacity:
-            return math.inf
-        if amount <= self.level:
-            return 0.0
-        return (amount - self.level) / self.rate
-
-    def time_to_full(self) -> float:
-        return (self.capacity - self.level) / self.rate if self.rate else 0.0
+from llmguard.limiter import TokenBucket  # the same bucket arithmetic on both sides
 
 
 @dataclass(frozen=True, slots=True)
