@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from llmguard.providers.base import CallRequest, ProviderParseError, StreamState, Usage
+from llmguard.providers.base import CallRequest, StreamState, Usage, request_object
 
 NAME = "anthropic"
 
@@ -13,15 +13,8 @@ NAME = "anthropic"
 def parse_request(path: str, body: bytes) -> CallRequest | None:
     if not path.endswith("/v1/messages"):
         return None  # count_tokens, models, batches: not metered calls
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ProviderParseError(f"request body is not JSON ({exc})") from None
-    if not isinstance(data, dict):
-        raise ProviderParseError("request body is not a JSON object")
-    model = data.get("model")
-    if not isinstance(model, str):
-        raise ProviderParseError("request has no model")
+    data = request_object(body)
+    model = data["model"]
     max_tokens = data.get("max_tokens")
     temperature = data.get("temperature")
     return CallRequest(

@@ -57,3 +57,18 @@ class StreamState:
 
 class ProviderParseError(ValueError):
     """A request or response body the adapter cannot read."""
+
+
+def request_object(body: bytes) -> dict[str, Any]:
+    """A request body as a JSON object with a model, or a ProviderParseError saying what is wrong."""
+    import json
+
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ProviderParseError(f"request body is not JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise ProviderParseError("request body is not a JSON object")
+    if not isinstance(data.get("model"), str):
+        raise ProviderParseError("request has no model")
+    return data

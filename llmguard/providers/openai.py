@@ -6,7 +6,7 @@ import json
 import re
 from typing import Any
 
-from llmguard.providers.base import CallRequest, ProviderParseError, StreamState, Usage
+from llmguard.providers.base import CallRequest, StreamState, Usage, request_object
 
 NAME = "openai"
 # A chunk that carries generated text: chat deltas, legacy completions, Responses API text deltas.
@@ -37,15 +37,8 @@ def parse_request(path: str, body: bytes) -> CallRequest | None:
     endpoint = endpoint_for_path(path)
     if endpoint is None:
         return None
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ProviderParseError(f"request body is not JSON ({exc})") from None
-    if not isinstance(data, dict):
-        raise ProviderParseError("request body is not a JSON object")
-    model = data.get("model")
-    if not isinstance(model, str):
-        raise ProviderParseError("request has no model")
+    data = request_object(body)
+    model = data["model"]
     max_tokens = max_field = None
     for name in _MAX_FIELDS[endpoint]:
         value = data.get(name)
