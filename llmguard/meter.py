@@ -44,8 +44,15 @@ class ResponseMeter:
         self.sent = sent
         self.secrets = call_state.secrets
         drop_usage_chunk = call_state.drop_usage_chunk
-        self.sse = "text/event-stream" in headers.get("content-type", "")
-        self._decoder = _decompressor(headers.get("content-encoding"))
+        content_type = encoding = None
+        for key, value in headers.raw:  # one pass: Headers.get normalises on every lookup
+            key = key.lower()
+            if key == b"content-type":
+                content_type = value
+            elif key == b"content-encoding":
+                encoding = value.decode("latin-1").strip().lower()
+        self.sse = content_type is not None and b"text/event-stream" in content_type
+        self._decoder = _decompressor(encoding)
         # Rewriting a compressed stream would need re-compression; we decode instead (see transport).
         self.drop_usage_chunk = drop_usage_chunk and self.sse
         self._state = StreamState()

@@ -126,8 +126,12 @@ def _seconds_until(stamp: str | None) -> float | None:
 def rate_limit_info(headers: Any) -> Any:
     """`anthropic-ratelimit-*` headers as a RateLimitInfo (tokens = the combined token bucket)."""
     from llmguard.limiter import RateLimitInfo
+    from llmguard.providers.openai import prefixed_headers
 
-    get = headers.get
+    found = prefixed_headers(headers, b"anthropic-ratelimit-")
+    if not found:
+        return None
+    get = found.get
     prefix = "anthropic-ratelimit-"
     limit_requests, limit_tokens = _int(get(prefix + "requests-limit")), _int(get(prefix + "tokens-limit"))
     if limit_requests is None and limit_tokens is None:

@@ -202,6 +202,19 @@ def parse_duration(text: str | None) -> float | None:
     return sum(float(value) * _UNIT_S[unit] for value, unit in parts)
 
 
+def prefixed_headers(headers: Any, prefix: bytes) -> dict[str, str]:
+    """Headers whose name starts with `prefix`, from one pass over the raw list (Headers.get
+    normalises on every call, and most responses carry none of these)."""
+    found = {}
+    for key, value in getattr(headers, "raw", None) or headers.items():
+        if isinstance(key, str):
+            key, value = key.encode(), value.encode()
+        key = key.lower()
+        if key.startswith(prefix):
+            found[key.decode("latin-1")] = value.decode("latin-1")
+    return found
+
+
 def _int(value: str | None) -> int | None:
     try:
         return int(float(value)) if value is not None else None
@@ -213,7 +226,10 @@ def rate_limit_info(headers: Any) -> Any:
     """`x-ratelimit-*` headers as a RateLimitInfo, or None when there are none."""
     from llmguard.limiter import RateLimitInfo
 
-    get = headers.get
+    found = prefixed_headers(headers, b"x-ratelimit-")
+    if not found:
+        return None
+    get = found.get
     limit_requests, limit_tokens = _int(get("x-ratelimit-limit-requests")), _int(get("x-ratelimit-limit-tokens"))
     if limit_requests is None and limit_tokens is None:
         return None
