@@ -35,6 +35,7 @@ class Settings:
     # rate limits: {"gpt-4o-mini": {"rpm": 500, "tpm": 200_000}}; learnt from provider headers too
     limits: dict[str, dict[str, float]] = field(default_factory=dict)
     window_s: float = 60.0  # the window the limits are per (providers use a minute)
+    shared_limits: bool = False  # kernels sharing LLMGUARD_HOME share one limit (state in limits.sqlite3)
     learn_limits: bool = True  # read x-ratelimit-* / anthropic-ratelimit-* headers and respect them
     limit_charge: str = "admission"  # "admission": prompt + max tokens stay charged (OpenAI); "usage": refund
     max_wait_s: float = 10.0  # an interactive call waits at most this long for capacity

@@ -143,7 +143,12 @@ class Guard:
         self.ledger = Ledger(settings.home_path) if settings.ledger else None
         self._warned_models: set[str] = set()
         self.enabled = settings.enabled
-        self.limiter = Limiter()
+        shared = None
+        if settings.shared_limits:
+            from llmguard.shared_state import SharedBuckets
+
+            shared = SharedBuckets(settings.home_path / "limits.sqlite3")
+        self.limiter = Limiter(shared=shared)
         self.cache_layer: Any = None
         self._apply_policies(settings)
 

@@ -10,11 +10,13 @@ view; a 429 pauses the key until its retry-after.
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import itertools
 import math
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -138,13 +140,30 @@ class _Key:
 class Limiter:
     """Admission control for every limited key (a model, a model group or a deployment)."""
 
-    def __init__(self, limits: dict[str, LimitSpec] | None = None, clock: Any = time.monotonic) -> None:
+    def __init__(
+        self, limits: dict[str, LimitSpec] | None = None, clock: Any = time.monotonic, shared: Any = None
+    ) -> None:
         self._clock = clock
         self._lock = threading.Lock()
         self._keys: dict[str, _Key] = {}
         self._seq = itertools.count()
+        self._shared = shared  # a SharedBuckets: bucket levels live in LLMGUARD_HOME for all processes
         for key, spec in (limits or {}).items():
             self.set_limit(key, spec)
+
+    @contextlib.contextmanager
+    def _locked(self, key: str) -> Iterator[_Key | None]:
+        """The lock, plus (when shared) this key's buckets loaded from and saved to the shared store."""
+        with self._lock:
+            state = self._keys.get(key)
+            if self._shared is None or state is None:
+                yield state
+                return
+            paused = [state.paused_until]
+            with self._shared.transaction(key, {"requests": state.requests, "tokens": state.tokens}, paused):
+                state.paused_until = paused[0]
+                yield state
+                paused[0] = state.paused_until
 
     # ---- configuration ---------------------------------------------------------------------
     def set_limit(self, key: str, spec: LimitSpec) -> None:
@@ -183,8 +202,9 @@ class Limiter:
     def try_admit(self, ticket: Ticket) -> float:
         """0.0 when admitted (capacity now reserved); else seconds to wait (inf: wait to be woken)."""
         now = self._clock()
-        with self._lock:
-            state = self._keys.get(ticket.key)
+        if self._shared is not None and not self._is_head(ticket):
+            return math.inf  # not our turn: no need to touch the shared store
+        with self._locked(ticket.key) as state:
             if state is None or ticket.admitted:
                 ticket.admitted = True
                 return 0.0
@@ -223,6 +243,14 @@ class Limiter:
             self._wake_head(state)
             return 0.0
 
+    def _is_head(self, ticket: Ticket) -> bool:
+        with self._lock:
+            state = self._keys.get(ticket.key)
+            if state is None:
+                return True
+            self._drop_cancelled(state)
+            return not state.queue or state.queue[0] is ticket
+
     def never_fits(self, ticket: Ticket) -> str | None:
         """Why this call can never be admitted (it is bigger than the whole TPM bucket), or None."""
         state = self._keys.get(ticket.key)
@@ -245,7 +273,7 @@ class Limiter:
     def answered(self, ticket: Ticket) -> None:
         """The provider has seen this call (it answered, or the attempt ended)."""
         if ticket.starts_refill:
-            with self._lock:
+            with self._locked(ticket.key):
                 self._start_refill(ticket)
 
     def _start_refill(self, ticket: Ticket) -> None:
@@ -263,10 +291,9 @@ class Limiter:
         """Replace the estimate with what the provider really charged (the difference goes back)."""
         if not ticket.admitted:
             return
-        with self._lock:
+        with self._locked(ticket.key) as state:
             if ticket.starts_refill:
                 self._start_refill(ticket)
-            state = self._keys.get(ticket.key)
             if state is None or state.tokens is None:
                 return
             state.tokens.refill(self._clock())
@@ -277,8 +304,7 @@ class Limiter:
     def observe(self, key: str, info: RateLimitInfo, ticket: Ticket | None, window_s: float) -> None:
         """Tighten the local view with what the provider says (never loosen it)."""
         now = self._clock()
-        with self._lock:
-            state = self._keys.get(key)
+        with self._locked(key) as state:
             if state is None:
                 if info.limit_requests is None and info.limit_tokens is None:
                     return
@@ -321,8 +347,7 @@ class Limiter:
 
     def pause(self, key: str, seconds: float) -> None:
         """After a 429: nobody on this key is admitted until the provider's retry-after has passed."""
-        with self._lock:
-            state = self._keys.get(key)
+        with self._locked(key) as state:
             if state is not None:
                 state.paused_until = max(state.paused_until, self._clock() + seconds)
                 if state.tokens is not None:

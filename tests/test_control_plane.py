@@ -244,3 +244,42 @@ def test_tenant_quota_refuses_with_the_sdk_error_and_survives_a_restart(fresh_si
         claude.messages.create(model="claude-3-5-haiku-latest", max_tokens=40, messages=[{"role": "user", "content": "hi"}])
     assert rows(guard)[-1]["status"] == "ok"
     assert sum(e["cost_usd"] for e in rows(guard) if e["tenant"] == "acme") <= 0.0005
+
+
+_KERNEL = """
+import sys, time, os, llmguard, openai
+from concurrent.futures import ThreadPoolExecutor
+llmguard.install(home=sys.argv[2], limits={"gpt-4o-mini": {"rpm": 30}}, window_s=1.0, max_wait_s=60,
+                 shared_limits=sys.argv[3] == "shared", max_attempts=1)
+client = openai.OpenAI(base_url=sys.argv[1] + "/v1", api_key="sk-kernel-1", max_retries=0)
+while not os.path.exists(sys.argv[4]):
+    time.sleep(0.005)
+def one(i):
+    try:
+        client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": f"k{i}"}], max_tokens=5)
+        return 0
+    except openai.RateLimitError:
+        return 1
+with ThreadPoolExecutor(16) as pool:
+    print(sum(pool.map(one, range(40))))
+"""
+
+
+@pytest.mark.parametrize("mode", ["shared", "separate"])
+def test_kernels_sharing_a_home_share_one_limit(fresh_sim, home, tmp_path, mode):
+    import subprocess
+    import sys
+    import time
+
+    fresh_sim.configure(window_s=1.0, rpm=30, tpm=None)
+    go = tmp_path / "go"
+    kernels = [subprocess.Popen([sys.executable, "-c", _KERNEL, fresh_sim.base_url, str(home), mode, str(go)],
+                                stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    time.sleep(2.0)
+    go.write_text("go")
+    refused = sum(int(k.communicate(timeout=120)[0].strip() or 0) for k in kernels)
+    if mode == "shared":
+        assert fresh_sim.stats["rate_limited"] == 0 and refused == 0
+        assert fresh_sim.stats["models"]["gpt-4o-mini"]["requests"] == 80
+    else:  # each kernel alone respects the limit; together they exceed it
+        assert fresh_sim.stats["rate_limited"] > 0

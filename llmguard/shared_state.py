@@ -1,0 +1,68 @@
+"""Rate-limit state shared by every process using one LLMGUARD_HOME (several kernels, one limit).
+
+The limiter keeps its arithmetic; around each decision it loads a key's bucket levels from this
+SQLite file inside an IMMEDIATE transaction and writes them back before committing, so two kernels
+never spend the same capacity. Queues and priorities stay per process. The monotonic clock is
+system-wide on Linux and macOS, so stamps compare across processes.
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from llmguard.ledger import ensure_home
+
+_SCHEMA = """CREATE TABLE IF NOT EXISTS buckets (
+    key TEXT, kind TEXT, capacity REAL, rate REAL, level REAL, stamp REAL, paused_until REAL,
+    PRIMARY KEY (key, kind))"""
+_NOT_STARTED = 1e300  # stands for a stamp of +inf (refill not started) in SQLite
+
+
+class SharedBuckets:
+    def __init__(self, path: Path) -> None:
+        ensure_home(path.parent)
+        self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA busy_timeout=30000")
+        self._conn.execute(_SCHEMA)
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def transaction(self, key: str, buckets: dict[str, Any], paused: list[float]) -> Iterator[None]:
+        """Load `buckets` (kind -> TokenBucket) and the key's pause from disk, run, write back."""
+        with self._lock:
+            conn = self._conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                rows = conn.execute(
+                    "SELECT kind, capacity, rate, level, stamp, paused_until FROM buckets WHERE key = ?", (key,)
+                ).fetchall()
+                for kind, capacity, rate, level, stamp, paused_until in rows:
+                    bucket = buckets.get(kind)
+                    if bucket is not None and capacity == bucket.capacity and rate == bucket.rate:
+                        bucket.level = level
+                        bucket.stamp = math.inf if stamp >= _NOT_STARTED else stamp
+                    paused[0] = max(paused[0], paused_until or 0.0)
+                yield
+                for kind, bucket in buckets.items():
+                    if bucket is None:
+                        continue
+                    stamp = _NOT_STARTED if bucket.stamp == math.inf else bucket.stamp
+                    conn.execute(
+                        "INSERT OR REPLACE INTO buckets VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (key, kind, bucket.capacity, bucket.rate, bucket.level, stamp, paused[0]),
+                    )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
