@@ -286,3 +286,12 @@ def test_ledger_row_is_in_the_file_before_the_response_returns(fresh_sim, guard)
 def test_ledger_rows_are_json_safe(fresh_sim, guard):
     openai_client(fresh_sim).chat.completions.create(model="gpt-4o-mini", messages=MSG, max_tokens=5)
     json.dumps(rows(guard))
+
+
+def test_a_response_without_usage_is_recorded_with_estimated_tokens(fresh_sim, guard):
+    fresh_sim.configure(faults=["no_usage"])
+    answer = openai_client(fresh_sim).chat.completions.create(model="gpt-4o-mini", messages=MSG, max_tokens=5)
+    assert answer.usage is None and answer.choices[0].message.content
+    [event] = rows(guard)
+    assert event["status"] == "ok" and event["tokens_approximate"] == 1
+    assert event["input_tokens"] > 0 and "carried no usage" in event["error_message"]

@@ -242,6 +242,13 @@ class SimProvider:
                 ms = FAULT_RETRY_AFTER_MS
                 ids += [("retry-after", str(math.ceil(ms / 1000))), ("retry-after-ms", str(ms))]
             return _json_response(status, body, ids)
+        if kind == "no_usage" and is_openai and not stream:  # a valid answer that says nothing of usage
+            body = json.dumps({
+                "id": "chatcmpl-nousage", "object": "chat.completion", "created": int(time.time()),
+                "model": "unknown", "choices": [{"index": 0, "finish_reason": "stop",
+                "message": {"role": "assistant", "content": "An answer without usage.", "refusal": None}}],
+            }).encode()
+            return _json_response(200, body, ids)
         if kind == "malformed":
             if not stream:
                 return _json_response(200, b'{"id": "chatcmpl-malformed", "object": "chat.comp', ids)
