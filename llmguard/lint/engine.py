@@ -1,0 +1,265 @@
+"""Lint one file: decode → literal prefilter → libcst parse → rules → positions → suppressions.
+
+The prefilter runs before any parsing: each rule names literals a file must contain for it to
+match (an SDK, tenacity, backoff, an LLM host...), and a file no selected rule can match is done
+after a few substring searches. Only files with findings pay for positions (see positions.py).
+"""
+
+from __future__ import annotations
+
+import ast
+import tokenize
+import warnings
+from dataclasses import dataclass, field
+from io import BytesIO
+from typing import Any
+
+import libcst as cst
+
+from llmguard.lint import sdk
+from llmguard.lint.config import LintConfig
+from llmguard.lint.context import FileContext
+from llmguard.lint.findings import PARSE_ERROR, PARSE_ERROR_NAME, Finding, Report
+from llmguard.lint.notebooks import JoinedNotebook, NotebookError, is_python, join, load_notebook
+from llmguard.lint.positions import ranges_for
+from llmguard.lint.rules import get_rule
+from llmguard.lint.rules.base import Rule
+from llmguard.lint.suppress import Suppressions, file_ignored
+
+_NOTEBOOK_RETRIES = 50
+
+
+@dataclass
+class FileResult:
+    findings: list[Finding] = field(default_factory=list)
+    dependencies: list[str] = field(default_factory=list)  # other files the result depends on
+    parsed: bool = False
+
+
+@dataclass
+class Analysis:
+    """A parsed file and the rule reports that survived suppression (used by lint and by --fix)."""
+
+    module: cst.Module
+    context: FileContext
+    reports: list[tuple[Rule, Report]]
+    errors: list[Finding]
+
+
+class Engine:
+    """The selected rules, built once per run (and once per worker process)."""
+
+    def __init__(self, config: LintConfig, codes: frozenset[str] | None = None) -> None:
+        self.config = config
+        self.codes = config.enabled_codes() if codes is None else codes
+        self.rules: list[Rule] = [get_rule(code)() for code in sorted(self.codes) if code != PARSE_ERROR]
+        self.report_parse_errors = PARSE_ERROR in self.codes
+        literals = {literal for rule in self.rules for literal in rule.prefilter_literals()}
+        self.literals = tuple(sorted(literals))
+        self.target_names = tuple({t.name.rsplit(".", 1)[-1] for t in config.call_targets})
+
+    # -- prefilter ---------------------------------------------------------------------------
+    def candidates(self, text: str) -> list[Rule]:
+        """The rules that could match this text; [] means the file needs no parsing at all."""
+        present = {literal for literal in self.literals if literal in text}
+        if self.target_names and any(name in text for name in self.target_names):
+            present.update(sdk.SDK_LITERALS)
+        return [rule for rule in self.rules if rule.may_match(present, text, self.config)]
+
+    # -- entry points ------------------------------------------------------------------------
+    def lint_bytes(self, data: bytes, path: str, kind: str, ignored: frozenset[str] = frozenset()) -> FileResult:
+        if kind == "template":
+            return self.lint_template(data, path, ignored)
+        if kind == "notebook":
+            text, error = decode(data, notebook=True)
+            if text is None:
+                return self._error(path, error or "cannot decode", ignored)
+            try:
+                nb = load_notebook(text)
+            except NotebookError as exc:
+                return self._error(path, str(exc), ignored)
+            if not is_python(nb):
+                return FileResult()
+            joined = join(nb, text)
+            if len(joined.text) > self.config.max_file_bytes:
+                return self._error(path, _too_large(len(joined.text), self.config), ignored)
+            return self.lint_text(joined.text, path, joined, ignored)
+        if len(data) > self.config.max_file_bytes:
+            return self._error(path, _too_large(len(data), self.config), ignored)
+        if b"\0" in data:
+            return self._error(path, "binary file (it contains NUL bytes), not Python source", ignored)
+        text, error = decode(data)
+        if text is None:
+            return self._error(path, error or "cannot decode", ignored)
+        return self.lint_text(text, path, None, ignored)
+
+    def lint_text(
+        self, text: str, path: str, notebook: JoinedNotebook | None = None, ignored: frozenset[str] = frozenset()
+    ) -> FileResult:
+        if file_ignored(text):
+            return FileResult()
+        analysis = self.analyze(text, path, notebook, ignored)
+        if analysis is None:
+            return FileResult()
+        if isinstance(analysis, FileResult):
+            return analysis
+        findings = list(analysis.errors)
+        findings.extend(self._findings(analysis, path, notebook, text))
+        findings.sort(key=Finding.sort_key)
+        return FileResult(findings, sorted(analysis.context.dependencies), parsed=True)
+
+    def lint_template(self, data: bytes, path: str, ignored: frozenset[str] = frozenset()) -> FileResult:
+        """A prompt template file (`prompt-files`): LG403 when it is over the token budget."""
+        if "LG403" not in self.codes or "LG403" in ignored:
+            return FileResult()
+        from llmguard.lint.budget import describe, over_budget
+
+        count = over_budget(data[: self.config.max_file_bytes * 4].decode("utf-8", errors="replace"),
+                            self.config.prompt_model, self.config.max_prompt_tokens)
+        if count is None:
+            return FileResult()
+        rule = get_rule("LG403")
+        message = (f"prompt template is {describe(count)} tokens, over max-prompt-tokens="
+                   f"{self.config.max_prompt_tokens:,}: every call that sends it pays for it")
+        return FileResult([Finding("LG403", rule.name, message, path, 1, 1, 1, 1)])
+
+    # -- analysis ----------------------------------------------------------------------------
+    def analyze(
+        self, text: str, path: str, notebook: JoinedNotebook | None = None, ignored: frozenset[str] = frozenset(),
+        only_fixable: bool = False,
+    ) -> Analysis | FileResult | None:
+        """Parse and run the rules; None when no rule can match, a FileResult when parsing failed."""
+        rules = [r for r in self.candidates(text) if r.code not in ignored and (r.fixable or not only_fixable)]
+        if not rules:
+            return None
+        errors: list[Finding] = []
+        module = None
+        for _ in range(_NOTEBOOK_RETRIES if notebook is not None else 1):
+            try:
+                module = cst.parse_module(text)
+                break
+            except Exception as exc:  # noqa: BLE001 - ParserSyntaxError, RecursionError, native parser errors
+                line, column, message = _syntax_error(text, exc)
+                errors.append(self._error_finding(path, message, line, column, notebook))
+                if notebook is None or not 1 <= line <= len(notebook.rows):
+                    break
+                text = _blank_cell(text, notebook, notebook.rows[line - 1][0])
+        if module is None:
+            return FileResult([e for e in errors if self.report_parse_errors and PARSE_ERROR not in ignored])
+        if not self.report_parse_errors or PARSE_ERROR in ignored:
+            errors = []
+        context = FileContext(module, text, path, self.config)
+        reports: list[tuple[Rule, Report]] = []
+        for rule in rules:
+            try:
+                reports.extend((rule, report) for report in rule.check(context))
+            except Exception as exc:  # noqa: BLE001 - a rule bug must not stop the run
+                errors.append(self._error_finding(
+                    path, f"internal error in rule {rule.code} ({type(exc).__name__}: {exc}); please report it",
+                    1, 1, notebook))
+        if reports:
+            reports = self._unsuppressed(module, text, reports)
+        return Analysis(module, context, reports, errors)
+
+    def _unsuppressed(self, module: cst.Module, text: str, reports: list[tuple[Rule, Report]]) -> list[tuple[Rule, Report]]:
+        nodes = [r.node for _, r in reports] + [r.anchor for _, r in reports if r.anchor is not None]
+        ranges = ranges_for(module, nodes)
+        suppressions = Suppressions(text.splitlines())
+        kept = []
+        for rule, report in reports:
+            report.position = ranges.get(id(report.node), (1, 0, 1, 0))
+            lines = [report.position[0]]
+            if report.anchor is not None and id(report.anchor) in ranges:
+                lines.append(ranges[id(report.anchor)][0])
+            if not suppressions.suppressed(rule.code, *lines):
+                kept.append((rule, report))
+        return kept
+
+    def _findings(self, analysis: Analysis, path: str, notebook: JoinedNotebook | None, text: str) -> list[Finding]:
+        out = []
+        seen = set()
+        for rule, report in analysis.reports:
+            line, col, end_line, end_col = report.position or (1, 0, 1, 0)
+            key = (rule.code, line, col, report.message)
+            if key in seen:
+                continue
+            seen.add(key)
+            cell = None
+            if notebook is not None:
+                cell, line_in_cell = notebook.locate(line)
+                end_cell, end_in_cell = notebook.locate(end_line)
+                line, end_line = line_in_cell, end_in_cell if end_cell == cell else line_in_cell
+            fix = report.fix if report.edit is not None else None
+            out.append(Finding(rule.code, rule.name, report.message, path, line, col + 1, end_line, end_col + 1,
+                               cell, report.confidence, fix))
+        return out
+
+    def _error(self, path: str, message: str, ignored: frozenset[str]) -> FileResult:
+        if not self.report_parse_errors or PARSE_ERROR in ignored:
+            return FileResult()
+        return FileResult([Finding(PARSE_ERROR, PARSE_ERROR_NAME, message, path, 1, 1, 1, 1)])
+
+    def _error_finding(self, path: str, message: str, line: int, column: int,
+                       notebook: JoinedNotebook | None) -> Finding:
+        cell = None
+        if notebook is not None:
+            cell, line = notebook.locate(line)
+        return Finding(PARSE_ERROR, PARSE_ERROR_NAME, message, path, line, column, line, column, cell)
+
+
+def decode(data: bytes, notebook: bool = False) -> tuple[str | None, str | None]:
+    """(text, None) or (None, why not). Honours a PEP 263 coding line; strips a UTF-8 BOM."""
+    try:
+        return data.decode("utf-8-sig"), None
+    except UnicodeDecodeError as exc:
+        if notebook:
+            return None, f"invalid notebook: not UTF-8 ({exc.reason} at byte {exc.start})"
+        try:
+            encoding, _ = tokenize.detect_encoding(BytesIO(data).readline)
+            return data.decode(encoding), None
+        except (SyntaxError, LookupError, UnicodeDecodeError):
+            return None, (f"cannot decode as UTF-8 ({exc.reason} at byte {exc.start}) and no valid "
+                          "coding declaration; is it a binary file?")
+
+
+def _syntax_error(text: str, exc: Exception) -> tuple[int, int, str]:
+    """(line, column, message) for a parse failure, using CPython's clearer message when it has one."""
+    try:
+        with warnings.catch_warnings():  # e.g. "invalid escape sequence": not what we report
+            warnings.simplefilter("ignore")
+            ast.parse(text)
+    except SyntaxError as err:
+        line = err.lineno or 1
+        return line, max(1, err.offset or 1), f"syntax error: {err.msg} (not checked)"
+    except (ValueError, RecursionError, MemoryError) as err:
+        return 1, 1, f"cannot parse: {type(err).__name__}: {err} (not checked)"
+    if isinstance(exc, cst.ParserSyntaxError):
+        return exc.editor_line, exc.editor_column, f"syntax error: {exc.message} (not checked)"
+    if isinstance(exc, RecursionError):
+        return 1, 1, "cannot parse: nested too deeply for the parser (not checked)"
+    return 1, 1, f"cannot parse: {type(exc).__name__}: {exc} (not checked)"
+
+
+def _blank_cell(text: str, notebook: JoinedNotebook, cell: int) -> str:
+    lines = text.split("\n")
+    for row, (owner, _) in enumerate(notebook.rows):
+        if owner == cell and row < len(lines):
+            lines[row] = ""
+    return "\n".join(lines)
+
+
+def _too_large(size: int, config: LintConfig) -> str:
+    return (f"file too large to lint ({size / 1e6:.1f} MB > max-file-bytes {config.max_file_bytes / 1e6:.1f} MB); "
+            "raise max-file-bytes or exclude it (not checked)")
+
+
+def engine_for(config: LintConfig, codes: frozenset[str] | None = None, _cache: dict[Any, Engine] = {}) -> Engine:  # noqa: B006
+    """One Engine per (config, codes) per process."""
+    key = (config, codes)
+    engine = _cache.get(key)
+    if engine is None:
+        if len(_cache) > 8:
+            _cache.clear()
+        engine = _cache[key] = Engine(config, codes)
+    return engine
+

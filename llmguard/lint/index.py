@@ -1,0 +1,174 @@
+"""One fast walk over a libcst tree that collects what the rules look at.
+
+libcst's visitor calls two hooks on every node, tokens and whitespace included, which costs about
+as much as the parse itself. Every rule here starts from a few kinds of node (calls, decorators,
+loops, assignments, imports), so one iterative walk over the fields that can hold code collects
+them all, in source order, with the function each one sits in. Rules then look at those lists and
+walk small subtrees (a loop body) with the same walker.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import libcst as cst
+
+from llmguard.lint.names import ImportMap, dotted
+
+_NOT_CODE = {
+    "lpar", "rpar", "comma", "semicolon", "colon", "equal", "star", "dot", "operator", "lbracket",
+    "rbracket", "lbrace", "rbrace", "leading_lines", "lines_after_decorators", "header", "footer",
+    "trailing_whitespace", "newline", "asynchronous", "relative", "default_indent", "default_newline",
+    "encoding", "has_trailing_newline", "prefix", "quote", "start", "end", "arrow", "walrus",
+}
+_FIELDS: dict[type, tuple[str, ...]] = {}
+_SCOPES = (cst.FunctionDef, cst.Lambda)
+# Nodes that never hold code below them: the walk does not look inside.
+_LEAVES = frozenset({
+    cst.Name, cst.SimpleString, cst.Integer, cst.Float, cst.Imaginary, cst.Ellipsis, cst.FormattedStringText,
+    cst.Pass, cst.Break, cst.Continue, cst.ImportStar, cst.Comment, cst.EmptyLine, cst.Newline,
+})
+
+
+def _fields(kind: type) -> tuple[str, ...]:
+    names = _FIELDS.get(kind)
+    if names is None:
+        names = tuple(
+            f.name for f in dataclasses.fields(kind) if f.name not in _NOT_CODE and not f.name.startswith("whitespace")
+        )
+        _FIELDS[kind] = names
+    return names
+
+
+def children(node: cst.CSTNode) -> list[cst.CSTNode]:
+    """The child nodes that can hold code, in source order (no tokens or whitespace)."""
+    out: list[cst.CSTNode] = []
+    for name in _fields(type(node)):
+        value = getattr(node, name)
+        if isinstance(value, cst.CSTNode):
+            out.append(value)
+        elif isinstance(value, tuple | list):
+            out.extend(v for v in value if isinstance(v, cst.CSTNode))
+    return out
+
+
+def walk(node: cst.CSTNode, into_scopes: bool = True) -> Iterator[cst.CSTNode]:
+    """Pre-order walk; with into_scopes=False it does not enter nested functions, lambdas or classes."""
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        yield current
+        if not into_scopes and current is not node and isinstance(current, (*_SCOPES, cst.ClassDef)):
+            continue
+        kids = children(current)
+        kids.reverse()
+        stack.extend(kids)
+
+
+Scope = Any  # the enclosing FunctionDef/Lambda node, or None at module (and class body) level
+
+
+@dataclass
+class Assignment:
+    scope: Scope
+    value: cst.BaseExpression
+    order: int
+
+
+@dataclass
+class FileIndex:
+    imports: ImportMap
+    calls: list[tuple[cst.Call, Scope]] = field(default_factory=list)
+    decorators: list[tuple[cst.Decorator, cst.FunctionDef]] = field(default_factory=list)
+    loops: list[tuple[cst.While | cst.For, Scope]] = field(default_factory=list)
+    assignments: dict[str, list[Assignment]] = field(default_factory=dict)
+    module_constants: list[tuple[str, cst.BaseExpression]] = field(default_factory=list)
+    order: dict[int, int] = field(default_factory=dict)  # id(call) -> position in source order
+
+    def assign(self, key: str, scope: Scope, value: cst.BaseExpression, order: int) -> None:
+        self.assignments.setdefault(key, []).append(Assignment(scope, value, order))
+
+    def values_of(self, key: str, scope: Scope, before: int | None = None, fallback: bool = True
+                  ) -> list[cst.BaseExpression]:
+        """What `key` was assigned in `scope` (falling back to module level), latest first."""
+        found = self.assignments.get(key, ())
+        for wanted in (scope, None) if scope is not None and fallback else (scope,):
+            hits = [a for a in found if a.scope is wanted and (before is None or a.order < before)]
+            if hits:
+                return [a.value for a in sorted(hits, key=lambda a: -a.order)]
+        return []
+
+
+def build_index(module: cst.Module, known: frozenset[str] = frozenset()) -> FileIndex:
+    index = FileIndex(ImportMap(known=known))
+    imports = index.imports
+    stack: list[tuple[cst.CSTNode, Scope, bool]] = [(module, None, False)]
+    counter = 0
+    while stack:
+        node, scope, in_class = stack.pop()
+        counter += 1
+        kind = type(node)
+        child_scope, child_in_class = scope, in_class
+        if kind is cst.Call:
+            index.calls.append((node, scope))
+            index.order[id(node)] = counter
+        elif kind is cst.Assign:
+            for target in node.targets:
+                _record_target(index, target.target, scope, node.value, counter, in_class)
+        elif kind is cst.AnnAssign:
+            if node.value is not None:
+                _record_target(index, node.target, scope, node.value, counter, in_class)
+        elif kind is cst.WithItem:
+            if node.asname is not None:
+                _record_target(index, node.asname.name, scope, node.item, counter, in_class)
+        elif kind is cst.FunctionDef:
+            for decorator in node.decorators:
+                index.decorators.append((decorator, node))
+            child_scope, child_in_class = node, False
+        elif kind is cst.Lambda:
+            child_scope = node
+        elif kind is cst.ClassDef:
+            child_in_class = True
+        elif kind is cst.While or kind is cst.For:
+            index.loops.append((node, scope))
+        elif kind is cst.Import or kind is cst.ImportFrom:
+            imports.add(node)
+            continue
+        kids: list[tuple[cst.CSTNode, Scope, bool]] = []
+        for name in _FIELDS.get(kind) or _fields(kind):
+            value = getattr(node, name)
+            if isinstance(value, cst.CSTNode):
+                if type(value) not in _LEAVES:
+                    kids.append((value, child_scope, child_in_class))
+            elif isinstance(value, tuple | list):
+                kids.extend((v, child_scope, child_in_class) for v in value
+                            if isinstance(v, cst.CSTNode) and type(v) not in _LEAVES)
+        kids.reverse()
+        stack.extend(kids)
+    return index
+
+
+def _record_target(
+    index: FileIndex, target: cst.BaseExpression, scope: Scope, value: cst.BaseExpression, order: int, in_class: bool
+) -> None:
+    if isinstance(target, cst.Tuple | cst.List):
+        elements = [e.value for e in target.elements]
+        values = [e.value for e in value.elements] if isinstance(value, cst.Tuple | cst.List) else None
+        if values is not None and len(values) == len(elements):
+            for sub_target, sub_value in zip(elements, values, strict=True):
+                _record_target(index, sub_target, scope, sub_value, order, in_class)
+        return
+    key = dotted(target)
+    if key is None:
+        return
+    if "." in key:  # self.client set in __init__ is used from every method
+        scope = None
+    index.assign(key, scope, value, order)
+    if in_class and "." not in key:
+        index.assign(f"self.{key}", None, value, order)
+        index.assign(f"cls.{key}", None, value, order)
+    elif scope is None and not in_class and "." not in key:
+        index.module_constants.append((key, value))

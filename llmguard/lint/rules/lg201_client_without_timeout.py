@@ -1,0 +1,105 @@
+"""LG201: an OpenAI/Anthropic client constructed without `timeout=` (the SDK default is 600 s)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import libcst as cst
+
+from llmguard.lint.context import Client, FileContext
+from llmguard.lint.edits import AddKeyword
+from llmguard.lint.findings import Report
+from llmguard.lint.rules.base import Invalid, Rule
+from llmguard.lint.values import has_star_kwargs, keyword
+
+
+class ClientWithoutTimeout(Rule):
+    code = "LG201"
+    name = "client-without-timeout"
+    summary = "An OpenAI/Anthropic client is constructed without `timeout=` (the SDK default is 600 s)."
+    fixable = True
+    what = """
+Flags `OpenAI()`, `AsyncOpenAI()`, `AzureOpenAI()`, `Anthropic()`, `AsyncAnthropic()`,
+`AnthropicBedrock()`, `AnthropicVertex()` (and their async variants) constructed without
+`timeout=`, unless every call made through the client in the same file passes `timeout=` itself
+(directly or through `with_options(timeout=...)`). A client given an `http_client=` that sets a
+timeout, or `**kwargs`, is not flagged.
+"""
+    why = """
+Both SDKs wait up to 600 seconds (10 minutes) for a response by default, and retry after that. A
+stalled request holds a worker, a notebook cell or a user for ten minutes or more before anything
+reports a problem.
+"""
+    example = """
+client = OpenAI()
+"""
+    use_instead = """
+client = OpenAI(timeout=60)  # or httpx.Timeout(60, connect=5)
+"""
+    VALID = (
+        "from openai import OpenAI\nclient = OpenAI(timeout=30)\n",
+        """
+import anthropic
+client = anthropic.Anthropic()
+def ask(text):
+    return client.with_options(timeout=20).messages.create(
+        model="claude-3-5-haiku-latest", max_tokens=100, messages=[{"role": "user", "content": text}])
+""",
+        """
+import httpx
+from openai import AsyncOpenAI
+client = AsyncOpenAI(http_client=httpx.AsyncClient(timeout=30))
+""",
+        """
+from openai import OpenAI
+client = OpenAI()
+def ask(msgs):
+    return client.chat.completions.create(model="gpt-4o-mini", messages=msgs, max_tokens=50, timeout=15)
+""",
+    )
+    INVALID = (
+        Invalid("from openai import OpenAI\nclient = OpenAI()\n", fixed="from openai import OpenAI\nclient = OpenAI(timeout=60)\n"),
+        Invalid(
+            "from anthropic import AsyncAnthropic as AA\n\nclass Bot:\n    def __init__(self, key):\n"
+            "        self.llm = AA(\n            api_key=key,\n            max_retries=2,\n        )\n",
+            fixed="from anthropic import AsyncAnthropic as AA\n\nclass Bot:\n    def __init__(self, key):\n"
+            "        self.llm = AA(\n            api_key=key,\n            max_retries=2,\n            timeout=60,\n        )\n",
+        ),
+        Invalid("""
+import openai
+client = openai.AzureOpenAI(api_version="2024-06-01")
+def ask(msgs):
+    client.chat.completions.create(model="gpt-4o", messages=msgs, max_tokens=50, timeout=10)
+    return client.chat.completions.create(model="gpt-4o", messages=msgs, max_tokens=50)
+"""),
+    )
+
+    def check(self, ctx: FileContext) -> Iterator[Report]:
+        ctx.llm_calls  # noqa: B018 - links calls to the clients they go through
+        for client in ctx.clients:
+            call = client.node
+            if keyword(call, "timeout") is not None or has_star_kwargs(call) or self._http_client_times_out(call):
+                continue
+            if client.reached and all(bounded for _, bounded in client.reached):
+                continue
+            seconds = _format_seconds(ctx.config.fix_timeout_s)
+            yield Report(call, self._message(client), fix=f"add timeout={seconds}",
+                         edit=AddKeyword(call, "timeout", seconds))
+
+    def _message(self, client: Client) -> str:
+        name = "OpenAI" if client.kind.family == "openai" else "Anthropic"
+        return (f"{name} client without timeout= waits up to 600 s per attempt (the SDK default); "
+                "pass timeout= (seconds or httpx.Timeout)")
+
+    def _http_client_times_out(self, call: cst.Call) -> bool:
+        arg = keyword(call, "http_client")
+        if arg is None:
+            return False
+        value = arg.value
+        if isinstance(value, cst.Call):
+            return keyword(value, "timeout") is not None or has_star_kwargs(value)
+        return True  # built elsewhere: we cannot see its timeout, so do not guess
+
+
+def _format_seconds(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(value)

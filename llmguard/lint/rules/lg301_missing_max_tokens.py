@@ -1,0 +1,84 @@
+"""LG301: an LLM generation call without a max-tokens bound."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from llmguard.lint.context import FileContext, LLMCall
+from llmguard.lint.edits import AddKeyword
+from llmguard.lint.findings import Report
+from llmguard.lint.rules.base import Invalid, Rule
+from llmguard.lint.values import has_star_kwargs, keyword
+
+
+class MissingMaxTokens(Rule):
+    code = "LG301"
+    name = "missing-max-tokens"
+    summary = "A chat/completions/responses call has no max tokens bound."
+    fixable = True
+    what = """
+Flags LLM generation calls without their output bound: OpenAI `chat.completions.create/parse/stream`
+(`max_tokens` or `max_completion_tokens`), `responses.create/parse/stream` (`max_output_tokens`),
+`completions.create` (`max_tokens`), Anthropic `messages.create/stream` (`max_tokens`), legacy
+`openai.ChatCompletion.create`, `litellm.completion`/`acompletion`, LangChain `ChatOpenAI`/
+`ChatAnthropic`, and the wrappers named in `call-targets`. Calls passing `**kwargs` are not flagged.
+`--fix` adds the endpoint's own argument (`max_completion_tokens` for chat completions), except on
+calls matched only by their method shape (low confidence).
+"""
+    why = """
+Without a bound the model may generate until the context window is full: a runaway or looping
+answer costs the price of the whole output window, takes minutes, and a budget check before the
+call cannot know the worst case.
+"""
+    example = """
+client.chat.completions.create(model="gpt-4o-mini", messages=messages)
+"""
+    use_instead = """
+client.chat.completions.create(model="gpt-4o-mini", messages=messages, max_completion_tokens=1024)
+"""
+    VALID = (
+        """
+from openai import OpenAI
+client = OpenAI(timeout=30)
+client.chat.completions.create(model="gpt-4o-mini", messages=[], max_tokens=256)
+client.responses.create(model="gpt-4o-mini", input="hi", max_output_tokens=256)
+client.embeddings.create(model="text-embedding-3-small", input="hi")
+""",
+        """
+def ask(client, **params):
+    return client.chat.completions.create(**params)
+""",
+        """
+from twilio.rest import Client
+Client().messages.create(to="+15550100", from_="+15550101", body="hi")
+""",
+    )
+    INVALID = (
+        Invalid(
+            "from openai import OpenAI\nclient = OpenAI(timeout=30)\nclient.chat.completions.create(model='gpt-4o-mini', messages=[])\n",
+            fixed="from openai import OpenAI\nclient = OpenAI(timeout=30)\n"
+            "client.chat.completions.create(model='gpt-4o-mini', messages=[], max_completion_tokens=1024)\n",
+        ),
+        Invalid(
+            "import litellm\nr = litellm.completion(model='anthropic/claude-3-5-haiku-latest', messages=[])\n",
+            fixed="import litellm\nr = litellm.completion(model='anthropic/claude-3-5-haiku-latest', messages=[], "
+            "max_tokens=1024)\n",
+        ),
+        Invalid("def ask(llm, text):\n    return llm.responses.create(model='gpt-4.1', input=text)\n"),
+        Invalid("from langchain_anthropic import ChatAnthropic\nllm = ChatAnthropic(model='claude-3-5-sonnet-latest', timeout=30)\n"),
+    )
+
+    def check(self, ctx: FileContext) -> Iterator[Report]:
+        for call in ctx.llm_calls:
+            if not call.generates or has_star_kwargs(call.node) or keyword(call.node, *call.max_tokens_args):
+                continue
+            n = ctx.config.fix_max_tokens
+            safe = call.fix_arg is not None and call.confidence == "high"  # never fix a call we only guessed
+            edit = AddKeyword(call.node, call.fix_arg, str(n)) if safe else None
+            yield Report(call.node, _message(call), confidence=call.confidence,
+                         fix=f"add {call.fix_arg}={n}" if safe else None, edit=edit)
+
+
+def _message(call: LLMCall) -> str:
+    names = " or ".join(call.max_tokens_args)
+    return f"LLM call without {names}: the output (and its cost) is bounded only by the context window"

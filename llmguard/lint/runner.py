@@ -1,0 +1,242 @@
+"""A whole run: discover → cache lookup → prefilter → parse and check (in parallel for large trees).
+
+Reading, hashing and the literal prefilter happen in this process (they are cheap); only files
+that need parsing go to worker processes, and only when there are enough of them to pay for the
+workers' start-up.
+"""
+
+from __future__ import annotations
+
+import codecs
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from llmguard.lint.cache import ResultCache, code_stamp, digest, stat_key
+from llmguard.lint.config import LintConfig
+from llmguard.lint.discover import SourcePath, discover
+from llmguard.lint.findings import PARSE_ERROR, PARSE_ERROR_NAME, Finding
+from llmguard.lint.gitignore import PatternSet
+
+if TYPE_CHECKING:
+    from llmguard.lint.engine import Engine, FileResult
+
+_PARALLEL_MIN_FILES = 24  # below this many files to parse, worker start-up costs more than it saves
+
+
+@dataclass
+class RunResult:
+    findings: list[Finding] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # usage problems (missing paths): exit code 2
+    warnings: list[str] = field(default_factory=list)
+    files: int = 0
+    cached: int = 0
+    parsed: int = 0
+    fixed: int = 0
+    diffs: list[str] = field(default_factory=list)
+
+
+def run(
+    paths: list[str], config: LintConfig, *, use_cache: bool = True, jobs: int = 0, fix: bool = False,
+    diff: bool = False, cwd: str | None = None,
+) -> RunResult:
+    cwd = cwd or os.getcwd()
+    found = discover(paths, config, cwd)
+    result = RunResult(files=len(found.files))
+    result.errors.extend(f"llmguard lint: {p}: no such file or directory" for p in found.missing)
+    ignores = _PerFileIgnores(config)
+    if fix or diff:
+        _apply_fixes(_engine(config), found.files, ignores, result, write=fix)
+        if diff:
+            return result
+    cache = ResultCache(_fingerprint(config)) if use_cache else None
+    report_unreadable = PARSE_ERROR in config.enabled_codes()
+    pending: list[tuple[SourcePath, bytes, tuple[int, int], bytes]] = []
+    for source in found.files:
+        key = stat_key(source.path)
+        entry = cache.lookup_stat(source.path, key) if cache is not None and key is not None else None
+        if entry is not None:
+            result.findings.extend(_restore(entry[3], source.display))
+            result.cached += 1
+            continue
+        try:
+            with open(source.path, "rb") as handle:
+                data = handle.read()
+        except OSError as exc:
+            if report_unreadable and PARSE_ERROR not in ignores.codes(source.path):
+                result.findings.append(_unreadable(source.display, exc))
+            continue
+        content = digest(data)
+        key = key or (0, len(data))
+        entry = cache.lookup_digest(source.path, key, content) if cache is not None else None
+        if entry is not None:
+            result.findings.extend(_restore(entry[3], source.display))
+            result.cached += 1
+            continue
+        pending.append((source, data, key, content))
+    results = _lint_all(_engine(config), config, pending, ignores, jobs) if pending else []
+    for (source, _, key, content), file_result in zip(pending, results, strict=True):
+        result.findings.extend(file_result.findings)
+        result.parsed += file_result.parsed
+        if cache is not None:
+            cache.store(source.path, key, content, tuple(_portable(f) for f in file_result.findings),
+                        file_result.dependencies)
+    if cache is not None:
+        cache.save()
+        if cache.warning:
+            result.warnings.append(cache.warning)
+    result.findings.sort(key=Finding.sort_key)
+    return result
+
+
+def _engine(config: LintConfig) -> Engine:
+    """The engine (and libcst) load only when some file actually needs linting or fixing."""
+    from llmguard.lint.engine import engine_for
+
+    return engine_for(config)
+
+
+def _fingerprint(config: LintConfig) -> str:
+    return f"{config.fingerprint()}-{code_stamp()}-{sys.version_info[0]}{sys.version_info[1]}"
+
+
+def _portable(finding: Finding) -> tuple[Any, ...]:
+    """A finding without its path (the cache is keyed by path; the display path depends on cwd)."""
+    return finding.as_tuple()[:3] + finding.as_tuple()[4:]
+
+
+def _restore(items: tuple[tuple[Any, ...], ...], display: str) -> list[Finding]:
+    return [Finding(*item[:3], display, *item[3:]) for item in items]
+
+
+def _unreadable(display: str, exc: OSError) -> Finding:
+    message = f"cannot read the file: {exc.strerror or exc} (not checked)"
+    return Finding(PARSE_ERROR, PARSE_ERROR_NAME, message, display, 1, 1, 1, 1)
+
+
+class _PerFileIgnores:
+    def __init__(self, config: LintConfig) -> None:
+        self.root = str(config.root)
+        self.patterns = [(PatternSet([glob]), frozenset(codes)) for glob, codes in config.per_file_ignores]
+
+    def codes(self, path: str) -> frozenset[str]:
+        if not self.patterns or not path.startswith(self.root + os.sep):
+            return frozenset()
+        relative = path[len(self.root) + 1 :].replace(os.sep, "/")
+        found: set[str] = set()
+        for patterns, codes in self.patterns:
+            if patterns.match(relative):
+                found.update(codes)
+        if not found:
+            return frozenset()
+        from llmguard.lint.rules import all_codes
+
+        return frozenset(c for c in all_codes() if any(c.startswith(p) or p == "ALL" for p in found))
+
+
+# -- linting the files that missed the cache -------------------------------------------------------
+def _lint_all(
+    engine: Engine, config: LintConfig, pending: list[tuple[SourcePath, bytes, tuple[int, int], bytes]],
+    ignores: _PerFileIgnores, jobs: int,
+) -> list[FileResult]:
+    from llmguard.lint.engine import FileResult
+
+    results: list[FileResult | None] = [None] * len(pending)
+    to_parse: list[int] = []
+    for i, (source, data, _, _) in enumerate(pending):
+        quick = _quick(engine, source, data, ignores.codes(source.path))
+        if quick is not None:
+            results[i] = quick
+        else:
+            to_parse.append(i)
+    workers = _worker_count(jobs, len(to_parse))
+    if workers <= 1:
+        for i in to_parse:
+            source, data = pending[i][0], pending[i][1]
+            results[i] = engine.lint_bytes(data, source.display, source.kind, ignores.codes(source.path))
+    else:
+        to_parse.sort(key=lambda i: -len(pending[i][1]))  # largest first: workers finish together
+        tasks = [(pending[i][0].display, pending[i][1], pending[i][0].kind, ignores.codes(pending[i][0].path))
+                 for i in to_parse]
+        for i, file_result in zip(to_parse, _parallel(config, tasks, workers), strict=True):
+            results[i] = file_result
+    return [r if r is not None else FileResult() for r in results]
+
+
+def _quick(engine: Engine, source: SourcePath, data: bytes, ignored: frozenset[str]) -> FileResult | None:
+    """The result without parsing when it is already known (prefilter miss, binary, too large)."""
+    from llmguard.lint.engine import FileResult
+
+    if source.kind != "python":
+        return None if source.kind == "notebook" or engine.codes & {"LG403"} else FileResult()
+    if len(data) > engine.config.max_file_bytes or b"\0" in data:
+        return engine.lint_bytes(data, source.display, source.kind, ignored)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    return FileResult() if not engine.candidates(text) else None
+
+
+def _worker_count(jobs: int, files: int) -> int:
+    if jobs == 1 or files < _PARALLEL_MIN_FILES:
+        return 1
+    available = os.cpu_count() or 1
+    wanted = jobs if jobs > 0 else available
+    return max(1, min(wanted, files // 8 or 1))
+
+
+_worker_engine: Engine | None = None
+
+
+def _init_worker(config: LintConfig) -> None:
+    global _worker_engine
+    _worker_engine = _engine(config)
+
+
+def _work(task: tuple[str, bytes, str, frozenset[str]]) -> FileResult:
+    display, data, kind, ignored = task
+    assert _worker_engine is not None
+    return _worker_engine.lint_bytes(data, display, kind, ignored)
+
+
+def _parallel(config: LintConfig, tasks: list[tuple[str, bytes, str, frozenset[str]]], workers: int) -> list[FileResult]:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() and sys.platform != "darwin" else "spawn"
+    context = multiprocessing.get_context(method)
+    chunk = max(1, min(16, len(tasks) // (workers * 16)))
+    try:
+        with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(config,)) as pool:
+            return list(pool.map(_work, tasks, chunksize=chunk))
+    except (OSError, RuntimeError):  # no process support here (sandbox, frozen app): do it in-process
+        engine = _engine(config)
+        return [engine.lint_bytes(data, display, kind, ignored) for display, data, kind, ignored in tasks]
+
+
+# -- fixes -------------------------------------------------------------------------------------
+def _apply_fixes(engine: Engine, files: list[SourcePath], ignores: _PerFileIgnores, result: RunResult,
+                 write: bool) -> None:
+    from llmguard.lint.fixer import fix_file
+
+    for source in files:
+        if source.kind == "template":
+            continue
+        try:
+            with open(source.path, "rb") as handle:
+                data = handle.read()
+        except OSError:
+            continue
+        if source.kind == "python" and _quick(engine, source, data, frozenset()) is not None:
+            continue
+        outcome = fix_file(engine, data, source.display, source.kind, ignores.codes(source.path))
+        if outcome.new_text is None:
+            continue
+        result.fixed += outcome.applied
+        result.diffs.append(outcome.diff)
+        if write:
+            bom = codecs.BOM_UTF8 if data.startswith(codecs.BOM_UTF8) else b""
+            with open(source.path, "wb") as handle:
+                handle.write(bom + outcome.new_text.encode("utf-8"))
