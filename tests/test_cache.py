@@ -256,3 +256,32 @@ def test_cache_cli_stats_clear_prune(fresh_sim, guard, home):
     assert "pruned 0" in run("prune")
     assert "removed 1" in run("clear")
     assert '"entries": 0' in run("stats", "--format", "json")
+
+
+def test_followers_of_a_failed_leader_do_not_hang_and_send_their_own(fresh_sim, home):
+    import openai
+
+    guard = llmguard.install(home=str(home), max_attempts=1)
+    fresh_sim.configure(latency_ms=300, faults=["500"])
+    client = openai_client(fresh_sim)
+    barrier = threading.Barrier(5)
+    outcomes = []
+
+    def ask():
+        barrier.wait()
+        try:
+            outcomes.append(client.chat.completions.create(
+                model="gpt-4o-mini", messages=[{"role": "user", "content": "leader fails"}], max_tokens=10,
+                temperature=0).choices[0].message.content)
+        except openai.InternalServerError:
+            outcomes.append("error")
+
+    threads = [threading.Thread(target=ask) for _ in range(5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not any(t.is_alive() for t in threads)
+    assert outcomes.count("error") == 1 and len(outcomes) == 5  # only the leader saw its failure
+    assert fresh_sim.stats["requests"] >= 2
+    assert sum(e["status"] == "ok" for e in rows(guard)) == 4
