@@ -100,8 +100,9 @@ def run_demo(home: str | None = None, calls: int = 36) -> int:
             llmguard.uninstall()
         server_cost = sim.stats.get("cost_usd")
     ledger = guard.ledger
-    if ledger is None or not ledger.available:
-        console.print(f"[red]llmguard: the ledger could not be written ({ledger.error if ledger else 'off'})[/red]")
+    if ledger is None or ledger.error is not None:
+        why = ledger.error if ledger is not None else "the ledger is switched off (ledger=False)"
+        console.print(f"[red]llmguard: {why}[/red]")
         return 1
     rows = report.summary(ledger.path, by="model", run_id=ledger.run_id)
     console.print(report.to_table(rows, title="llmguard demo: cost by model (this run)"))
