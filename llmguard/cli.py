@@ -22,32 +22,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(home=args.home, calls=args.calls)
 
 
-def cmd_report(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
-    from llmguard import report
-
-    home = _home(args)
-    ledger = home / "ledger.sqlite3"
-    if not ledger.exists():
-        print(
-            f"llmguard: no ledger at {ledger}. Run some calls with the guard on (e.g. `llmguard demo`), "
-            "or point --home / LLMGUARD_HOME at the folder that holds ledger.sqlite3.",
-            file=sys.stderr,
-        )
-        return 2
-    run_id = report.last_run_id(ledger) if args.last_run else None
-    rows = report.summary(ledger, by=args.by, run_id=run_id)
-    if args.format == "json":
-        print(report.to_json(rows))
-    elif args.format == "csv":
-        sys.stdout.write(report.to_csv(rows))
-    else:
-        Console().print(report.to_table(rows, by=args.by))
-        Console().print(f"ledger: {ledger}")
-    return 0
-
-
 def cmd_cache(args: argparse.Namespace) -> int:
     import json
 
@@ -80,12 +54,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--calls", type=int, default=36, help="number of calls to send (default 36)")
     demo.set_defaults(func=cmd_demo)
 
-    rep = sub.add_parser("report", help="cost and latency summary from the ledger")
-    rep.add_argument("--home", help="folder holding ledger.sqlite3 (default: LLMGUARD_HOME or ./.llmguard)")
-    rep.add_argument("--format", choices=("table", "json", "csv"), default="table")
-    rep.add_argument("--by", default="model", help="group by: model, provider, feature, tenant, user, ...")
-    rep.add_argument("--last-run", action="store_true", help="only the most recent run")
-    rep.set_defaults(func=cmd_report)
+    from llmguard import report_cli
+
+    rep = sub.add_parser("report", help="cost and latency breakdowns and alerts from the ledger")
+    report_cli.add_report_arguments(rep)
+    rep.set_defaults(func=report_cli.run_report)
+    check = sub.add_parser("check", help="the production readiness checklist for a project")
+    report_cli.add_check_arguments(check)
+    check.set_defaults(func=report_cli.run_check)
 
     cache_cmd = sub.add_parser("cache", help="response cache: stats, clear, prune")
     cache_cmd.add_argument("action", choices=("stats", "clear", "prune"))

@@ -145,7 +145,7 @@ def find_pyproject(start: Path | None = None) -> Path | None:
 
 
 def pyproject_table(path: Path | None) -> dict[str, Any]:
-    """[tool.llmguard] without its lint sub-table (the linter reads that itself)."""
+    """[tool.llmguard] without its lint and alerts sub-tables (their own modules read those)."""
     if path is None:
         return {}
     try:
@@ -157,7 +157,8 @@ def pyproject_table(path: Path | None) -> dict[str, Any]:
     except (OSError, ValueError) as exc:
         raise ConfigError(f"llmguard: cannot read {path}: {exc}") from None
     table = dict(data.get("tool", {}).get("llmguard", {}))
-    table.pop("lint", None)
+    for sub_table in ("lint", "alerts"):  # read by the linter and the alerts themselves
+        table.pop(sub_table, None)
     return table
 
 
