@@ -1,4 +1,9 @@
-"""IPython extension: `%load_ext llmguard` installs the guard and says where the ledger is."""
+"""IPython extension: `%load_ext llmguard`, the `%llmguard`, `%%llmguard` and `%%llm` magics, the live widget.
+
+Nothing is imported here until IPython loads the extension, and ipywidgets, rich and the linter
+(libcst) only when first used, so `import llmguard` stays light. See `extension.py` for what
+loading adds and unloading removes.
+"""
 
 from __future__ import annotations
 
@@ -6,25 +11,12 @@ from typing import Any
 
 
 def load(ipython: Any) -> None:
-    import llmguard
+    from llmguard.magics.extension import load as load_extension
 
-    guard = llmguard.install()
-    ledger = guard.ledger
-    where = ledger.path if ledger is not None and ledger.available else "nowhere (ledger unavailable)"
-    _show(f"llmguard is on: openai and anthropic calls are metered; ledger: {where}")
+    load_extension(ipython)
 
 
 def unload(ipython: Any) -> None:
-    import llmguard
+    from llmguard.magics.extension import unload as unload_extension
 
-    llmguard.uninstall()
-    _show("llmguard is off: SDK calls go straight to the provider again")
-
-
-def _show(text: str) -> None:
-    try:
-        from IPython.display import display
-
-        display({"text/plain": text}, raw=True)
-    except Exception:
-        print(text)
+    unload_extension(ipython)

@@ -1,0 +1,210 @@
+"""quickstart.ipynb in a real browser: JupyterLab on 127.0.0.1, headless Chromium driven by Playwright.
+
+Runs every cell from the Run menu, then checks in the page that the live widget shows the session's
+non-zero spend (the same total `%llmguard status` printed) and that the `%%llm` answer was rendered,
+and saves screenshots in the test's temporary folder.
+
+Needs the `jupyterlab` and `playwright` Python packages and Debian's `chromium` (Playwright's own
+browser download is not used). Skipped when they are missing, except in CI (CI=true), where that
+is a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from llmguard.ledger import read_events
+
+CHROMIUM = os.environ.get("LLMGUARD_TEST_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync",
+]
+QUICKSTART = Path(__file__).resolve().parent.parent / "notebooks" / "quickstart.ipynb"
+ANY_PROMPT_STARTED = """() => [...document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputPrompt')]
+    .some(e => /\\[(\\*|\\d+)\\]/.test(e.textContent))"""
+ALL_PROMPTS_NUMBERED = """() => {
+    const prompts = [...document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputPrompt')].map(e => e.textContent);
+    return prompts.length > 0 && prompts.every(text => /\\[\\d+\\]/.test(text));
+}"""
+
+
+def _requirements() -> None:
+    missing = []
+    for module in ("playwright.sync_api", "jupyterlab"):
+        try:
+            __import__(module)
+        except ImportError:
+            missing.append(f"the {module.split('.')[0]} package")
+    if not Path(CHROMIUM).exists():
+        missing.append(f"Chromium at {CHROMIUM} (apt-get install chromium)")
+    if missing:
+        message = "browser test needs " + ", ".join(missing)
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def lab(tmp_path):
+    """JupyterLab on 127.0.0.1 with a copy of quickstart.ipynb, private config and LLMGUARD_HOME."""
+    _requirements()
+    root = tmp_path / "root"
+    root.mkdir()
+    shutil.copy(QUICKSTART, root / "quickstart.ipynb")
+    state = tmp_path / "jupyter"
+    # every cell stays in the page (no virtual scrolling) so the test can read any output; no news
+    # or update checks
+    for name, values in (
+        ("notebook-extension/tracker", {"windowingMode": "none"}),
+        ("apputils-extension/notification", {"fetchNews": "false", "checkForUpdates": False}),
+    ):
+        path = state / "lab-settings" / "@jupyterlab" / f"{name}.jupyterlab-settings"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(values))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "ANTHROPIC_", "LLMGUARD_", "JPY_", "JUPYTER"))}
+    env.update(
+        LLMGUARD_HOME=str(tmp_path / "home"),
+        JUPYTER_CONFIG_DIR=str(state / "config"),
+        JUPYTER_DATA_DIR=str(state / "data"),
+        JUPYTER_RUNTIME_DIR=str(state / "runtime"),
+        JUPYTERLAB_SETTINGS_DIR=str(state / "lab-settings"),
+        JUPYTERLAB_WORKSPACES_DIR=str(state / "workspaces"),
+    )
+    port, token = _free_port(), os.urandom(12).hex()
+    command = [
+        sys.executable, "-m", "jupyterlab", "--ServerApp.open_browser=False", "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.port={port}", "--ServerApp.port_retries=0", f"--ServerApp.root_dir={root}",
+        f"--IdentityProvider.token={token}", "--ServerApp.allow_root=True",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+    ]
+    log_path = tmp_path / "jupyterlab.log"
+    with open(log_path, "w") as log:
+        server = subprocess.Popen(command, env=env, cwd=root, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if server.poll() is not None:
+                pytest.fail(f"JupyterLab exited ({server.returncode}):\n{log_path.read_text()[-3000:]}")
+            try:
+                urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    pytest.fail(f"JupyterLab did not start:\n{log_path.read_text()[-3000:]}")
+                time.sleep(0.1)
+        _start_session(base, token)
+        yield {"url": f"{base}/lab/tree/quickstart.ipynb?token={token}", "root": root, "home": tmp_path / "home",
+               "log": log_path}
+    finally:
+        try:  # a clean shutdown also stops the kernels it started
+            request = urllib.request.Request(f"{base}/api/shutdown?token={token}", method="POST")
+            urllib.request.urlopen(request, timeout=10)
+            server.wait(timeout=30)
+        except Exception:
+            server.terminate()
+            server.wait(timeout=30)
+
+
+def _api(base: str, token: str, path: str, body: dict | None = None) -> dict:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(f"{base}{path}", data=data, method="GET" if body is None else "POST",
+                                     headers={"Authorization": f"token {token}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read() or b"{}")
+
+
+def _start_session(base: str, token: str) -> None:
+    """The notebook's session and kernel, created through the REST API before the page opens.
+
+    Left to the page, JupyterLab sometimes starts a kernel, drops it a moment later and starts
+    another, losing a "Run All" made in between; with a session already there it just connects.
+    """
+    session = _api(base, token, "/api/sessions", {
+        "path": "quickstart.ipynb", "name": "quickstart.ipynb", "type": "notebook", "kernel": {"name": "python3"},
+    })
+    assert session["kernel"]["name"] == "python3"
+
+
+def test_quickstart_runs_in_jupyterlab_and_shows_spend_and_the_llm_answer(lab, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        logs: list[str] = []
+        page.on("console", lambda message: logs.append(f"{message.type}: {message.text}"))
+        try:
+            page.goto(lab["url"])
+            page.wait_for_selector(".jp-NotebookPanel .jp-CodeCell", timeout=60_000)
+            kernel_ready = page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")
+            dialog = page.locator(".jp-Dialog").get_by_role("button", name="Select")
+            expect(kernel_ready.or_(dialog).first).to_be_visible(timeout=60_000)
+            if dialog.count():  # a JupyterLab that still asks which kernel to use
+                dialog.click()
+            for attempt in range(3):  # a Run All made while the kernel still connects can be dropped
+                page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+                page.locator(".lm-Menu-item[data-command='runmenu:run-all']").click()
+                try:
+                    page.wait_for_function(ANY_PROMPT_STARTED, timeout=15_000)
+                    break
+                except Exception:
+                    if attempt == 2:
+                        raise
+            page.wait_for_function(ALL_PROMPTS_NUMBERED, timeout=120_000)
+
+            status = page.locator(".jp-CodeCell", has_text="%llmguard status").locator(".jp-OutputArea-output")
+            total = re.search(r"\$\d+\.\d+ spent", status.inner_text()).group(0)
+            assert float(total[1:].split()[0]) > 0
+            spend = page.locator(".llmguard-spend")
+            expect(spend).to_have_count(2)  # the widget under %load_ext and again under %llmguard widget
+            for view in (spend.nth(0), spend.nth(1)):
+                expect(view).to_contain_text(total, timeout=20_000)  # live: it caught up with every call
+
+            llm_cell = page.locator(".jp-CodeCell", has_text="%%llm --max-tokens 120 -o answer")
+            answer = llm_cell.locator(".jp-RenderedMarkdown").first.inner_text().strip()
+            stored = page.locator(".jp-CodeCell", has_text="words stored in").locator(".jp-OutputArea-output").inner_text()
+            assert len(answer.split()) > 10 and stored.startswith(f"{len(answer.split())} words stored")
+            lint = page.locator(".jp-CodeCell", has_text="def ask_until_it_works").locator(".llmguard-lint")
+            expect(lint).to_contain_text("LG101")
+
+            numbers = {}
+            for marker in ("Explain API rate limits", "for question in", "-o answer"):
+                prompt = page.locator(".jp-CodeCell", has_text=marker).locator(".jp-InputPrompt").inner_text()
+                numbers[marker] = int(re.search(r"\d+", prompt).group(0))
+
+            spend.nth(0).scroll_into_view_if_needed()
+            page.screenshot(path=str(tmp_path / "quickstart-widget.png"))
+            llm_cell.scroll_into_view_if_needed()
+            page.screenshot(path=str(tmp_path / "quickstart-llm.png"))
+        except Exception:
+            page.screenshot(path=str(tmp_path / "failure.png"))  # what the page showed, for the report
+            (tmp_path / "console.log").write_text("\n".join(logs))
+            raise
+        finally:
+            browser.close()
+    assert (tmp_path / "quickstart-widget.png").stat().st_size > 10_000
+
+    rows = read_events(lab["home"] / "ledger.sqlite3")
+    assert len(rows) == 5 and all(row["status"] == "ok" for row in rows)
+    assert {row["notebook"] for row in rows} == {str(lab["root"] / "quickstart.ipynb")}  # from Jupyter Server
+    cells = {row["cell"]: sum(r["cell"] == row["cell"] for r in rows) for row in rows}
+    assert cells == {numbers["Explain API rate limits"]: 1, numbers["for question in"]: 3, numbers["-o answer"]: 1}
