@@ -274,10 +274,14 @@ def test_kernels_sharing_a_home_share_one_limit(fresh_sim, home, tmp_path, mode)
     fresh_sim.configure(window_s=1.0, rpm=30, tpm=None)
     go = tmp_path / "go"
     kernels = [subprocess.Popen([sys.executable, "-c", _KERNEL, fresh_sim.base_url, str(home), mode, str(go)],
-                                stdout=subprocess.PIPE, text=True) for _ in range(2)]
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
     time.sleep(2.0)
     go.write_text("go")
-    refused = sum(int(k.communicate(timeout=120)[0].strip() or 0) for k in kernels)
+    refused = 0
+    for kernel in kernels:
+        out, err = kernel.communicate(timeout=120)
+        assert kernel.returncode == 0, err
+        refused += int(out.strip())
     if mode == "shared":
         assert fresh_sim.stats["rate_limited"] == 0 and refused == 0
         assert fresh_sim.stats["models"]["gpt-4o-mini"]["requests"] == 80
