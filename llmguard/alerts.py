@@ -103,42 +103,17 @@ def load_thresholds(overrides: dict[str, Any] | None = None, start: Path | None 
 
 
 def _pyproject_alerts(path: Path | None) -> dict[str, Any]:
-    if path is None:
-        return {}
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        return {}
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    table = data.get("tool", {}).get("llmguard", {}).get("alerts", {})
+    from llmguard.config import tool_table
+
+    table = tool_table(path, strict=False).get("alerts", {})
     return dict(table) if isinstance(table, dict) else {}
 
 
 def project_settings(start: Path | None = None) -> Any:
-    """The project's Settings, tolerating an `[tool.llmguard.alerts]` table the settings loader may not know."""
-    from llmguard.config import (
-        ConfigError,
-        Settings,
-        env_settings,
-        find_pyproject,
-        load_settings,
-        pyproject_table,
-    )
+    """The project's Settings ([tool.llmguard.alerts] is the alerts' own table, not a setting)."""
+    from llmguard.config import load_settings
 
-    try:
-        return load_settings(start=start)
-    except ConfigError:
-        path = find_pyproject(start)
-        table = pyproject_table(path)
-        if "alerts" not in table:
-            raise
-        table.pop("alerts")
-        settings = Settings().with_updates(table, f"{path} [tool.llmguard]")
-        env = env_settings()
-        return settings.with_updates(env, "the environment") if env else settings
+    return load_settings(start=start)
 
 
 # ---- windows ------------------------------------------------------------------------------------

@@ -144,8 +144,8 @@ def find_pyproject(start: Path | None = None) -> Path | None:
     return None
 
 
-def pyproject_table(path: Path | None) -> dict[str, Any]:
-    """[tool.llmguard] without its lint and alerts sub-tables (their own modules read those)."""
+def tool_table(path: Path | None, strict: bool = True) -> dict[str, Any]:
+    """The whole [tool.llmguard] table of a pyproject.toml (its sub-tables included)."""
     if path is None:
         return {}
     try:
@@ -155,9 +155,17 @@ def pyproject_table(path: Path | None) -> dict[str, Any]:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
+        if not strict:
+            return {}
         raise ConfigError(f"llmguard: cannot read {path}: {exc}") from None
-    table = dict(data.get("tool", {}).get("llmguard", {}))
-    for sub_table in ("lint", "alerts"):  # read by the linter and the alerts themselves
+    table = data.get("tool", {}).get("llmguard", {})
+    return dict(table) if isinstance(table, dict) else {}
+
+
+def pyproject_table(path: Path | None) -> dict[str, Any]:
+    """[tool.llmguard] without its lint and alerts sub-tables (their own modules read those)."""
+    table = tool_table(path)
+    for sub_table in ("lint", "alerts"):
         table.pop(sub_table, None)
     return table
 
