@@ -144,6 +144,20 @@ def _start_session(base: str, token: str) -> None:
     assert session["kernel"]["name"] == "python3"
 
 
+def _dismiss_dialogs(page) -> None:
+    """Answer any JupyterLab dialog (a late "Select Kernel", a kernel restart notice) with its default."""
+    for _ in range(3):
+        dialog = page.locator(".jp-Dialog")
+        if not dialog.count():
+            return
+        accept = dialog.locator("button.jp-mod-accept")
+        if accept.count():
+            accept.first.click(timeout=5_000)
+        else:
+            page.keyboard.press("Escape")
+        page.wait_for_timeout(300)
+
+
 def test_quickstart_runs_in_jupyterlab_and_shows_spend_and_the_llm_answer(lab, tmp_path):
     from playwright.sync_api import expect, sync_playwright
 
@@ -160,14 +174,15 @@ def test_quickstart_runs_in_jupyterlab_and_shows_spend_and_the_llm_answer(lab, t
             expect(kernel_ready.or_(dialog).first).to_be_visible(timeout=60_000)
             if dialog.count():  # a JupyterLab that still asks which kernel to use
                 dialog.click()
-            for attempt in range(3):  # a Run All made while the kernel still connects can be dropped
-                page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-                page.locator(".lm-Menu-item[data-command='runmenu:run-all']").click()
+            for attempt in range(5):  # a Run All made while the kernel still connects can be dropped
                 try:
+                    _dismiss_dialogs(page)
+                    page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click(timeout=5_000)
+                    page.locator(".lm-Menu-item[data-command='runmenu:run-all']").click(timeout=5_000)
                     page.wait_for_function(ANY_PROMPT_STARTED, timeout=15_000)
                     break
                 except Exception:
-                    if attempt == 2:
+                    if attempt == 4:
                         raise
             page.wait_for_function(ALL_PROMPTS_NUMBERED, timeout=120_000)
 
