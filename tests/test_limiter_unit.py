@@ -27,15 +27,15 @@ def test_weighted_call_is_admitted_exactly_when_capacity_exists():
     first = limiter.enqueue("m", 500)
     assert limiter.try_admit(first) == 0
     second = limiter.enqueue("m", 300)
-    assert limiter.try_admit(second) == pytest.approx(20.0)
+    assert limiter.try_admit(second) == pytest.approx(20.0, abs=0.01)
     clock.now += 60
-    assert limiter.try_admit(second) == pytest.approx(20.0)  # no refill until the provider has seen the call
+    assert limiter.try_admit(second) == pytest.approx(20.0, abs=0.01)  # no refill until the provider has seen the call
     limiter.answered(first)
     wait = limiter.try_admit(second)
-    assert wait == pytest.approx(20.0)  # needs 200 more tokens at 10/s
+    assert wait == pytest.approx(20.0, abs=0.01)  # needs 200 more tokens at 10/s
     clock.now += wait - 0.01
     assert limiter.try_admit(second) > 0
-    clock.now += 0.01
+    clock.now += 0.01 + 1e-9
     assert limiter.try_admit(second) == 0
 
 
@@ -44,15 +44,19 @@ def test_interactive_calls_are_served_before_earlier_background_calls():
     limiter = Limiter({"m": LimitSpec(rpm=60, window_s=60)}, clock=clock)  # 1 request/s, burst 60
     for _ in range(60):
         ticket = limiter.enqueue("m", 0)
-        assert limiter.try_admit(ticket) == 0
+        wait = limiter.try_admit(ticket)
+        if wait:  # the last of the burst waits out the safety margin
+            assert wait < 0.01
+            clock.now += wait + 1e-9
+            assert limiter.try_admit(ticket) == 0
         limiter.answered(ticket)
     background = [limiter.enqueue("m", 0, "background") for _ in range(3)]
     interactive = limiter.enqueue("m", 0, "interactive")
     assert limiter.try_admit(background[0]) == math.inf  # not its turn
-    clock.now += 1.0
+    clock.now += 1.01
     assert limiter.try_admit(interactive) == 0
-    clock.now += 1.0
-    assert [limiter.try_admit(t) for t in background] == [0, pytest.approx(1.0), math.inf]
+    clock.now += 1.01
+    assert [limiter.try_admit(t) for t in background] == [0, pytest.approx(1.0, abs=0.03), math.inf]
 
 
 def test_cancelled_tickets_leave_the_queue_and_wake_the_next():
@@ -93,7 +97,7 @@ def test_pause_after_429_and_never_fitting_calls():
     limiter = Limiter({"m": LimitSpec(tpm=100, window_s=60)}, clock=clock)
     limiter.pause("m", 2.5)
     ticket = limiter.enqueue("m", 1)
-    assert limiter.try_admit(ticket) == pytest.approx(2.5)
+    assert limiter.try_admit(ticket) == pytest.approx(2.5, abs=0.01)
     huge = limiter.enqueue("m", 101)
     assert "TPM limit is 100" in limiter.never_fits(huge)
 

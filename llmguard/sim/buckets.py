@@ -95,8 +95,10 @@ class RateLimiter:
         """Charge 1 request and `tokens` tokens if both fit; otherwise charge nothing and say when."""
         if not self.active:
             return Admission(True)
-        now = time.monotonic() if now is None else now
         with self._lock:
+            # read the clock under the lock: a stamp taken before waiting for it is stale, and refill
+            # only moves forward, so a thread that waited would see (and refuse on) an emptier bucket
+            now = time.monotonic() if now is None else now
             req, tok = self._buckets_for(model, now)
             if req is None and tok is None:
                 return Admission(True)
