@@ -15,6 +15,16 @@ from tests.conftest import openai_client, rows
 LIMITS = {"rpm": 150, "tpm": 40_000}  # per 1-second window
 
 
+@pytest.fixture
+def fresh_sim():
+    """A simulator of this test's own: rate-limit truth must not share buckets, threads or clocks
+    with traffic other tests may leave behind on the session-wide one."""
+    from llmguard.sim import SimProvider
+
+    with SimProvider() as provider:
+        yield provider
+
+
 def _workload(n: int, seed: int = 3) -> list[tuple[list[dict], int]]:
     rng = random.Random(seed)
     work = []
