@@ -181,9 +181,10 @@ def test_fallback_answers_when_the_primary_fails_and_high_risk_gets_a_clear_erro
 def test_interactive_call_behind_a_background_queue_falls_back_or_is_refused(fresh_sim, home):
     import openai
 
-    # 3 requests/s: once the burst is spent, even an interactive call (served first) waits ~0.33 s
-    fresh_sim.configure(window_s=1.0, limits={"gpt-4o-mini": {"rpm": 3, "tpm": None}})
-    guard = llmguard.install(home=str(home), limits={"gpt-4o-mini": {"rpm": 3}}, window_s=1.0, max_wait_s=0.1,
+    # 1 request/s: once the burst of 2 is spent, even an interactive call (served first) waits up to 1 s,
+    # ten times its max_wait, so it cannot be admitted by a refill that lands while the test thread is slow
+    fresh_sim.configure(window_s=2.0, limits={"gpt-4o-mini": {"rpm": 2, "tpm": None}})
+    guard = llmguard.install(home=str(home), limits={"gpt-4o-mini": {"rpm": 2}}, window_s=2.0, max_wait_s=0.1,
                              fallbacks={"gpt-4o-mini": ["gpt-4.1-nano"]})
     client = openai_client(fresh_sim, max_retries=0)
     background_done = []
@@ -193,10 +194,14 @@ def test_interactive_call_behind_a_background_queue_falls_back_or_is_refused(fre
             background_done.append(client.chat.completions.create(
                 model="gpt-4o-mini", messages=[{"role": "user", "content": f"doc {i}"}], max_tokens=5))
 
-    threads = [threading.Thread(target=background, args=(i,)) for i in range(10)]
+    threads = [threading.Thread(target=background, args=(i,)) for i in range(4)]
     for t in threads:
         t.start()
-    while guard.limiter.snapshot()["gpt-4o-mini"]["queue_depth"] < 5:
+    def burst_spent_and_queue_waiting():  # enqueued is not admitted: wait for both, or we would jump the burst
+        snap = guard.limiter.snapshot()["gpt-4o-mini"]
+        return snap["admitted"] >= 2 and snap["queue_depth"] >= 2
+
+    while not burst_spent_and_queue_waiting():
         threading.Event().wait(0.01)
     with llmguard.tag(feature="chat"):
         answer = client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}],
@@ -207,7 +212,7 @@ def test_interactive_call_behind_a_background_queue_falls_back_or_is_refused(fre
         client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], max_tokens=5)
     for t in threads:
         t.join()
-    assert len(background_done) == 10
+    assert len(background_done) == 4
     chat = [e for e in rows(guard) if e["feature"] == "chat"]
     assert [e["decision"] for e in chat] == ["fallback", "reject"]
     assert all(e["queue_ms"] > 0 for e in chat)  # it did wait in the queue before giving up
