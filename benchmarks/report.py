@@ -3,7 +3,9 @@
 Builds a synthetic ledger (30 days, four models, eight features, 200 tenants, streams, retries,
 queue waits, cache hits and user steps in realistic proportions) with one executemany in one
 transaction, then times each report the way `llmguard report` runs it. Target: a few seconds.
-Everything is aggregated in SQL on the ledger's own two indexes (ts, run_id).
+Everything is aggregated in SQL on the ledger's own two indexes (ts, run_id). Over the full range,
+percentiles come from a deterministic sample (see llmguard.report.SAMPLE_ABOVE); the same report
+with --exact is timed beside it, and the sample's error against the exact figures is printed.
 
     python benchmarks/report.py [--rows 1000000] [--keep ledger.sqlite3]
 """
@@ -106,6 +108,22 @@ def timed(label: str, fn) -> float:
     return seconds
 
 
+def accuracy(path: Path) -> None:
+    """How far the sampled percentiles of the full range are from the exact ones (relative)."""
+    worst: dict[str, float] = {}
+    for by in ("model", "feature,model"):
+        sampled, exact = report.breakdown(path, by), report.breakdown(path, by, exact=True)
+        for a, b in zip(sampled, exact, strict=True):
+            pairs = [(k, a[k], b[k]) for k in a if k.endswith("_ms") and a[k] and b[k]]
+            pairs += [(f"step p{q}", a["steps"][s][f"p{q}_ms"], b["steps"][s][f"p{q}_ms"])
+                      for s in a["steps"] for q in report.QUANTILES]
+            for name, got, want in pairs:
+                quantile = name.rsplit("p", 1)[-1].split("_")[0]
+                worst[quantile] = max(worst.get(quantile, 0.0), abs(got - want) / want)
+    print("  sampled percentiles vs exact, worst relative error over every group and figure: "
+          + ", ".join(f"p{q} {worst.get(str(q), 0.0):.1%}" for q in report.QUANTILES))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -125,13 +143,17 @@ def main() -> int:
                         quotas={"tenant:tenant-7": {"usd_per_day": 1.0}})
     thresholds = alerts.load_thresholds()
 
-    def json_report(by: str, **filters) -> str:
+    def json_report(by: str, exact: bool = False, **filters) -> str:
         made = report.make_filters(path, now=now, **filters)
-        rep = report.build_report(path, by, made, alerts=lambda: alerts.evaluate(path, made, settings, thresholds, now))
+        rep = report.build_report(path, by, made, alerts=lambda: alerts.evaluate(path, made, settings, thresholds, now),
+                                  exact=exact)
         return report.to_json(rep.to_dict())
 
-    timed("JSON report, all calls, --by model", lambda: json_report("model"))
-    timed("JSON report, all calls, --by feature,model", lambda: json_report("feature,model"))
+    for by in ("model", "feature,model"):
+        sampled = timed(f"JSON report, all calls, --by {by}", lambda by=by: json_report(by))
+        exact = timed("  the same with --exact (sorts every call)", lambda by=by: json_report(by, exact=True))
+        print(f"  {'':<44} sampled/exact time: {sampled / exact:.2f}x")
+    accuracy(path)
     timed("JSON report, --since 24h --by feature", lambda: json_report("feature", since="24h"))
     timed("JSON report, --last-run --by model", lambda: json_report("model", last_run=True))
     made = report.make_filters(path, now=now)

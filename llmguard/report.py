@@ -7,8 +7,10 @@ independent scans that run on parallel read-only connections.
 
 Percentiles: p = the value at rank ceil(q * n) of the n calls that have the figure, in ascending
 order. Queue wait and retry delay are zero for most calls, so their zeros are counted, not sorted.
-Step percentiles are over the calls that recorded that step. Times of day are UTC (quotas reset at
-UTC midnight too).
+Step percentiles are over the calls that recorded that step. Over ranges of more than SAMPLE_ABOVE
+values, big groups' percentiles are estimated from a deterministic sample and the rows say so
+(`sampled_percentiles`); `exact=True` (`--exact`) sorts everything. Times of day are UTC (quotas
+reset at UTC midnight too).
 """
 
 from __future__ import annotations
@@ -227,65 +229,113 @@ def rank(n: int, q: int) -> int:
     return max(1, (n * q + 99) // 100)
 
 
-def _percentile_job(
-    ledger_path: Path, by: list[str], column: str, where: str, params: list[Any], counts: dict[str, tuple[int, int]],
-) -> Callable[[], dict]:
-    """{group key: (p50, p95, p99)} for one column, given each group's (values, zeros) from the aggregate.
+# Percentiles sort every value they cover, and SQLite sorts about a million rows a second: over a
+# 1 M-call range, sorting would be most of a report. So when a figure has more than SAMPLE_ABOVE
+# values in range, its groups are estimated from deterministic samples of SAMPLE_BUDGET values
+# shared between them, at least SAMPLE_MIN each (one standard error at 4,000 values: 0.8% of the
+# group's ranks at p50, 0.34% at p95, 0.16% at p99; benchmarks/report.py prints the error in
+# values); groups no bigger than their share stay exact, and exact=True sorts everything.
+SAMPLE_ABOVE = 250_000
+SAMPLE_BUDGET = 64_000
+SAMPLE_MIN = 4_000
+# Which calls are in the sample: Fibonacci hashing of the rowid, kept when below a group's
+# threshold. Its bits are spread evenly even when calls come in a fixed cycle (four steps per
+# document, say), which `rowid % n` would alias with; deterministic, so a ledger always gives the
+# same report.
+_HASH = "((calls.rowid * 2654435761) & 4294967295)"
+_ALL = 2**32
 
-    Only positive values are sorted (queue wait and retry delay are zero for most calls); the ranks
-    wanted per group go in a temp table, so one window scan picks exactly those rows.
+
+def sample_thresholds(counts: dict[Any, tuple[int, int]], exact: bool = False) -> dict[Any, int]:
+    """Per group of one figure: calls whose hash is below this are sorted (_ALL: every call, exact)."""
+    if exact or sum(n - z for n, z in counts.values()) <= SAMPLE_ABOVE:
+        return {}
+    share = max(SAMPLE_MIN, SAMPLE_BUDGET // max(1, len(counts)))
+    return {k: _ALL if n - z <= share else _ALL * share // (n - z) for k, (n, z) in counts.items()}
+
+
+@dataclass(frozen=True)
+class _Figure:
+    """Where one figure's values come from, as SQL: a latency column, or the steps' JSON values."""
+
+    value: str
+    source: str = "calls"
+    condition: str = ""  # beyond the value being present
+    sub: str = "''"  # a second part of the group key (the step name), '' for none
+
+
+_STEPS = _Figure("j.value", "calls, json_each(calls.steps) AS j",
+                 "calls.steps IS NOT NULL AND j.type IN ('integer', 'real')", "j.key")
+
+
+def _steps_count_sql(by: list[str], where: str) -> str:
+    """How many calls recorded each step, per group: the counts the step percentiles rank against."""
+    return f"""
+        SELECT {_key_sql(by)}, j.key, COUNT(*), 0 FROM {_STEPS.source}
+        WHERE {_STEPS.condition} {where} GROUP BY {", ".join([DIMENSIONS[n] for n in by] + ["j.key"])}
     """
-    positive = "> 0" if any(z for _, z in counts.values()) else "IS NOT NULL"
-    wanted: set[tuple[str, int]] = set()
-    for k, (n, z) in counts.items():
+
+
+def _percentile_job(
+    ledger_path: Path, by: list[str], figure: _Figure, where: str, params: list[Any],
+    counts: dict[tuple[str, str], tuple[int, int]], thresholds: dict[tuple[str, str], int],
+) -> Callable[[], dict[tuple[str, str], tuple[float | None, ...]]]:
+    """{(group key, sub): (p50, p95, p99)} of one figure, given each group's (values, zeros).
+
+    Only positive values are sorted (queue wait and retry delay are zero for most calls). Wanted
+    ranks go in a temp table, so one window scan picks exactly those rows. With `thresholds`, a
+    group's rank r of its p positive values becomes rank ceil(r * m / p) of the m in its sample.
+    """
+    present = f"{figure.value} > 0" if any(z for _, z in counts.values()) else f"{figure.value} IS NOT NULL"
+    if figure.condition:
+        present = f"{figure.condition} AND {present}"
+    wanted: set[tuple[str, str, int, int]] = set()
+    for (k, sub), (n, z) in counts.items():
         for q in QUANTILES:
             if n and rank(n, q) > z:
-                wanted.add((k, rank(n, q) - z))
-    sql = f"""
-        SELECT s.k, s.rn, s.v FROM (
-            SELECT {_key_sql(by)} AS k, {column} AS v,
-                   ROW_NUMBER() OVER ({_partition(by)}ORDER BY {column}) AS rn
-            FROM calls WHERE {column} {positive} {where}) AS s
-        WHERE EXISTS (SELECT 1 FROM temp.lg_rank AS w WHERE w.k = s.k AND w.r = s.rn)
-    """
+                wanted.add((k, sub, rank(n, q) - z, n - z))
+    key, partition = _key_sql(by), _partition(by, *([figure.sub] if figure.sub != "''" else []))
+    select = f"SELECT {key} AS k, {figure.sub} AS sub, {figure.value} AS v"
+    if not thresholds:
+        sql = f"""
+            SELECT s.k, s.sub, s.rn, s.v FROM (
+                {select}, ROW_NUMBER() OVER ({partition}ORDER BY {figure.value}) AS rn
+                FROM {figure.source} WHERE {present} {where}) AS s
+            WHERE EXISTS (SELECT 1 FROM temp.lg_rank AS w WHERE w.k = s.k AND w.sub = s.sub AND w.r = s.rn)
+        """
+    else:  # the sample's size per group comes from the same sort (a second window)
+        below = max(thresholds.values())
+        sql = f"""
+            SELECT s.k, s.sub, w.r, s.v FROM (
+                {select}, ROW_NUMBER() OVER win AS rn,
+                       COUNT(*) OVER (win ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS m
+                FROM {figure.source} WHERE {present} {where} {f"AND {_HASH} < {below}" if below < _ALL else ""}
+                    AND {_HASH} < (SELECT t FROM temp.lg_sample AS g WHERE g.k = {key} AND g.sub = {figure.sub})
+                WINDOW win AS ({partition}ORDER BY {figure.value})) AS s
+            JOIN temp.lg_rank AS w ON w.k = s.k AND w.sub = s.sub AND s.rn = (w.r * s.m + w.p - 1) / w.p
+        """
 
-    def job() -> dict[str, tuple[float | None, ...]]:
-        found: dict[tuple[str, int], float] = {}
+    def job() -> dict[tuple[str, str], tuple[float | None, ...]]:
+        found: dict[tuple[str, str, int], float] = {}
         if wanted:
             conn = connect(ledger_path, readonly=True)
             try:
-                conn.execute("CREATE TEMP TABLE lg_rank (k TEXT, r INTEGER, PRIMARY KEY (k, r)) WITHOUT ROWID")
-                conn.executemany("INSERT INTO temp.lg_rank VALUES (?, ?)", sorted(wanted))
-                found = {(k, rn): v for k, rn, v in conn.execute(sql, params)}
+                conn.execute("CREATE TEMP TABLE lg_rank (k TEXT, sub TEXT, r INTEGER, p INTEGER, "
+                             "PRIMARY KEY (k, sub, r)) WITHOUT ROWID")
+                conn.executemany("INSERT INTO temp.lg_rank VALUES (?, ?, ?, ?)", sorted(wanted))
+                if thresholds:
+                    conn.execute("CREATE TEMP TABLE lg_sample (k TEXT, sub TEXT, t INTEGER, "
+                                 "PRIMARY KEY (k, sub)) WITHOUT ROWID")
+                    conn.executemany("INSERT INTO temp.lg_sample VALUES (?, ?, ?)",
+                                     sorted((k, sub, t) for (k, sub), t in thresholds.items()))
+                found = {(k, sub, r): v for k, sub, r, v in conn.execute(sql, params)}
             finally:
                 conn.close()
         out = {}
-        for k, (n, z) in counts.items():
-            out[k] = tuple(
-                None if not n else 0.0 if rank(n, q) <= z else found.get((k, rank(n, q) - z)) for q in QUANTILES
+        for (k, sub), (n, z) in counts.items():
+            out[k, sub] = tuple(
+                None if not n else 0.0 if rank(n, q) <= z else found.get((k, sub, rank(n, q) - z)) for q in QUANTILES
             )
-        return out
-
-    return job
-
-
-def _steps_job(ledger_path: Path, by: list[str], where: str, params: list[Any]) -> Callable[[], dict]:
-    """{group key: {step: {calls, p50_ms, p95_ms, p99_ms}}} over the calls that recorded each step."""
-    sql = f"""
-        SELECT k, name, COUNT(*),
-               MIN(CASE WHEN cd >= 0.5 THEN v END), MIN(CASE WHEN cd >= 0.95 THEN v END),
-               MIN(CASE WHEN cd >= 0.99 THEN v END)
-        FROM (SELECT {_key_sql(by)} AS k, j.key AS name, j.value AS v,
-                     CUME_DIST() OVER ({_partition(by, 'j.key')}ORDER BY j.value) AS cd
-              FROM calls, json_each(calls.steps) AS j
-              WHERE calls.steps IS NOT NULL AND j.type IN ('integer', 'real') {where})
-        GROUP BY k, name
-    """
-
-    def job() -> dict[str, dict[str, dict[str, float]]]:
-        out: dict[str, dict[str, dict[str, float]]] = {}
-        for k, name, n, p50, p95, p99 in query(ledger_path, sql, params):
-            out.setdefault(k, {})[name] = {"calls": n, "p50_ms": p50, "p95_ms": p95, "p99_ms": p99}
         return out
 
     return job
@@ -362,8 +412,12 @@ def breakdown(
     filters: Filters | None = None,
     latencies: tuple[str, ...] = DEFAULT_LATENCIES,
     steps: bool = True,
+    exact: bool = False,
 ) -> list[dict[str, Any]]:
     """One row per group: calls, tokens, cost, cache, reliability counts and rates, latency percentiles.
+
+    `sampled_percentiles` names the figures whose percentiles were estimated from a sample (groups
+    of over SAMPLE_ABOVE calls); `exact=True` sorts every value instead.
 
     Rates are per call (`retry_rate` = calls that needed at least one retry / calls). Latency keys:
     `p50_ms`/`p95_ms`/`p99_ms` for the total, `<figure>_p50_ms` for ttft, queue, retry_delay (and
@@ -392,18 +446,27 @@ def breakdown(
         "eventful": lambda: query(ledger_path, eventful_sql, params),
     }
     if steps:
-        jobs["steps"] = _steps_job(ledger_path, names, where, params)
+        jobs["steps"] = lambda: query(ledger_path, _steps_count_sql(names, where), params)
     first = run_parallel(jobs)
     width = len(_AGGREGATES)
-    counts: dict[str, dict[str, tuple[int, int]]] = {figure: {} for figure in latencies}
+    counts: dict[str, dict[tuple[str, str], tuple[int, int]]] = {figure: {} for figure in latencies}
     for record in first["agg"]:
         extra = record[1 + width:]
         for i, figure in enumerate(latencies):
-            counts[figure][record[0]] = (extra[2 * i] or 0, extra[2 * i + 1] or 0)
+            counts[figure][record[0], ""] = (extra[2 * i] or 0, extra[2 * i + 1] or 0)
+    figures = {figure: _Figure(LATENCIES[figure]) for figure in latencies}
+    if steps:
+        counts["steps"] = {(k, name): (n, z) for k, name, n, z in first["steps"]}
+        figures["steps"] = _STEPS
+    sampled = {figure: sample_thresholds(counts[figure], exact) for figure in figures}
     ranked = run_parallel({
-        figure: _percentile_job(ledger_path, names, LATENCIES[figure], where, params, counts[figure])
-        for figure in latencies
+        figure: _percentile_job(ledger_path, names, source, where, params, counts[figure], sampled[figure])
+        for figure, source in figures.items()
     })
+    step_rows: dict[str, dict[str, dict[str, Any]]] = {}
+    for (k, name), (n, _) in counts.get("steps", {}).items():
+        p50, p95, p99 = ranked["steps"][k, name]
+        step_rows.setdefault(k, {})[name] = {"calls": n, "p50_ms": p50, "p95_ms": p95, "p99_ms": p99}
     by_key: dict[str, dict[str, Any]] = {}
     for record in first["agg"]:
         k = record[0]
@@ -418,14 +481,16 @@ def breakdown(
     rows = []
     for k, row in by_key.items():
         if "queue" in counts:
-            n, z = counts["queue"].get(k, (0, 0))
+            n, z = counts["queue"].get((k, ""), (0, 0))
             row["queued_calls"] = n - z
         _with_rates(row)
         for figure in latencies:
             prefix = "" if figure == "total" else f"{figure}_"
-            for q, value in zip(QUANTILES, ranked[figure].get(k, (None,) * 3), strict=True):
+            for q, value in zip(QUANTILES, ranked[figure].get((k, ""), (None,) * 3), strict=True):
                 row[f"{prefix}p{q}_ms"] = value
-        row["steps"] = dict(sorted(first["steps"].get(k, {}).items())) if steps else {}
+        row["steps"] = dict(sorted(step_rows.get(k, {}).items()))
+        row["sampled_percentiles"] = [
+            figure for figure, limits in sampled.items() if any(group == k and t < _ALL for (group, _), t in limits.items())]
         rows.append(row)
     time_first = bool(names) and names[0] in ("day", "hour")
     rows.sort(key=(lambda r: (str(r[names[0]]),)) if time_first else (lambda r: (-r["cost_usd"], -r["calls"])))
@@ -541,27 +606,68 @@ def cost_by(ledger_path: Path, dim: str, filters: Filters | None = None) -> list
 DRIVER_DIMENSIONS = ("feature", "model", "tenant", "prompt_version")
 
 
-def top_cost_drivers(ledger_path: Path, filters: Filters | None = None, limit: int = 5) -> list[dict[str, Any]]:
-    """The feature/model/tenant/prompt_version combinations that cost the most, with their share."""
+def top_cost_drivers(
+    ledger_path: Path, filters: Filters | None = None, limit: int = 5, exact: bool = False,
+) -> list[dict[str, Any]]:
+    """The feature/model/tenant/prompt_version combinations that cost the most, with their share.
+
+    Grouping a million calls by four columns is a million-row sort. Over more than SAMPLE_ABOVE
+    calls, a sample of about SAMPLE_BUDGET calls names the likely leaders first, and only they are
+    summed over every call. That answer is kept only when the best combination left out of the
+    sample's leaders could not, four standard errors up, reach the last place shown; otherwise (near
+    ties, as when spend is spread evenly) every combination is summed after all.
+    """
     filters = filters or Filters()
     if not has_calls_table(ledger_path):
         return []
     where, params = filters.sql()
-    dims = ", ".join(DIMENSIONS[d] for d in DRIVER_DIMENSIONS)
-    rows = query(
-        ledger_path,
-        f"""SELECT json_array({dims}), COUNT(*), SUM(COALESCE(cost_usd, 0)), SUM(input_tokens + output_tokens),
-                   SUM(SUM(COALESCE(cost_usd, 0))) OVER ()
-            FROM calls WHERE 1=1 {where} GROUP BY 1 ORDER BY 3 DESC, 2 DESC LIMIT ?""",
-        params + [limit],
-    )
+    key = "json_array(" + ", ".join(DIMENSIONS[d] for d in DRIVER_DIMENSIONS) + ")"
+    sums = "COUNT(*), SUM(COALESCE(cost_usd, 0)), SUM(input_tokens + output_tokens)"
+    [(n, total)] = query(ledger_path, f"SELECT COUNT(*), SUM(COALESCE(cost_usd, 0)) FROM calls WHERE 1=1 {where}",
+                         params)
+    rows = None
+    if not exact and n > SAMPLE_ABOVE:
+        rows = _drivers_from_sample(ledger_path, key, sums, where, params, n, limit)
+    if rows is None:
+        rows = query(ledger_path, f"SELECT {key}, {sums} FROM calls WHERE 1=1 {where} GROUP BY 1", params)
     out = []
-    for key, calls, cost, tokens, total in rows:
-        item = dict(zip(DRIVER_DIMENSIONS, json.loads(key), strict=True))
-        item.update(calls=calls, cost_usd=cost, tokens_per_call=tokens / calls if calls else None,
+    for key_text, count, cost, tokens in sorted(rows, key=lambda r: (-(r[2] or 0.0), -r[1]))[:limit]:
+        item = dict(zip(DRIVER_DIMENSIONS, json.loads(key_text), strict=True))
+        item.update(calls=count, cost_usd=cost, tokens_per_call=tokens / count if count and tokens is not None else None,
                     share=cost / total if total else None)
         out.append(item)
     return out
+
+
+def _drivers_from_sample(
+    ledger_path: Path, key: str, sums: str, where: str, params: list[Any], n: int, limit: int,
+) -> list[tuple[Any, ...]] | None:
+    """Exact sums of the sample's leading combinations, or None when a near-tie makes them unsure."""
+    below = _ALL * SAMPLE_BUDGET // n
+    rate = below / _ALL
+    leaders = query(
+        ledger_path,
+        f"""SELECT {key}, SUM(COALESCE(cost_usd, 0)) AS c, SUM(COALESCE(cost_usd, 0) * COALESCE(cost_usd, 0))
+            FROM calls WHERE {_HASH} < {below} {where} GROUP BY 1 ORDER BY c DESC LIMIT ?""",
+        params + [4 * limit + 1],
+    )
+    candidates, runner_up = leaders[:4 * limit], leaders[4 * limit:]
+
+    def reach(cost: float, squares: float, sign: int) -> float:  # a sampled sum, scaled, four errors off
+        return (cost + sign * 4 * math.sqrt(squares)) / rate
+
+    if runner_up and len(candidates) >= limit and reach(*runner_up[0][1:], 1) >= reach(*candidates[limit - 1][1:], -1):
+        return None  # the sample cannot tell the leaders apart: no use summing its candidates
+    rows = query(
+        ledger_path,
+        f"SELECT {key}, {sums} FROM calls WHERE {key} IN (SELECT value FROM json_each(?)) {where} GROUP BY 1",
+        [json.dumps([k for k, _, _ in candidates])] + params,
+    )
+    if runner_up:  # could the best combination left out reach the last place shown?
+        shown = sorted((r[2] or 0.0 for r in rows), reverse=True)[:limit]
+        if len(shown) < limit or reach(*runner_up[0][1:], 1) >= shown[-1]:
+            return None
+    return rows
 
 
 # ---- export -------------------------------------------------------------------------------------
@@ -741,14 +847,15 @@ def build_report(
     by: str | list[str] | None = "model",
     filters: Filters | None = None,
     alerts: Callable[[], list[Any]] | None = None,
+    exact: bool = False,
 ) -> Report:
     """The breakdown, spend over time, top cost drivers and (optionally) alerts, scanned in parallel."""
     names = parse_by(by)
     filters = filters or Filters()
     jobs: dict[str, Callable[[], Any]] = {
-        "rows": lambda: breakdown(ledger_path, names, filters),
+        "rows": lambda: breakdown(ledger_path, names, filters, exact=exact),
         "spend": lambda: spend_over_time(ledger_path, filters),
-        "drivers": lambda: top_cost_drivers(ledger_path, filters),
+        "drivers": lambda: top_cost_drivers(ledger_path, filters, exact=exact),
     }
     if alerts is not None:
         jobs["alerts"] = alerts

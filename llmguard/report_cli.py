@@ -32,6 +32,9 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--alerts", action="store_true", help="show only the alerts")
     parser.add_argument("--window", help="alerts: the window compared with the one before it when no --since is "
                                          "given (default 1h)")
+    parser.add_argument("--exact", action="store_true",
+                        help="sort every call for percentiles and cost drivers, even over ranges so large that they "
+                             "are otherwise estimated from a sample (slower)")
 
 
 def add_check_arguments(parser: argparse.ArgumentParser) -> None:
@@ -103,7 +106,7 @@ def run_report(args: argparse.Namespace) -> int:
                 out.write(json.dumps(event, default=str) + "\n")
             return 0
         if args.format == "csv":
-            out.write(report.to_csv(report.breakdown(ledger, by, filters)))
+            out.write(report.to_csv(report.breakdown(ledger, by, filters, exact=args.exact)))
             return 0
         if args.format == "html":
             from llmguard import report_html
@@ -111,12 +114,12 @@ def run_report(args: argparse.Namespace) -> int:
             where = dict(filters.where)
             fragment = report_html.report_html(
                 ledger, by=by, since=filters.since, until=filters.until, run_id=filters.run_id, settings=settings,
-                alert_thresholds=overrides or None, now=now, **where)
+                alert_thresholds=overrides or None, now=now, exact=args.exact, **where)
             out.write(report_html.html_page(fragment))
             if args.out:
                 print(f"llmguard: wrote {args.out}", file=sys.stderr)
             return 0
-        rep = report.build_report(ledger, by, filters, alerts=find_alerts)
+        rep = report.build_report(ledger, by, filters, alerts=find_alerts, exact=args.exact)
         if args.format == "json":
             out.write(report.to_json(rep.to_dict()) + "\n")
         else:
@@ -190,7 +193,10 @@ def render_terminal(rep: Any, console: Any, compared: str = "") -> None:
     for name in (*keys, "calls", "retried", "timeouts", "429s", "rate-limit refusals", "budget refusals",
                  "fallbacks", "errors", "failures"):
         rel.add_column(name, justify="left" if name in keys else "right")
-    lat = Table(title="latency ms (p50 / p95 / p99)")
+    sampled = any(r.get("sampled_percentiles") for r in rep.rows)
+    lat = Table(title="latency ms (p50 / p95 / p99)", caption=(
+        f"≈ estimated from a sample of about {report.SAMPLE_BUDGET:,} calls shared by the groups "
+        "(the range is large); --exact sorts them all" if sampled else None))
     step_names = sorted({n for r in rep.rows for n in r.get("steps", {})})
     for name in (*keys, "total", "ttft", "queue", "retry delay", *[f"step {s}" for s in step_names]):
         lat.add_column(name, justify="left" if name in keys else "right")
@@ -204,9 +210,10 @@ def render_terminal(rep: Any, console: Any, compared: str = "") -> None:
                     str(row["budget_refusals"]), _rate(row["fallbacks"], row["calls"]),
                     _rate(row["errors"], row["calls"]), _rate(row["failures"], row["calls"]))
         steps = row.get("steps", {})
-        lat.add_row(*ids, _triple(row, ""), _triple(row, "ttft_"), _triple(row, "queue_"),
-                    _triple(row, "retry_delay_"),
-                    *[_triple(steps[s], "") if s in steps else "-" for s in step_names])
+        approx = set(row.get("sampled_percentiles", ()))
+        lat.add_row(*ids, _triple(row, "", "total" in approx), _triple(row, "ttft_", "ttft" in approx),
+                    _triple(row, "queue_", "queue" in approx), _triple(row, "retry_delay_", "retry_delay" in approx),
+                    *[_triple(steps[s], "", "steps" in approx) if s in steps else "-" for s in step_names])
     console.print(per)
     console.print(rel)
     console.print(lat)
@@ -244,11 +251,11 @@ def _rate(count: int, calls: int) -> str:
     return f"{count:,} ({count / calls:.0%})" if calls and count else "0"
 
 
-def _triple(row: dict[str, Any], prefix: str) -> str:
+def _triple(row: dict[str, Any], prefix: str, approx: bool = False) -> str:
     values = [row.get(f"{prefix}p{q}_ms") for q in (50, 95, 99)]
     if all(v is None for v in values):
         return "-"
-    return " / ".join("-" if v is None else f"{v:,.0f}" for v in values)
+    return ("≈ " if approx else "") + " / ".join("-" if v is None else f"{v:,.0f}" for v in values)
 
 
 # ---- check --------------------------------------------------------------------------------------

@@ -228,7 +228,9 @@ def render(rep: report.Report, overall: dict[str, Any] | None, by_feature: list[
         "</div>",
     ]
     if overall is not None:
-        parts.append(f"<figure><figcaption>Latency percentiles by step</figcaption>{latency_chart(overall)}</figure>")
+        note = (" (≈ estimated from a sample: the range is large)" if overall.get("sampled_percentiles") else "")
+        parts.append(f"<figure><figcaption>Latency percentiles by step{note}</figcaption>"
+                     f"{latency_chart(overall)}</figure>")
     parts += [
         f"<h3>By {_e(', '.join(rep.by) or 'everything')}</h3>", _breakdown_table(rep.rows, rep.by),
         "<h3>Top cost drivers</h3>", _drivers_table(rep.drivers),
@@ -241,7 +243,8 @@ def report_html(ledger_path: Path | str, **filters: Any) -> str:
     """An HTML fragment of the report (alerts, charts, tables) that renders inline in a notebook.
 
     Keywords: `by` (default "model"), `since`, `until`, `last_run`, `run_id`, `settings`,
-    `alert_thresholds`, `alerts` (False to skip them), `now`, and dimension filters (`feature="x"`).
+    `alert_thresholds`, `alerts` (False to skip them), `now`, `exact` (sort every call for the
+    percentiles of a very large range), and dimension filters (`feature="x"`).
     """
     from llmguard import alerts as alerts_mod
 
@@ -250,6 +253,7 @@ def report_html(ledger_path: Path | str, **filters: Any) -> str:
     settings = filters.pop("settings", None)
     thresholds = filters.pop("alert_thresholds", None)
     want_alerts = filters.pop("alerts", True)
+    exact = bool(filters.pop("exact", False))
     now = filters.pop("now", None)
     now = time.time() if now is None else now
     made = report.make_filters(ledger_path, now=now, **filters)
@@ -272,8 +276,9 @@ def report_html(ledger_path: Path | str, **filters: Any) -> str:
         return alerts_mod.evaluate(ledger_path, made, chosen, limits, now)
 
     extra = report.run_parallel({
-        "report": lambda: report.build_report(ledger_path, by, made, alerts=find_alerts if want_alerts else None),
-        "overall": lambda: report.breakdown(ledger_path, [], made, latencies=tuple(report.LATENCIES)),
+        "report": lambda: report.build_report(ledger_path, by, made, alerts=find_alerts if want_alerts else None,
+                                              exact=exact),
+        "overall": lambda: report.breakdown(ledger_path, [], made, latencies=tuple(report.LATENCIES), exact=exact),
         "features": lambda: report.cost_by(ledger_path, "feature", made),
     })
     overall = extra["overall"][0] if extra["overall"] else None
