@@ -416,8 +416,8 @@ def breakdown(
 ) -> list[dict[str, Any]]:
     """One row per group: calls, tokens, cost, cache, reliability counts and rates, latency percentiles.
 
-    `sampled_percentiles` names the figures whose percentiles were estimated from a sample (groups
-    of over SAMPLE_ABOVE calls); `exact=True` sorts every value instead.
+    `sampled_percentiles` names the figures whose percentiles were estimated from a sample (big
+    groups of a range with over SAMPLE_ABOVE values); `exact=True` sorts every value instead.
 
     Rates are per call (`retry_rate` = calls that needed at least one retry / calls). Latency keys:
     `p50_ms`/`p95_ms`/`p99_ms` for the total, `<figure>_p50_ms` for ttft, queue, retry_delay (and
@@ -459,6 +459,10 @@ def breakdown(
         counts["steps"] = {(k, name): (n, z) for k, name, n, z in first["steps"]}
         figures["steps"] = _STEPS
     sampled = {figure: sample_thresholds(counts[figure], exact) for figure in figures}
+    estimated: dict[str, list[str]] = {}  # group key -> figures estimated from a sample
+    for figure, limits in sampled.items():
+        for k in dict.fromkeys(group for (group, _), t in limits.items() if t < _ALL):
+            estimated.setdefault(k, []).append(figure)
     ranked = run_parallel({
         figure: _percentile_job(ledger_path, names, source, where, params, counts[figure], sampled[figure])
         for figure, source in figures.items()
@@ -489,8 +493,7 @@ def breakdown(
             for q, value in zip(QUANTILES, ranked[figure].get((k, ""), (None,) * 3), strict=True):
                 row[f"{prefix}p{q}_ms"] = value
         row["steps"] = dict(sorted(step_rows.get(k, {}).items()))
-        row["sampled_percentiles"] = [
-            figure for figure, limits in sampled.items() if any(group == k and t < _ALL for (group, _), t in limits.items())]
+        row["sampled_percentiles"] = estimated.get(k, [])
         rows.append(row)
     time_first = bool(names) and names[0] in ("day", "hour")
     rows.sort(key=(lambda r: (str(r[names[0]]),)) if time_first else (lambda r: (-r["cost_usd"], -r["calls"])))
@@ -604,6 +607,8 @@ def cost_by(ledger_path: Path, dim: str, filters: Filters | None = None) -> list
 
 
 DRIVER_DIMENSIONS = ("feature", "model", "tenant", "prompt_version")
+_DRIVER_KEY = "json_array(" + ", ".join(DIMENSIONS[d] for d in DRIVER_DIMENSIONS) + ")"
+_DRIVER_SUMS = "COUNT(*), SUM(COALESCE(cost_usd, 0)), SUM(input_tokens + output_tokens)"
 
 
 def top_cost_drivers(
@@ -621,15 +626,15 @@ def top_cost_drivers(
     if not has_calls_table(ledger_path):
         return []
     where, params = filters.sql()
-    key = "json_array(" + ", ".join(DIMENSIONS[d] for d in DRIVER_DIMENSIONS) + ")"
-    sums = "COUNT(*), SUM(COALESCE(cost_usd, 0)), SUM(input_tokens + output_tokens)"
+    key, sums = _DRIVER_KEY, _DRIVER_SUMS
     [(n, total)] = query(ledger_path, f"SELECT COUNT(*), SUM(COALESCE(cost_usd, 0)) FROM calls WHERE 1=1 {where}",
                          params)
     rows = None
     if not exact and n > SAMPLE_ABOVE:
-        rows = _drivers_from_sample(ledger_path, key, sums, where, params, n, limit)
+        rows = _drivers_from_sample(ledger_path, where, params, n, limit)
     if rows is None:
-        rows = query(ledger_path, f"SELECT {key}, {sums} FROM calls WHERE 1=1 {where} GROUP BY 1", params)
+        rows = query(ledger_path, f"SELECT {key}, {sums} FROM calls WHERE 1=1 {where} GROUP BY 1 "
+                                  "ORDER BY 3 DESC, 2 DESC LIMIT ?", params + [limit])
     out = []
     for key_text, count, cost, tokens in sorted(rows, key=lambda r: (-(r[2] or 0.0), -r[1]))[:limit]:
         item = dict(zip(DRIVER_DIMENSIONS, json.loads(key_text), strict=True))
@@ -640,9 +645,10 @@ def top_cost_drivers(
 
 
 def _drivers_from_sample(
-    ledger_path: Path, key: str, sums: str, where: str, params: list[Any], n: int, limit: int,
+    ledger_path: Path, where: str, params: list[Any], n: int, limit: int,
 ) -> list[tuple[Any, ...]] | None:
     """Exact sums of the sample's leading combinations, or None when a near-tie makes them unsure."""
+    key, sums = _DRIVER_KEY, _DRIVER_SUMS
     below = _ALL * SAMPLE_BUDGET // n
     rate = below / _ALL
     leaders = query(
