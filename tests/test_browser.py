@@ -34,9 +34,13 @@ CHROMIUM_ARGS = [
 QUICKSTART = Path(__file__).resolve().parent.parent / "notebooks" / "quickstart.ipynb"
 ANY_PROMPT_STARTED = """() => [...document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputPrompt')]
     .some(e => /\\[(\\*|\\d+)\\]/.test(e.textContent))"""
-ALL_PROMPTS_NUMBERED = """() => {
+# "done" once every cell has its number; "lost" when nothing runs or waits any more but some cell has
+# none (a kernel swapped under the page drops the queued cells and blanks their prompts)
+RUN_ALL_OUTCOME = """() => {
     const prompts = [...document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputPrompt')].map(e => e.textContent);
-    return prompts.length > 0 && prompts.every(text => /\\[\\d+\\]/.test(text));
+    if (prompts.length > 0 && prompts.every(text => /\\[\\d+\\]/.test(text))) return "done";
+    if (!prompts.some(text => /\\[\\*\\]/.test(text))) return "lost";
+    return false;
 }"""
 
 
@@ -112,7 +116,7 @@ def lab(tmp_path):
                     pytest.fail(f"JupyterLab did not start:\n{log_path.read_text()[-3000:]}")
                 time.sleep(0.1)
         _start_session(base, token)
-        yield {"url": f"{base}/lab/tree/quickstart.ipynb?token={token}", "root": root, "home": tmp_path / "home",
+        yield {"url": f"{base}/lab/tree/quickstart.ipynb?token={token}", "base": base, "token": token, "root": root, "home": tmp_path / "home",
                "log": log_path}
     finally:
         try:  # a clean shutdown also stops the kernels it started
@@ -144,16 +148,40 @@ def _start_session(base: str, token: str) -> None:
     assert session["kernel"]["name"] == "python3"
 
 
-def _dismiss_dialogs(page) -> None:
-    """Answer any JupyterLab dialog (a late "Select Kernel", a kernel restart notice) with its default."""
-    for _ in range(3):
+def _wait_for_one_settled_kernel(base: str, token: str, settle: float = 1.5, timeout: float = 30) -> None:
+    """Wait until the server runs one kernel and has run that same one for `settle` seconds.
+
+    Even with a session made up front, JupyterLab now and then starts a kernel of its own as the page
+    opens and shuts the first one down; a Run All sent to the first is lost with it.
+    """
+    deadline, last, since = time.monotonic() + timeout, None, time.monotonic()
+    while time.monotonic() < deadline:
+        kernels = tuple(sorted(kernel["id"] for kernel in _api(base, token, "/api/kernels")))
+        if kernels != last:
+            last, since = kernels, time.monotonic()
+        elif len(kernels) == 1 and time.monotonic() - since >= settle:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"JupyterLab's kernels did not settle on one within {timeout} s: {last}")
+
+
+def _dismiss_dialogs(page, seen: list[str]) -> None:
+    """Answer any JupyterLab dialog (a late "Select Kernel", a kernel restart notice) with its default.
+
+    What each dialog said goes into `seen`, so a failure names the dialog that got in the way.
+    """
+    for _ in range(5):
         dialog = page.locator(".jp-Dialog")
         if not dialog.count():
             return
-        accept = dialog.locator("button.jp-mod-accept")
-        if accept.count():
-            accept.first.click(timeout=5_000)
+        seen.append(" | ".join(dialog.first.inner_text().split("\n")))
+        buttons = dialog.first.locator(".jp-Dialog-footer button")
+        accept = dialog.first.locator("button.jp-mod-accept")
+        target = accept.first if accept.count() else buttons.last if buttons.count() else None
+        if target is not None:
+            target.click(timeout=5_000, force=True)
         else:
+            dialog.first.focus()
             page.keyboard.press("Escape")
         page.wait_for_timeout(300)
 
@@ -165,6 +193,7 @@ def test_quickstart_runs_in_jupyterlab_and_shows_spend_and_the_llm_answer(lab, t
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         logs: list[str] = []
+        dialogs_seen: list[str] = []
         page.on("console", lambda message: logs.append(f"{message.type}: {message.text}"))
         try:
             page.goto(lab["url"])
@@ -174,17 +203,22 @@ def test_quickstart_runs_in_jupyterlab_and_shows_spend_and_the_llm_answer(lab, t
             expect(kernel_ready.or_(dialog).first).to_be_visible(timeout=60_000)
             if dialog.count():  # a JupyterLab that still asks which kernel to use
                 dialog.click()
-            for attempt in range(5):  # a Run All made while the kernel still connects can be dropped
+            for attempt in range(5):  # a Run All made while the kernel still connects or swaps can be dropped
+                _wait_for_one_settled_kernel(lab["base"], lab["token"])
                 try:
-                    _dismiss_dialogs(page)
+                    _dismiss_dialogs(page, dialogs_seen)
                     page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click(timeout=5_000)
                     page.locator(".lm-Menu-item[data-command='runmenu:run-all']").click(timeout=5_000)
                     page.wait_for_function(ANY_PROMPT_STARTED, timeout=15_000)
-                    break
-                except Exception:
+                    outcome = page.wait_for_function(RUN_ALL_OUTCOME, timeout=120_000).json_value()
+                except Exception as error:
                     if attempt == 4:
-                        raise
-            page.wait_for_function(ALL_PROMPTS_NUMBERED, timeout=120_000)
+                        raise AssertionError(f"Run All never started; dialogs seen: {dialogs_seen}") from error
+                    continue
+                if outcome == "done":
+                    break
+                if attempt == 4:
+                    raise AssertionError("every Run All was dropped before all cells ran")
 
             status = page.locator(".jp-CodeCell", has_text="%llmguard status").locator(".jp-OutputArea-output")
             total = re.search(r"\$\d+\.\d+ spent", status.inner_text()).group(0)
@@ -219,6 +253,8 @@ def test_quickstart_runs_in_jupyterlab_and_shows_spend_and_the_llm_answer(lab, t
     assert (tmp_path / "quickstart-widget.png").stat().st_size > 10_000
 
     rows = read_events(lab["home"] / "ledger.sqlite3")
+    last_run = max(rows, key=lambda row: row["ts"])["run_id"]  # a kernel that was swapped out has its own run
+    rows = [row for row in rows if row["run_id"] == last_run]
     assert len(rows) == 5 and all(row["status"] == "ok" for row in rows)
     assert {row["notebook"] for row in rows} == {str(lab["root"] / "quickstart.ipynb")}  # from Jupyter Server
     cells = {row["cell"]: sum(r["cell"] == row["cell"] for r in rows) for row in rows}
