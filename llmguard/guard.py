@@ -581,7 +581,8 @@ class Guard:
             if stale is not None:
                 yield Drain(response)
                 return stale
-        response.headers["x-should-retry"] = "false"  # llmguard owns retries; the SDK must not add more
+        if status >= 400:  # llmguard owns retries; the SDK must not add more (it never retries a success)
+            response.headers["x-should-retry"] = "false"
         event.http_status = status
         if status == 429:
             event.error_type = "rate_limited"
