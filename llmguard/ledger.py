@@ -1,13 +1,16 @@
 """The SQLite ledger: one row per call (cache hits, refusals and failures included).
 
-A row is committed before the response reaches the user's code, so a kernel killed right after
-loses nothing. WAL mode with synchronous=NORMAL keeps that commit cheap (no fsync per call; a
-committed WAL frame survives a killed process, only an OS crash can lose the last ones) and lets
-several kernels write one ledger at once.
+A row is durable before the response reaches the user's code, so a kernel killed right after loses
+nothing: the caller copies it into this process's memory-mapped journal segment (see journal.py)
+and a writer thread commits rows to SQLite in batches a few milliseconds later. Anyone who reads
+the ledger first makes those rows visible: this process's pending rows are committed, and segments
+left by dead processes are ingested. WAL mode with synchronous=NORMAL keeps commits cheap and lets
+several kernels write one ledger at once; only an OS crash can lose the last rows.
 """
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import json
 import os
@@ -16,10 +19,13 @@ import threading
 import time
 import uuid
 import warnings
+import weakref
 from dataclasses import asdict, dataclass, field, fields
 from operator import attrgetter
 from pathlib import Path
 from typing import Any
+
+from llmguard import journal
 
 SCHEMA_VERSION = 1
 # Request ids: a random per-process prefix and a counter; unique across processes, ~10x cheaper than uuid4.
@@ -138,7 +144,9 @@ def ensure_home(home: Path) -> Path:
 
 
 def connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
+    """A connection to the ledger; a reader's first makes every finished call visible (`settle`)."""
     if readonly:
+        settle(path)
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False, timeout=30)
     else:
         conn = sqlite3.connect(path, check_same_thread=False, timeout=30, isolation_level=None)
@@ -158,20 +166,96 @@ def connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
     return conn
 
 
+def _insert(conn: sqlite3.Connection, rows: list[Any]) -> None:
+    """Rows in one transaction: all of them land, or none do."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.executemany(_INSERT, rows)
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def _ingest_orphans(conn: sqlite3.Connection, home: Path) -> int:
+    """Rows of journal segments whose process died before committing them; rows already there are skipped.
+
+    A segment whose rows SQLite refuses is set aside (`.bad`), never half-ingested; a busy or full
+    database leaves it for the next reader.
+    """
+    added = 0
+    for path, rows in journal.claim_orphans(home):
+        if rows is None:
+            journal.quarantine(path)
+            continue
+        try:
+            seen: set[str] = set()
+            for run_id in {row.get("run_id") for row in rows}:
+                seen.update(r for (r,) in conn.execute("SELECT request_id FROM calls WHERE run_id = ?", (run_id,)))
+            fresh = [[row.get(name) for name in COLUMNS] for row in rows if row.get("request_id") not in seen]
+            if fresh:
+                _insert(conn, fresh)
+                added += len(fresh)
+        except (sqlite3.InterfaceError, sqlite3.ProgrammingError, sqlite3.IntegrityError, TypeError, ValueError):
+            journal.quarantine(path)
+            continue
+        journal.remove(path)
+    return added
+
+
+def settle(path: Path) -> None:
+    """Commit this process's pending rows for `path` and ingest what dead processes left unwritten.
+
+    Best effort for a reader: a ledger it cannot write to is read as it stands.
+    """
+    where = os.path.abspath(path)
+    for ledger in list(_live):
+        if ledger.abspath == where:
+            ledger.flush()
+    home = Path(where).parent
+    if not journal.supported or not journal.has_segments(home) or not os.path.exists(where):
+        return
+    try:
+        conn = connect(Path(where))
+        try:
+            _ingest_orphans(conn, home)
+        finally:
+            conn.close()
+    except (OSError, sqlite3.Error):
+        pass
+
+
+_live: weakref.WeakSet[Ledger] = weakref.WeakSet()
+# A burst of calls shares one commit, and the writer takes the GIL rarely (5 ms measured worse at
+# p99); readers in this process never wait for it (they flush), other processes see rows this late.
+FLUSH_DELAY_S = 0.02
+
+
 class Ledger:
     """Append-only call log. Thread-safe; several processes may share one file."""
 
     def __init__(self, home: Path, run_id: str | None = None) -> None:
         self.home = home
         self.path = home / "ledger.sqlite3"
+        self.abspath = os.path.abspath(self.path)
         self.run_id = run_id or time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the open segment and the rows in it
+        self._conn_lock = threading.Lock()  # the SQLite connection
+        self._flush_lock = threading.Lock()  # a flush returns only once every earlier row is committed
         self._conn: sqlite3.Connection | None = None
+        self._segment: journal.Segment | None = None
+        self._pending: list[list[Any]] = []  # rows written to segments but not yet committed
+        self._retired: list[journal.Segment] = []  # full segments, discarded once their rows commit
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._writer: threading.Thread | None = None
+        self._closing = False
+        self._journaling = journal.supported
         self.error: str | None = None
         try:
             ensure_home(home)
             conn = connect(self.path)
-            with self._lock:
+            with self._conn_lock:
                 conn.execute(_CREATE)
                 for statement in _INDEXES:
                     conn.execute(statement)
@@ -179,6 +263,13 @@ class Ledger:
             self._conn = conn
         except (OSError, sqlite3.Error) as exc:
             self._disable(f"cannot open the ledger at {self.path} ({exc})")
+        else:
+            try:
+                with self._conn_lock:
+                    _ingest_orphans(conn, home)  # the last rows of a kernel killed earlier
+            except (OSError, sqlite3.Error):
+                pass  # left for the next reader; recording works regardless
+        _live.add(self)
 
     @property
     def available(self) -> bool:
@@ -204,30 +295,127 @@ class Ledger:
         return values
 
     def record(self, event: CallEvent) -> None:
+        """Durable on return: in the journal segment (or, without one, committed to SQLite)."""
         event.run_id = event.run_id or self.run_id
-        conn = self._conn
-        if conn is None:
+        if self._conn is None:
             return
         row = self._row(event)
+        if self._journaling:
+            record = journal.encode(row)
+            try:
+                with self._lock:
+                    if self._segment is None:
+                        self._segment = self._new_segment()
+                    try:
+                        self._segment.write(record)
+                    except journal.SegmentFull:  # removed once the rows it holds are committed
+                        self._retired.append(self._segment)
+                        self._segment = None
+                        self._segment = self._new_segment()
+                        self._segment.write(record)  # a row bigger than a segment: OSError below
+                    self._pending.append(row)
+                    if self._writer is None:
+                        self._start_writer()
+                if not self._wake.is_set():
+                    self._wake.set()
+                return
+            except (OSError, ValueError, journal.SegmentFull) as exc:  # no journal: commit directly from now on
+                self._journaling = False
+                warnings.warn(f"llmguard: cannot write the ledger journal ({exc}); committing each call "
+                              "directly (slower)", RuntimeWarning, stacklevel=3)
+        self._commit([row])
+
+    def _commit(self, rows: list[list[Any]]) -> bool:
+        conn = self._conn
+        if conn is None:
+            return False
         try:
-            with self._lock:
-                conn.execute(_INSERT, row)
+            with self._conn_lock:
+                _insert(conn, rows)
+            return True
         except sqlite3.Error as exc:
             self._disable(f"cannot write the ledger at {self.path} ({exc})")
+            return False
+
+    def flush(self) -> None:
+        """Commit the journaled rows now (readers in this process call it through `settle`)."""
+        with self._flush_lock:
+            with self._lock:
+                rows, retired = self._pending, self._retired
+                if not rows:
+                    return
+                self._pending, self._retired = [], []
+            if self._commit(rows):
+                for segment in retired:
+                    segment.discard()
+            else:  # the rows stay on disk; once this process lets go, the next reader ingests them
+                for segment in retired:
+                    segment.release()
+
+    def _new_segment(self) -> journal.Segment:
+        return journal.Segment(journal.journal_dir(self.home), COLUMNS, self.run_id)
+
+    def _start_writer(self) -> None:
+        self._writer = threading.Thread(target=self._write_behind, name="llmguard-ledger-writer", daemon=True)
+        self._writer.start()
+
+    def _write_behind(self) -> None:
+        while True:
+            self._wake.wait()
+            self._stop.wait(FLUSH_DELAY_S)  # close() cuts the wait short
+            self._wake.clear()
+            try:
+                self.flush()
+            except Exception as exc:  # never let the thread die silently with rows pending
+                warnings.warn(f"llmguard: ledger writer failed ({exc})", RuntimeWarning, stacklevel=1)
+            if self._closing:
+                return
 
     def scalar(self, sql: str, params: tuple[Any, ...] = ()) -> float:
+        self.flush()
         conn = self._conn
         if conn is None:
             return 0.0
-        with self._lock:
+        with self._conn_lock:
             row = conn.execute(sql, params).fetchone()
         return float(row[0] or 0.0) if row else 0.0
 
     def close(self) -> None:
+        self._closing = True
+        self._stop.set()
+        self._wake.set()
+        writer = self._writer
+        if writer is not None and writer is not threading.current_thread():
+            writer.join(timeout=5)
+        self.flush()
         with self._lock:
+            segments = [*self._retired, *([self._segment] if self._segment is not None else [])]
+            committed = self._conn is not None and not self._pending
+            self._retired, self._segment = [], None
+        for segment in segments:  # kept (unlocked) when their rows may not be in SQLite yet
+            if committed:
+                segment.discard()
+            else:
+                segment.release()
+        with self._conn_lock:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+        _live.discard(self)
+
+    def _after_fork_in_child(self) -> None:
+        """A forked child keeps none of the parent's locks, rows, thread or connection."""
+        self._lock, self._conn_lock, self._flush_lock = threading.Lock(), threading.Lock(), threading.Lock()
+        self._wake, self._stop = threading.Event(), threading.Event()
+        self._writer = None
+        for segment in [*self._retired, *([self._segment] if self._segment is not None else [])]:
+            segment.forget()
+        self._pending, self._retired, self._segment = [], [], None
+        if self._conn is not None:
+            try:
+                self._conn = connect(self.path)
+            except sqlite3.Error as exc:
+                self._disable(f"cannot reopen the ledger at {self.path} after fork ({exc})")
 
 
 def read_events(path: Path, where: str = "", params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
@@ -245,3 +433,21 @@ def read_events(path: Path, where: str = "", params: tuple[Any, ...] = ()) -> li
             item[name] = json.loads(item[name]) if item.get(name) else {}
         out.append(item)
     return out
+
+
+def _flush_all_at_exit() -> None:
+    for ledger in list(_live):
+        try:
+            ledger.close()
+        except Exception:
+            pass
+
+
+def _after_fork() -> None:
+    for ledger in list(_live):
+        ledger._after_fork_in_child()
+
+
+atexit.register(_flush_all_at_exit)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)
