@@ -369,16 +369,16 @@ class Guard:
         if adapter is openai_adapter and openai_adapter.wants_usage_injection(call):
             body_changes["stream_options"] = {**(call.body.get("stream_options") or {}), "include_usage": True}
             state.drop_usage_chunk = True
-        if body_changes:
-            request = _rebuild(lib, request, _json_body({**call.body, **body_changes}))
-        self._apply_timeout(request)
-
         if self.cache_layer is not None:
             mode = str(tags.get("cache", self.settings.cache))
             if mode != "off":
                 served = yield from self._cache_stage(state, call, body_changes, tags, mode, lib)
                 if served is not None:
                     return served
+
+        if body_changes:  # only a call that is sent needs its request rewritten
+            request = _rebuild(lib, request, _json_body({**call.body, **body_changes}))
+        self._apply_timeout(request)
 
         try:
             return (yield from self._send_through_chain(state, request, call, body_changes, tags, lib))
