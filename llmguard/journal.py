@@ -56,14 +56,18 @@ def encode(row: Sequence[Any]) -> bytes:
 
 
 def _allocate(fd: int, size: int) -> None:
+    """Real blocks for the whole segment: a full disk fails here, never as a SIGBUS mid-call."""
     try:
         os.posix_fallocate(fd, 0, size)
-    except AttributeError:  # macOS
-        os.ftruncate(fd, size)
-    except OSError as exc:  # a filesystem without allocation (a full disk is then found late)
+        return
+    except AttributeError:  # macOS has no posix_fallocate
+        pass
+    except OSError as exc:  # a filesystem that cannot allocate ahead
         if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
             raise
-        os.ftruncate(fd, size)
+    zeros = bytes(64 << 10)
+    for offset in range(0, size, len(zeros)):
+        os.pwrite(fd, zeros[: size - offset], offset)
 
 
 class SegmentFull(Exception):
@@ -77,7 +81,9 @@ class Segment:
 
     def __init__(self, directory: Path, columns: Sequence[str], run_id: str) -> None:
         directory.mkdir(mode=0o700, exist_ok=True)  # once per segment, not per row
-        self.path = directory / f"{run_id}.{os.getpid()}.{next(_SEQUENCE)}{SUFFIX}"
+        name = f"{run_id}.{os.getpid()}.{next(_SEQUENCE)}"
+        # made under another name and renamed once locked and headed: a reader never sees it half-made
+        self.path = directory / f"{name}.new"
         self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
         self._map: mmap.mmap | None = None
         self.size = 0
@@ -87,6 +93,9 @@ class Segment:
             _allocate(self.fd, self.capacity)
             self._map = mmap.mmap(self.fd, self.capacity)
             self.write(encode(columns))
+            final = directory / f"{name}{SUFFIX}"
+            os.rename(self.path, final)
+            self.path = final
         except BaseException:
             self.discard()
             raise

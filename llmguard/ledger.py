@@ -37,6 +37,12 @@ def new_request_id() -> str:
     return f"{_ID_PREFIX}{next(_ID_COUNTER):08x}"
 
 
+def _new_id_prefix_after_fork() -> None:
+    """A forked child would repeat its parent's ids (and ingestion would take its rows for duplicates)."""
+    global _ID_PREFIX
+    _ID_PREFIX = uuid.uuid4().hex[:12]
+
+
 @dataclass(slots=True)
 class CallEvent:
     """The seed article's structured event, extended; one ledger row."""
@@ -166,8 +172,36 @@ def connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
     return conn
 
 
+_INT64 = (-(1 << 63), (1 << 63) - 1)
+# What SQLite refuses in a row (an int beyond 64 bits, a value of a type it cannot bind).
+_UNBINDABLE = (OverflowError, sqlite3.InterfaceError, sqlite3.ProgrammingError, TypeError, ValueError)
+
+
+def _bindable(row: list[Any]) -> list[Any]:
+    """The row with what SQLite cannot store written as text: a row is never lost for one bad value.
+
+    Only used after an insert failed, so the hot path pays nothing for it.
+    """
+    out = []
+    for value in row:
+        if value is None or type(value) in (str, float, bool):
+            out.append(value)
+        elif type(value) is int and _INT64[0] <= value <= _INT64[1]:
+            out.append(value)
+        else:
+            out.append(str(value))
+    return out
+
+
 def _insert(conn: sqlite3.Connection, rows: list[Any]) -> None:
     """Rows in one transaction: all of them land, or none do."""
+    try:
+        _insert_once(conn, rows)
+    except _UNBINDABLE:
+        _insert_once(conn, [_bindable(row) for row in rows])
+
+
+def _insert_once(conn: sqlite3.Connection, rows: list[Any]) -> None:
     conn.execute("BEGIN IMMEDIATE")
     try:
         conn.executemany(_INSERT, rows)
@@ -196,7 +230,7 @@ def _ingest_orphans(conn: sqlite3.Connection, home: Path) -> int:
             if fresh:
                 _insert(conn, fresh)
                 added += len(fresh)
-        except (sqlite3.InterfaceError, sqlite3.ProgrammingError, sqlite3.IntegrityError, TypeError, ValueError):
+        except (*_UNBINDABLE, sqlite3.IntegrityError):
             journal.quarantine(path)
             continue
         journal.remove(path)
@@ -235,9 +269,10 @@ class Ledger:
     """Append-only call log. Thread-safe; several processes may share one file."""
 
     def __init__(self, home: Path, run_id: str | None = None) -> None:
+        home = Path(os.path.abspath(home))  # a notebook's %cd must not move the journal
         self.home = home
         self.path = home / "ledger.sqlite3"
-        self.abspath = os.path.abspath(self.path)
+        self.abspath = str(self.path)
         self.run_id = run_id or time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
         self._lock = threading.Lock()  # the open segment and the rows in it
         self._conn_lock = threading.Lock()  # the SQLite connection
@@ -250,6 +285,7 @@ class Ledger:
         self._stop = threading.Event()
         self._writer: threading.Thread | None = None
         self._closing = False
+        self._failed = False  # a commit failed: segments may hold uncommitted rows, never discard them
         self._journaling = journal.supported
         self.error: str | None = None
         try:
@@ -300,42 +336,56 @@ class Ledger:
         if self._conn is None:
             return
         row = self._row(event)
+        problem = None
         if self._journaling:
             record = journal.encode(row)
             try:
                 with self._lock:
-                    if self._segment is None:
-                        self._segment = self._new_segment()
-                    try:
-                        self._segment.write(record)
-                    except journal.SegmentFull:  # removed once the rows it holds are committed
-                        self._retired.append(self._segment)
-                        self._segment = None
-                        self._segment = self._new_segment()
-                        self._segment.write(record)  # a row bigger than a segment: OSError below
-                    self._pending.append(row)
-                    if self._writer is None:
-                        self._start_writer()
-                if not self._wake.is_set():
-                    self._wake.set()
-                return
-            except (OSError, ValueError, journal.SegmentFull) as exc:  # no journal: commit directly from now on
-                self._journaling = False
-                warnings.warn(f"llmguard: cannot write the ledger journal ({exc}); committing each call "
-                              "directly (slower)", RuntimeWarning, stacklevel=3)
+                    if not self._closing:  # once closing, nobody would flush a new segment
+                        self._journal(record, row)
+                        wake = not self._wake.is_set()
+                        if wake:
+                            self._wake.set()
+                        return
+            except (OSError, ValueError, journal.SegmentFull) as exc:
+                self._journaling = False  # no journal: commit directly from now on
+                problem = exc
         self._commit([row])
+        if problem is not None:
+            warnings.warn(f"llmguard: cannot write the ledger journal ({problem}); committing each call "
+                          "directly (slower)", RuntimeWarning, stacklevel=3)
+
+    def _journal(self, record: bytes, row: list[Any]) -> None:
+        """Under self._lock: the row into the open segment (a fresh one when it is full)."""
+        if self._segment is None:
+            self._segment = self._new_segment()
+        try:
+            self._segment.write(record)
+        except journal.SegmentFull:  # removed once the rows it holds are committed
+            self._retired.append(self._segment)
+            self._segment = None
+            self._segment = self._new_segment()
+            self._segment.write(record)  # a row bigger than a whole segment: SegmentFull again
+        self._pending.append(row)
+        if self._writer is None:
+            writer = threading.Thread(target=self._write_behind, name="llmguard-ledger-writer", daemon=True)
+            try:
+                writer.start()
+            except RuntimeError:  # interpreter shutting down: readers and close() still flush
+                return
+            self._writer = writer
 
     def _commit(self, rows: list[list[Any]]) -> bool:
-        conn = self._conn
-        if conn is None:
-            return False
-        try:
-            with self._conn_lock:
+        with self._conn_lock:  # read under the lock: close() may be closing it
+            conn = self._conn
+            if conn is None:
+                return False
+            try:
                 _insert(conn, rows)
-            return True
-        except sqlite3.Error as exc:
-            self._disable(f"cannot write the ledger at {self.path} ({exc})")
-            return False
+                return True
+            except sqlite3.Error as exc:
+                self._disable(f"cannot write the ledger at {self.path} ({exc})")
+                return False
 
     def flush(self) -> None:
         """Commit the journaled rows now (readers in this process call it through `settle`)."""
@@ -345,19 +395,20 @@ class Ledger:
                 if not rows:
                     return
                 self._pending, self._retired = [], []
-            if self._commit(rows):
+            committed = False
+            try:
+                committed = self._commit(rows)
+            finally:
+                if not committed:  # the rows stay on disk; once this process lets go, a reader ingests them
+                    self._failed = True
                 for segment in retired:
-                    segment.discard()
-            else:  # the rows stay on disk; once this process lets go, the next reader ingests them
-                for segment in retired:
-                    segment.release()
+                    if committed:
+                        segment.discard()
+                    else:
+                        segment.release()
 
     def _new_segment(self) -> journal.Segment:
         return journal.Segment(journal.journal_dir(self.home), COLUMNS, self.run_id)
-
-    def _start_writer(self) -> None:
-        self._writer = threading.Thread(target=self._write_behind, name="llmguard-ledger-writer", daemon=True)
-        self._writer.start()
 
     def _write_behind(self) -> None:
         while True:
@@ -366,8 +417,12 @@ class Ledger:
             self._wake.clear()
             try:
                 self.flush()
-            except Exception as exc:  # never let the thread die silently with rows pending
-                warnings.warn(f"llmguard: ledger writer failed ({exc})", RuntimeWarning, stacklevel=1)
+            except Exception as exc:  # the rows are safe in their segments; say so, keep running
+                try:
+                    warnings.warn(f"llmguard: ledger writer failed ({exc}); its rows stay in the journal",
+                                  RuntimeWarning, stacklevel=1)
+                except Exception:
+                    pass
             if self._closing:
                 return
 
@@ -381,7 +436,8 @@ class Ledger:
         return float(row[0] or 0.0) if row else 0.0
 
     def close(self) -> None:
-        self._closing = True
+        with self._lock:  # from here on record() commits directly
+            self._closing = True
         self._stop.set()
         self._wake.set()
         writer = self._writer
@@ -390,7 +446,7 @@ class Ledger:
         self.flush()
         with self._lock:
             segments = [*self._retired, *([self._segment] if self._segment is not None else [])]
-            committed = self._conn is not None and not self._pending
+            committed = self._conn is not None and not self._pending and not self._failed
             self._retired, self._segment = [], None
         for segment in segments:  # kept (unlocked) when their rows may not be in SQLite yet
             if committed:
@@ -444,6 +500,7 @@ def _flush_all_at_exit() -> None:
 
 
 def _after_fork() -> None:
+    _new_id_prefix_after_fork()
     for ledger in list(_live):
         ledger._after_fork_in_child()
 

@@ -36,16 +36,17 @@ _CHILD = textwrap.dedent(
     client = openai.OpenAI(base_url=sys.argv[1] + "/v1", api_key="sk-child-0000")
     for _ in range(int(sys.argv[3])):
         client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], max_tokens=5)
-    time.sleep(float(sys.argv[5]))
+    if sys.argv[5] == "commit":
+        llmguard.current().ledger.flush()
     print("answered", flush=True)
     time.sleep(60)
     """
 )
 
 
-def _run_and_kill(sim, home, calls: int, flush_delay: float, settle: float) -> None:
+def _run_and_kill(sim, home, calls: int, flush_delay: float, then: str) -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-c", _CHILD, sim.base_url, str(home), str(calls), str(flush_delay), str(settle)],
+        [sys.executable, "-c", _CHILD, sim.base_url, str(home), str(calls), str(flush_delay), then],
         stdout=subprocess.PIPE, text=True,
     )
     try:
@@ -70,7 +71,7 @@ def _committed(home) -> int:
 
 
 def test_rows_only_in_the_journal_of_a_killed_process_are_ingested_once(fresh_sim, home):
-    _run_and_kill(fresh_sim, home, calls=4, flush_delay=3600, settle=0)  # the writer never committed
+    _run_and_kill(fresh_sim, home, calls=4, flush_delay=3600, then="wait")  # the writer never committed
     assert _committed(home) == 0 and len(list((home / "journal").iterdir())) == 1
     events = read_events(home / "ledger.sqlite3")
     assert len(events) == 4 and {e["status"] for e in events} == {"ok"} and all(e["output_tokens"] for e in events)
@@ -79,13 +80,13 @@ def test_rows_only_in_the_journal_of_a_killed_process_are_ingested_once(fresh_si
 
 
 def test_rows_committed_before_the_kill_are_not_ingested_twice(fresh_sim, home):
-    _run_and_kill(fresh_sim, home, calls=5, flush_delay=0.001, settle=0.5)  # committed, segment left behind
+    _run_and_kill(fresh_sim, home, calls=5, flush_delay=3600, then="commit")  # committed, segment left behind
     assert _committed(home) == 5 and len(list((home / "journal").iterdir())) == 1
     assert len(read_events(home / "ledger.sqlite3")) == 5
 
 
 def test_concurrent_readers_ingest_an_orphan_exactly_once(fresh_sim, home):
-    _run_and_kill(fresh_sim, home, calls=6, flush_delay=3600, settle=0)
+    _run_and_kill(fresh_sim, home, calls=6, flush_delay=3600, then="wait")
     counts: list[int] = []
     barrier = threading.Barrier(4)
 
@@ -99,13 +100,13 @@ def test_concurrent_readers_ingest_an_orphan_exactly_once(fresh_sim, home):
     for thread in threads:
         thread.join()
     assert _committed(home) == 6
-    assert max(counts) == 6  # a reader that lost the race to ingest saw the rows or none of them
+    assert set(counts) <= {0, 6} and 6 in counts  # all of the orphan or none of it, never twice
     assert len({e["request_id"] for e in read_events(home / "ledger.sqlite3")}) == 6
 
 
 def test_a_live_process_segment_is_never_ingested_by_another(fresh_sim, home):
     proc = subprocess.Popen(
-        [sys.executable, "-c", _CHILD, fresh_sim.base_url, str(home), "3", "3600", "0"], stdout=subprocess.PIPE,
+        [sys.executable, "-c", _CHILD, fresh_sim.base_url, str(home), "3", "3600", "wait"], stdout=subprocess.PIPE,
         text=True,
     )
     try:
@@ -176,27 +177,36 @@ def test_an_unwritable_journal_falls_back_to_direct_commits_with_a_warning(fresh
     assert _committed(home) == 1  # committed on the caller's path instead
 
 
-def test_a_forked_child_records_its_own_calls_and_not_the_parents(fresh_sim, home):
+def test_a_forked_child_and_its_parent_both_keep_every_row(fresh_sim, home):
     if not hasattr(os, "fork"):
         pytest.skip("no fork here")
     guard = llmguard.install(home=str(home))
     client = openai_client(fresh_sim)
     client.chat.completions.create(model="gpt-4o-mini", messages=MSG, max_tokens=5)  # pending in the parent
-    pid = os.fork()
-    if pid == 0:  # the child: two calls, then a clean exit through atexit
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # 3.12+: forking a process with threads
+        pid = os.fork()
+    if pid == 0:  # the child: two calls, then killed before its writer commits them
         code = 0
         try:
+            ledger.FLUSH_DELAY_S = 3600
             child = openai_client(fresh_sim)
             for _ in range(2):
                 child.chat.completions.create(model="gpt-4o-mini", messages=MSG, max_tokens=5)
-            llmguard.uninstall()
         except BaseException:
             code = 1
+        if code == 0:
+            os.kill(os.getpid(), signal.SIGKILL)
         os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
+    for _ in range(2):  # the parent goes on calling, with ids of its own
+        client.chat.completions.create(model="gpt-4o-mini", messages=MSG, max_tokens=5)
+    deadline = time.monotonic() + 60
+    while (done := os.waitpid(pid, os.WNOHANG))[0] == 0:
+        assert time.monotonic() < deadline, "the forked child hung"
+        time.sleep(0.05)
+    assert os.waitstatus_to_exitcode(done[1]) == -signal.SIGKILL
     events = read_events(guard.ledger.path)
-    assert len(events) == 3 and len({e["request_id"] for e in events}) == 3
+    assert len(events) == 5 and len({e["request_id"] for e in events}) == 5
 
 
 def test_rows_recorded_from_many_threads_are_all_committed_once(home):
@@ -217,18 +227,54 @@ def test_rows_recorded_from_many_threads_are_all_committed_once(home):
     assert list((home / "journal").iterdir()) == []
 
 
-def test_unreadable_or_unbindable_segments_are_set_aside_and_the_ledger_keeps_working(fresh_sim, home):
+def test_unreadable_segments_are_set_aside_and_values_sqlite_refuses_are_kept_as_text(fresh_sim, home):
     (home / "journal").mkdir(parents=True)
     (home / "journal" / "garbage.1.1.rows").write_bytes(b"\x05\x00\x00\x00garbage, not a segment")
-    bad_values = _segment_file(["request_id", "model"], [("not", "bindable"), "x"])
-    (home / "journal" / "unbindable.1.1.rows").write_bytes(bad_values)
+    odd = _segment_file(["request_id", "run_id", "cell", "model"], ["r-odd", "old", 2**70, ("a", "tuple")])
+    (home / "journal" / "odd.1.1.rows").write_bytes(odd)
     good = _segment_file(["request_id", "run_id", "model", "input_tokens"], ["r-1", "old", "m", 7])
     (home / "journal" / "good.1.1.rows").write_bytes(good)
     llmguard.install(home=str(home))
     openai_client(fresh_sim).chat.completions.create(model="gpt-4o-mini", messages=MSG, max_tokens=5)
-    events = read_events(home / "ledger.sqlite3")
-    assert [(e["request_id"], e["input_tokens"]) for e in events if e["run_id"] == "old"] == [("r-1", 7)]
-    assert len(events) == 2
-    left = os.listdir(home / "journal")
-    assert "good.1.1.rows" not in left
-    assert sorted(n for n in left if n.endswith(".bad")) == ["garbage.1.1.rows.bad", "unbindable.1.1.rows.bad"]
+    events = {e["request_id"]: e for e in read_events(home / "ledger.sqlite3")}
+    assert len(events) == 3 and events["r-1"]["input_tokens"] == 7
+    # the INTEGER column reads the number's text back as a REAL: close, and the row is there
+    assert events["r-odd"]["cell"] == float(2**70) and events["r-odd"]["model"] == "('a', 'tuple')"
+    left = set(os.listdir(home / "journal"))
+    assert "garbage.1.1.rows.bad" in left and not left & {"odd.1.1.rows", "good.1.1.rows"}
+
+
+def test_a_value_sqlite_cannot_store_loses_neither_its_row_nor_the_rows_around_it(fresh_sim, home):
+    guard = llmguard.install(home=str(home))
+    client = openai_client(fresh_sim)
+    client.chat.completions.create(model="gpt-4o-mini", messages=MSG, max_tokens=5)
+    with llmguard.tag(cell=2**70):  # beyond SQLite's 64-bit integers
+        client.chat.completions.create(model="gpt-4o-mini", messages=MSG, max_tokens=5)
+    client.chat.completions.create(model="gpt-4o-mini", messages=MSG, max_tokens=5)
+    events = read_events(guard.ledger.path)
+    assert len(events) == 3 and len({e["request_id"] for e in events}) == 3
+    assert [e["cell"] for e in events].count(float(2**70)) == 1
+    llmguard.uninstall()
+    assert os.listdir(home / "journal") == []
+
+
+def test_a_row_recorded_after_close_is_committed_directly(home):
+    writer = Ledger(home, run_id="closing")
+    writer.record(CallEvent(provider="openai", model="before"))
+    writer._closing = True  # what close() sets first, under the same lock record() checks
+    writer.record(CallEvent(provider="openai", model="during"))
+    writer.close()
+    assert [e["model"] for e in read_events(home / "ledger.sqlite3")] == ["before", "during"]
+    assert os.listdir(home / "journal") == []
+
+
+def test_the_journal_stays_with_the_ledger_when_the_working_directory_changes(fresh_sim, tmp_path, monkeypatch):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    monkeypatch.chdir(tmp_path / "a")
+    guard = llmguard.install(home=".llmguard")  # relative, as the default is
+    monkeypatch.chdir(tmp_path / "b")  # a notebook's %cd
+    openai_client(fresh_sim).chat.completions.create(model="gpt-4o-mini", messages=MSG, max_tokens=5)
+    assert not (tmp_path / "b" / ".llmguard").exists()
+    assert len(read_events(tmp_path / "a" / ".llmguard" / "ledger.sqlite3")) == 1
+    assert guard.ledger.path == tmp_path / "a" / ".llmguard" / "ledger.sqlite3"
