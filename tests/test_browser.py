@@ -25,12 +25,8 @@ from pathlib import Path
 import pytest
 
 from llmguard.ledger import read_events
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, require_browser
 
-CHROMIUM = os.environ.get("LLMGUARD_TEST_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync",
-]
 QUICKSTART = Path(__file__).resolve().parent.parent / "notebooks" / "quickstart.ipynb"
 ANY_PROMPT_STARTED = """() => [...document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputPrompt')]
     .some(e => /\\[(\\*|\\d+)\\]/.test(e.textContent))"""
@@ -44,22 +40,6 @@ RUN_ALL_OUTCOME = """() => {
 }"""
 
 
-def _requirements() -> None:
-    missing = []
-    for module in ("playwright.sync_api", "jupyterlab"):
-        try:
-            __import__(module)
-        except ImportError:
-            missing.append(f"the {module.split('.')[0]} package")
-    if not Path(CHROMIUM).exists():
-        missing.append(f"Chromium at {CHROMIUM} (apt-get install chromium)")
-    if missing:
-        message = "browser test needs " + ", ".join(missing)
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-
-
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -69,7 +49,7 @@ def _free_port() -> int:
 @pytest.fixture
 def lab(tmp_path):
     """JupyterLab on 127.0.0.1 with a copy of quickstart.ipynb, private config and LLMGUARD_HOME."""
-    _requirements()
+    require_browser("the JupyterLab browser test", ("playwright.sync_api", "jupyterlab"))
     root = tmp_path / "root"
     root.mkdir()
     shutil.copy(QUICKSTART, root / "quickstart.ipynb")

@@ -7,9 +7,7 @@ not used). Skipped when either is missing, except in CI (CI=true), where that is
 from __future__ import annotations
 
 import argparse
-import os
 import time
-from pathlib import Path
 
 import pytest
 
@@ -18,31 +16,17 @@ from llmguard.config import Settings
 from llmguard.ledger import CallEvent, Ledger
 from llmguard.report_cli import add_report_arguments, run_report
 from llmguard.report_html import report_html
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, require_browser
 from tests.conftest import openai_client
 
-CHROMIUM = os.environ.get("LLMGUARD_TEST_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync",
-]
 FEATURES = ("summary", "chat", "classify")
 MODELS = ("gpt-4o", "gpt-4o-mini")
 
 
 def _browser():
-    missing = []
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        sync_playwright = None
-        missing.append("the playwright package (pip install playwright)")
-    if not Path(CHROMIUM).exists():
-        missing.append(f"Chromium at {CHROMIUM} (apt-get install chromium)")
-    if missing:
-        message = "the HTML report browser test needs " + ", ".join(missing)
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+    require_browser("the HTML report browser test")
+    from playwright.sync_api import sync_playwright
+
     return sync_playwright
 
 
