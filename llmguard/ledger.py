@@ -274,7 +274,9 @@ class Ledger:
         self.path = home / "ledger.sqlite3"
         self.abspath = str(self.path)
         self.run_id = run_id or time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
-        self._lock = threading.Lock()  # the open segment and the rows in it
+        # the open segment and the rows in it; re-entrant because the GC may run a dropped stream's
+        # finalizer, which records its call, while this thread is inside record()
+        self._lock = threading.RLock()
         self._conn_lock = threading.Lock()  # the SQLite connection
         self._flush_lock = threading.Lock()  # a flush returns only once every earlier row is committed
         self._conn: sqlite3.Connection | None = None
@@ -357,15 +359,14 @@ class Ledger:
 
     def _journal(self, record: bytes, row: list[Any]) -> None:
         """Under self._lock: the row into the open segment (a fresh one when it is full)."""
-        if self._segment is None:
-            self._segment = self._new_segment()
+        segment = self._segment or self._open_segment()
         try:
-            self._segment.write(record)
+            segment.write(record)
         except journal.SegmentFull:  # removed once the rows it holds are committed
-            self._retired.append(self._segment)
-            self._segment = None
-            self._segment = self._new_segment()
-            self._segment.write(record)  # a row bigger than a whole segment: SegmentFull again
+            if self._segment is segment:
+                self._retired.append(segment)
+                self._segment = None
+            self._open_segment().write(record)  # a row bigger than a whole segment: SegmentFull again
         self._pending.append(row)
         if self._writer is None:
             writer = threading.Thread(target=self._write_behind, name="llmguard-ledger-writer", daemon=True)
@@ -407,8 +408,13 @@ class Ledger:
                     else:
                         segment.release()
 
-    def _new_segment(self) -> journal.Segment:
-        return journal.Segment(journal.journal_dir(self.home), COLUMNS, self.run_id)
+    def _open_segment(self) -> journal.Segment:
+        made = journal.Segment(journal.journal_dir(self.home), COLUMNS, self.run_id)
+        if self._segment is not None:  # a re-entrant record() opened one meanwhile: use that
+            self._retired.append(made)  # (empty; removed after the next commit)
+            return self._segment
+        self._segment = made
+        return made
 
     def _write_behind(self) -> None:
         while True:
@@ -461,7 +467,7 @@ class Ledger:
 
     def _after_fork_in_child(self) -> None:
         """A forked child keeps none of the parent's locks, rows, thread or connection."""
-        self._lock, self._conn_lock, self._flush_lock = threading.Lock(), threading.Lock(), threading.Lock()
+        self._lock, self._conn_lock, self._flush_lock = threading.RLock(), threading.Lock(), threading.Lock()
         self._wake, self._stop = threading.Event(), threading.Event()
         self._writer = None
         for segment in [*self._retired, *([self._segment] if self._segment is not None else [])]:

@@ -278,3 +278,28 @@ def test_the_journal_stays_with_the_ledger_when_the_working_directory_changes(fr
     assert not (tmp_path / "b" / ".llmguard").exists()
     assert len(read_events(tmp_path / "a" / ".llmguard" / "ledger.sqlite3")) == 1
     assert guard.ledger.path == tmp_path / "a" / ".llmguard" / "ledger.sqlite3"
+
+
+def test_a_finalizer_recording_in_the_middle_of_a_record_neither_deadlocks_nor_loses_a_row(home, monkeypatch):
+    """The GC can run a dropped stream's finalizer (which records its call) at any allocation,
+    including while this thread is inside record(): here, while the first segment is being made."""
+    writer = Ledger(home, run_id="reentrant")
+    real_segment = journal.Segment
+    fired = []
+
+    def segment_with_a_finalizer_running(*args, **kwargs):
+        if not fired:
+            fired.append(True)
+            writer.record(CallEvent(provider="openai", model="from-a-finalizer"))
+        return real_segment(*args, **kwargs)
+
+    monkeypatch.setattr(journal, "Segment", segment_with_a_finalizer_running)
+    done = threading.Event()
+    thread = threading.Thread(
+        target=lambda: (writer.record(CallEvent(provider="openai", model="outer")), done.set()), daemon=True
+    )
+    thread.start()
+    assert done.wait(10), "record() deadlocked on its own lock"
+    assert sorted(e["model"] for e in read_events(home / "ledger.sqlite3")) == ["from-a-finalizer", "outer"]
+    writer.close()
+    assert os.listdir(home / "journal") == []  # the spare segment was removed too
