@@ -119,7 +119,11 @@ class Segment:
         self.release()
 
     def release(self) -> None:
-        """Keep the file for a later reader to ingest; only drop our mapping and lock."""
+        """Keep the file for a later reader to ingest; only drop our mapping and descriptor.
+
+        Also what a forked child does with its parent's segments: the flock belongs to the open
+        file, which the parent still holds, so closing the child's copy leaves it in place.
+        """
         if self._map is not None:
             self._map.close()
             self._map = None
@@ -128,15 +132,6 @@ class Segment:
                 os.close(self.fd)
             finally:
                 self.fd = -1
-
-    def forget(self) -> None:
-        """In a forked child: drop our copies and leave the parent's lock and file alone."""
-        if self._map is not None:
-            self._map.close()
-            self._map = None
-        if self.fd >= 0:
-            os.close(self.fd)  # the flock belongs to the open file, which the parent still holds
-            self.fd = -1
 
 
 def read_records(data: bytes) -> Iterator[tuple[Any, ...]]:

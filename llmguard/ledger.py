@@ -244,7 +244,7 @@ def settle(path: Path) -> None:
     """
     where = os.path.abspath(path)
     for ledger in list(_live):
-        if ledger.abspath == where:
+        if str(ledger.path) == where:
             ledger.flush()
     home = Path(where).parent
     if not journal.supported or not journal.has_segments(home) or not os.path.exists(where):
@@ -272,7 +272,6 @@ class Ledger:
         home = Path(os.path.abspath(home))  # a notebook's %cd must not move the journal
         self.home = home
         self.path = home / "ledger.sqlite3"
-        self.abspath = str(self.path)
         self.run_id = run_id or time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
         # the open segment and the rows in it; re-entrant because the GC may run a dropped stream's
         # finalizer, which records its call, while this thread is inside record()
@@ -286,7 +285,6 @@ class Ledger:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._writer: threading.Thread | None = None
-        self._closing = False
         self._failed = False  # a commit failed: segments may hold uncommitted rows, never discard them
         self._journaling = journal.supported
         self.error: str | None = None
@@ -343,7 +341,7 @@ class Ledger:
             record = journal.encode(row)
             try:
                 with self._lock:
-                    if not self._closing:  # once closing, nobody would flush a new segment
+                    if not self._stop.is_set():  # once closing, nobody would flush a new segment
                         self._journal(record, row)
                         wake = not self._wake.is_set()
                         if wake:
@@ -429,7 +427,7 @@ class Ledger:
                                   RuntimeWarning, stacklevel=1)
                 except Exception:
                     pass
-            if self._closing:
+            if self._stop.is_set():
                 return
 
     def scalar(self, sql: str, params: tuple[Any, ...] = ()) -> float:
@@ -443,8 +441,7 @@ class Ledger:
 
     def close(self) -> None:
         with self._lock:  # from here on record() commits directly
-            self._closing = True
-        self._stop.set()
+            self._stop.set()
         self._wake.set()
         writer = self._writer
         if writer is not None and writer is not threading.current_thread():
@@ -471,7 +468,7 @@ class Ledger:
         self._wake, self._stop = threading.Event(), threading.Event()
         self._writer = None
         for segment in [*self._retired, *([self._segment] if self._segment is not None else [])]:
-            segment.forget()
+            segment.release()
         self._pending, self._retired, self._segment = [], [], None
         if self._conn is not None:
             try:

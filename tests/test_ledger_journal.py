@@ -261,7 +261,7 @@ def test_a_value_sqlite_cannot_store_loses_neither_its_row_nor_the_rows_around_i
 def test_a_row_recorded_after_close_is_committed_directly(home):
     writer = Ledger(home, run_id="closing")
     writer.record(CallEvent(provider="openai", model="before"))
-    writer._closing = True  # what close() sets first, under the same lock record() checks
+    writer._stop.set()  # what close() sets first, under the same lock record() checks
     writer.record(CallEvent(provider="openai", model="during"))
     writer.close()
     assert [e["model"] for e in read_events(home / "ledger.sqlite3")] == ["before", "during"]
