@@ -7,12 +7,42 @@ guard; `%load_ext llmguard` does the same in a notebook.
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from llmguard import errors
-from llmguard.config import ConfigError, Settings, load_settings
-from llmguard.context import session_tags, set_session_tags, step, tag
-from llmguard.guard import Guard
+if TYPE_CHECKING:
+    from llmguard import errors
+    from llmguard.config import ConfigError, Settings
+    from llmguard.context import session_tags, set_session_tags, step, tag
+    from llmguard.guard import Guard
+
+# The runtime is imported on first use, so `import llmguard.sim` and `import llmguard.lint` load
+# none of the guard (the simulator must stay independent of it; the linter must start fast).
+_LAZY = {
+    "errors": ("llmguard", "errors"),
+    "ConfigError": ("llmguard.config", "ConfigError"),
+    "Settings": ("llmguard.config", "Settings"),
+    "session_tags": ("llmguard.context", "session_tags"),
+    "set_session_tags": ("llmguard.context", "set_session_tags"),
+    "step": ("llmguard.context", "step"),
+    "tag": ("llmguard.context", "tag"),
+    "Guard": ("llmguard.guard", "Guard"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    where = _LAZY.get(name)
+    if where is None:
+        raise AttributeError(f"module 'llmguard' has no attribute {name!r}")
+    import importlib
+
+    module_name, attribute = where
+    if name == "errors":
+        value: Any = importlib.import_module("llmguard.errors")
+    else:
+        value = getattr(importlib.import_module(module_name), attribute)
+    globals()[name] = value
+    return value
+
 
 __version__ = "0.1.0"
 __all__ = [
@@ -21,7 +51,7 @@ __all__ = [
 ]
 
 _lock = threading.Lock()
-_guard: Guard | None = None
+_guard: Guard | None = None  # noqa: F821 - Guard is imported lazily
 
 
 def install(**settings: Any) -> Guard:
@@ -33,6 +63,8 @@ def install(**settings: Any) -> Guard:
     """
     global _guard
     from llmguard import transport
+    from llmguard.config import load_settings
+    from llmguard.guard import Guard
 
     guard = Guard(load_settings(settings))
     with _lock:

@@ -13,7 +13,36 @@ import threading
 import time
 from dataclasses import dataclass
 
-from llmguard.limiter import TokenBucket  # the same bucket arithmetic on both sides
+
+
+class TokenBucket:
+    """The provider's bucket: holds up to `capacity`, refills at `capacity / window_s` per second.
+
+    Written here rather than shared with the guard's limiter: the simulator is the oracle the guard
+    is checked against, so it must not inherit the guard's arithmetic (or its mistakes).
+    """
+
+    __slots__ = ("capacity", "rate", "level", "stamp")
+
+    def __init__(self, capacity: float, window_s: float, now: float) -> None:
+        self.capacity = float(capacity)
+        self.rate = self.capacity / window_s
+        self.level = self.capacity
+        self.stamp = now
+
+    def refill(self, now: float) -> None:
+        if now > self.stamp:
+            self.level = min(self.capacity, self.level + (now - self.stamp) * self.rate)
+            self.stamp = now
+
+    def wait_for(self, amount: float) -> float:
+        """Seconds until `amount` fits; inf when it never can."""
+        if amount > self.capacity:
+            return math.inf
+        return max(0.0, (amount - self.level) / self.rate)
+
+    def time_to_full(self) -> float:
+        return (self.capacity - self.level) / self.rate if self.rate else 0.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,7 @@ OpenAI caches prompts of 1024+ tokens by prefix, in steps of 1024 tokens and the
 increments, and reports the cached part as `prompt_tokens_details.cached_tokens`. The simulator keeps,
 per model, the hashes of every such prefix it has seen; a prompt's cached tokens are the longest of
 its prefixes seen before. The token sequence only needs to be stable, not identical to the provider's:
-it is the message contents tokenized with the same encoding `llmguard.tokens` counts with, separated by
+it is the message contents tokenized with the encoding `counting.py` counts with, separated by
 per-message markers, and the result is capped at the reported prompt tokens.
 """
 
@@ -16,7 +16,7 @@ from array import array
 from collections import OrderedDict
 from typing import Any
 
-from llmguard.tokens import encoding_for_model
+from llmguard.sim.counting import encoding_for
 
 MIN_PREFIX = 1024
 INCREMENT = 128
@@ -43,7 +43,7 @@ def _content_ids(encoding: Any, content: Any, out: list[int]) -> None:
 
 def prompt_token_ids(messages: list[Any], model: str, system: Any = None) -> list[int]:
     """A stable token sequence for a chat prompt (system first), for prefix matching only."""
-    encoding, _ = encoding_for_model(model)
+    encoding = encoding_for(model)
     ids: list[int] = []
     if system is not None:
         ids += [_MESSAGE_MARK, _MESSAGE_MARK, _MESSAGE_MARK]

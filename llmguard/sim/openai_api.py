@@ -48,12 +48,15 @@ def usage(prompt: int, cached: int, completion: int, reasoning: int) -> dict[str
     }
 
 
-def chat_completion(cid: str, created: int, model: str, text: str, finish: str, use: dict[str, Any]) -> bytes:
-    """A `chat.completion` object; built from a template (this is the hot path of every benchmark)."""
+def chat_completion(
+    cid: str, created: int, model: str, text: str, finish: str, use: dict[str, Any] | None
+) -> bytes:
+    """A `chat.completion` object; built from a template (this is the hot path of every benchmark).
+    `use=None` leaves usage out (the no_usage fault)."""
     return (
         f'{{"id":{_quote(cid)},"object":"chat.completion","created":{created},"model":{_quote(model)},'
         f'"choices":[{{"index":0,"message":{{"role":"assistant","content":{_quote(text)},"refusal":null,'
-        f'"annotations":[]}},"logprobs":null,"finish_reason":{_quote(finish)}}}],"usage":{_dumps(use)},'
+        f'"annotations":[]}},"logprobs":null,"finish_reason":{_quote(finish)}}}],"usage":{_dumps(use) if use else "null"},'
         f'"service_tier":"default","system_fingerprint":"{SYSTEM_FINGERPRINT}"}}'
     ).encode()
 

@@ -1,8 +1,10 @@
 """What the simulated provider has seen and billed, for tests and rehearsals to compare against.
 
-Costs are summed as Decimal per request with `llmguard.pricing.cost_usd`, the same function the
-guard uses, so a test can compare the guard's meter with the simulator's bill exactly. A snapshot is
-a plain, JSON-ready dict (floats for USD) and never shares state with the live counters.
+Costs are summed as Decimal per request, each priced by genai-prices' own `calc_price`
+(`billing.py`), independently of the guard's pricing code, so a test that compares the guard's
+meter with this bill checks the guard against an outside authority. A snapshot is a plain,
+JSON-ready dict (floats for USD) and never shares state with the live counters; `models[m]["price"]`
+says which genai-prices entry billed that model.
 """
 
 from __future__ import annotations
@@ -14,8 +16,7 @@ from collections import deque
 from decimal import Decimal
 from typing import Any
 
-from llmguard.pricing import cost_usd
-from llmguard.providers.base import Usage
+from llmguard.sim.billing import BilledUsage, price_call
 
 _TIMING_SAMPLES = 10_000
 
@@ -26,17 +27,20 @@ class _ModelStats:
         "requests",
         "input_tokens",
         "cached_tokens",
+        "cache_write_tokens",
+        "cache_write_1h_tokens",
         "output_tokens",
         "reasoning_tokens",
         "cost",
+        "price",
     )
 
     def __init__(self, provider: str) -> None:
         self.provider = provider
-        self.requests = self.input_tokens = self.cached_tokens = self.output_tokens = (
-            self.reasoning_tokens
-        ) = 0
+        self.requests = self.input_tokens = self.cached_tokens = self.output_tokens = 0
+        self.cache_write_tokens = self.cache_write_1h_tokens = self.reasoning_tokens = 0
         self.cost: Decimal | None = Decimal(0)
+        self.price: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -44,10 +48,14 @@ class _ModelStats:
             "requests": self.requests,
             "input_tokens": self.input_tokens,
             "cached_tokens": self.cached_tokens,
+            "cache_write_tokens": self.cache_write_tokens,
+            "cache_write_1h_tokens": self.cache_write_1h_tokens,
             "output_tokens": self.output_tokens,
             "reasoning_tokens": self.reasoning_tokens,
             "cost_usd": None if self.cost is None else float(self.cost),
+            "cost_decimal": None if self.cost is None else str(self.cost),
             "priced": self.cost is not None,
+            "price": dict(self.price) if self.price else None,
         }
 
 
@@ -103,22 +111,27 @@ class SimStats:
             self._handled += 1
             self._samples.append(busy_ns)
 
-    def bill(self, provider: str, model: str, usage: Usage) -> None:
-        """Record one successfully answered call and its price."""
-        price = cost_usd(provider, model, usage)
+    def bill(self, provider: str, model: str, usage: BilledUsage) -> Decimal | None:
+        """Record one successfully answered call and its price; returns the price (None: unknown)."""
+        bill = price_call(provider, model, usage)
+        price = bill.cost
         with self._lock:
             entry = self._models.get(model)
             if entry is None:
                 entry = self._models[model] = _ModelStats(provider)
             entry.requests += 1
             entry.input_tokens += usage.input_tokens
-            entry.cached_tokens += usage.cached_input_tokens
+            entry.cached_tokens += usage.cached_tokens
+            entry.cache_write_tokens += usage.cache_write_tokens
+            entry.cache_write_1h_tokens += usage.cache_write_1h_tokens
             entry.output_tokens += usage.output_tokens
             entry.reasoning_tokens += usage.reasoning_tokens
             if price is None:
                 entry.cost = None
             elif entry.cost is not None:
                 entry.cost += price
+            entry.price = entry.price or bill.price
+        return price
 
     def cost_decimal(self) -> Decimal:
         """Exact total of the priced models."""

