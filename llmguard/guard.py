@@ -506,11 +506,13 @@ class Guard:
         if event.estimated_tokens is None and (budgeted or self.limiter.limited(model)):
             # counted only when a limit or budget needs it: on small prompts this is most of our cost
             state.prompt_tokens = self._prompt_tokens(call)
-            state.max_out = call.max_tokens if call.max_tokens is not None else self._assumed_output(call)
+            state.max_out = self._output_bound(call)
             event.estimated_tokens = state.prompt_tokens + state.max_out
 
         if budgeted:
-            worst = self.pricer.worst_case(call.provider, model, state.prompt_tokens, state.max_out)
+            worst = self.pricer.worst_case(
+                call.provider, model, state.prompt_tokens, state.max_out, adapter.prompt_cache_ttl(call)
+            )
             held = self.budget.reserve(
                 None if worst is None else float(worst), state.prompt_tokens + state.max_out, tags_for_budget,
                 extra=extra_scopes,
@@ -582,7 +584,8 @@ class Guard:
                 yield Drain(response)
                 return stale
         if status >= 400:  # llmguard owns retries; the SDK must not add more (it never retries a success)
-            response.headers["x-should-retry"] = "false"
+            yield Drain(response)  # error bodies are small: read them so no key reaches the SDK's error
+            response = _scrubbed_error(lib, response, state.secrets)
         event.http_status = status
         if status == 429:
             event.error_type = "rate_limited"
@@ -756,8 +759,13 @@ class Guard:
         except Exception:
             return 0
 
-    def _assumed_output(self, call: CallRequest) -> int:
-        return 0 if call.endpoint == "embeddings" else self.settings.assumed_max_tokens
+    def _output_bound(self, call: CallRequest) -> int:
+        """The most output a call may be billed: its max tokens (thinking and reasoning included,
+        as the providers bound them) times the number of choices it asks for."""
+        if call.endpoint == "embeddings":
+            return 0
+        bound = call.max_tokens if call.max_tokens is not None else self.settings.assumed_max_tokens
+        return bound * max(1, call.n)
 
     def _apply_timeout(self, request: Any) -> None:
         """Replace the SDK's 10-minute default with `timeout_s`, and never outlive the deadline."""
@@ -833,6 +841,24 @@ async def _drain_async(response: Any) -> None:
         pass
     finally:
         await response.aclose()
+
+
+def _scrubbed_error(lib: Any, response: Any, request_headers: Any) -> Any:
+    """An error response whose body no longer quotes the request's key (some gateways echo it in
+    full); the SDK builds its exception message from this body."""
+    try:
+        body = response.content
+    except Exception:  # the body could not be read (a cut connection): nothing to quote
+        body = b""
+    text = body.decode("utf-8", "replace")
+    clean = redact.scrub(text, redact.secrets_of(request_headers)) or ""
+    headers = [
+        (k, v) for k, v in response.headers.multi_items()
+        if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")
+    ]
+    headers.append(("x-should-retry", "false"))
+    content = body if clean == text else clean.encode()
+    return lib.Response(response.status_code, headers=headers, content=content, extensions=response.extensions)
 
 
 def _replace_body(call: CallRequest, body: dict[str, Any]) -> CallRequest:

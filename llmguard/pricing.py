@@ -23,10 +23,9 @@ _MTOK = Decimal(1_000_000)
 _IGNORABLE = {
     "web_searches_kcount",
     "storage_searches_kcount",
-    "cache_write_1h_mtok",
     "code_executions_kcount",
 }
-_FLAT_KEYS = {"input_mtok", "cache_read_mtok", "cache_write_mtok", "output_mtok"}
+_FLAT_KEYS = {"input_mtok", "cache_read_mtok", "cache_write_mtok", "cache_write_1h_mtok", "output_mtok"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,18 +35,27 @@ class FlatPrice:
     input_mtok: Decimal
     output_mtok: Decimal
     cache_read_mtok: Decimal | None = None
-    cache_write_mtok: Decimal | None = None
+    cache_write_mtok: Decimal | None = None  # writes kept 5 minutes (Anthropic's default)
+    cache_write_1h_mtok: Decimal | None = None  # writes kept an hour
 
     def cost(self, usage: Usage) -> Decimal | None:
         cached, written = usage.cached_input_tokens, usage.cache_write_tokens
-        if (cached and self.cache_read_mtok is None) or (written and self.cache_write_mtok is None):
+        written_1h = min(usage.cache_write_1h_tokens, written)
+        written_5m = written - written_1h
+        if (
+            (cached and self.cache_read_mtok is None)
+            or (written_5m and self.cache_write_mtok is None)
+            or (written_1h and self.cache_write_1h_mtok is None)
+        ):
             return None  # the caller falls back to genai-prices, which knows how to fold them in
         total = self.input_mtok * Decimal(usage.input_tokens - cached - written) / _MTOK
         total += self.output_mtok * Decimal(usage.output_tokens) / _MTOK
         if self.cache_read_mtok is not None:
             total += self.cache_read_mtok * Decimal(cached) / _MTOK
         if self.cache_write_mtok is not None:
-            total += self.cache_write_mtok * Decimal(written) / _MTOK
+            total += self.cache_write_mtok * Decimal(written_5m) / _MTOK
+        if self.cache_write_1h_mtok is not None:
+            total += self.cache_write_1h_mtok * Decimal(written_1h) / _MTOK
         return total
 
 
@@ -58,6 +66,7 @@ def _genai_usage(usage: Usage) -> Any:
         input_tokens=usage.input_tokens,
         cache_read_tokens=usage.cached_input_tokens or None,
         cache_write_tokens=usage.cache_write_tokens or None,
+        cache_write_1h_tokens=min(usage.cache_write_1h_tokens, usage.cache_write_tokens) or None,
         output_tokens=usage.output_tokens,
     )
 
@@ -141,9 +150,26 @@ class Pricer:
         except LookupError:
             return None
 
-    def worst_case(self, provider: str, model: str, prompt_tokens: int, max_tokens: int) -> Decimal | None:
-        """The most a call can cost: every prompt token uncached, every allowed output token used."""
-        return self.cost(provider, model, Usage(input_tokens=prompt_tokens, output_tokens=max_tokens))
+    def worst_case(
+        self, provider: str, model: str, prompt_tokens: int, max_tokens: int, cache_write_ttl: str | None = None
+    ) -> Decimal | None:
+        """The most a call can cost: every allowed output token used, and every prompt token either
+        uncached or, when the call asks for prompt caching (`cache_write_ttl` "5m"/"1h"), written to
+        the cache, which costs more than plain input (1.25x for 5 minutes, 2x for an hour)."""
+        plain = self.cost(provider, model, Usage(input_tokens=prompt_tokens, output_tokens=max_tokens))
+        if cache_write_ttl is None or plain is None or not prompt_tokens:
+            return plain
+        written = Usage(
+            input_tokens=prompt_tokens,
+            cache_write_tokens=prompt_tokens,
+            cache_write_1h_tokens=prompt_tokens if cache_write_ttl == "1h" else 0,
+            output_tokens=max_tokens,
+        )
+        try:
+            as_writes = self.cost(provider, model, written)
+        except Exception:  # a price list without cache writes: plain input is the bound
+            as_writes = None
+        return plain if as_writes is None else max(plain, as_writes)
 
 
 _default: Pricer | None = None

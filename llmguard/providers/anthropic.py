@@ -29,6 +29,26 @@ def parse_request(path: str, body: bytes) -> CallRequest | None:
     )
 
 
+def prompt_cache_ttl(call: CallRequest) -> str | None:
+    """"1h" or "5m" when the request marks blocks with `cache_control` (the longest TTL asked)."""
+    found: str | None = None
+    stack: list[Any] = [call.body.get("system"), call.body.get("tools"), call.body.get("messages")]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            control = item.get("cache_control")
+            if isinstance(control, dict):
+                if control.get("ttl") == "1h":
+                    return "1h"
+                found = "5m"
+            content = item.get("content")
+            if isinstance(content, list):
+                stack.append(content)
+    return found
+
+
 def prompt_messages(call: CallRequest) -> tuple[list[Any], Any]:
     return call.body.get("messages") or [], call.body.get("system")
 
@@ -39,11 +59,15 @@ def usage_from_dict(usage: dict[str, Any] | None) -> Usage | None:
         return None
     cache_read = usage.get("cache_read_input_tokens") or 0
     cache_write = usage.get("cache_creation_input_tokens") or 0
+    # Writes kept for an hour cost more than 5-minute ones: the split is in `cache_creation`.
+    split = usage.get("cache_creation")
+    written_1h = split.get("ephemeral_1h_input_tokens") if isinstance(split, dict) else None
     return Usage(
         input_tokens=usage["input_tokens"] + cache_read + cache_write,
         cached_input_tokens=cache_read,
         cache_write_tokens=cache_write,
         output_tokens=usage.get("output_tokens") or 0,
+        cache_write_1h_tokens=written_1h if isinstance(written_1h, int) else 0,
     )
 
 

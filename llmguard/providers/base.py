@@ -28,9 +28,10 @@ class Usage:
 
     input_tokens: int = 0
     cached_input_tokens: int = 0
-    cache_write_tokens: int = 0
+    cache_write_tokens: int = 0  # every prompt-cache write, whatever its lifetime
     output_tokens: int = 0
     reasoning_tokens: int = 0
+    cache_write_1h_tokens: int = 0  # the part of cache_write_tokens kept for an hour (priced higher)
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(
@@ -39,6 +40,7 @@ class Usage:
             self.cache_write_tokens + other.cache_write_tokens,
             self.output_tokens + other.output_tokens,
             self.reasoning_tokens + other.reasoning_tokens,
+            self.cache_write_1h_tokens + other.cache_write_1h_tokens,
         )
 
 

@@ -46,6 +46,9 @@ def parse_request(path: str, body: bytes) -> CallRequest | None:
             max_tokens, max_field = value, name
             break
     temperature = data.get("temperature")
+    choices = data.get("n")
+    if endpoint == "completions" and isinstance(data.get("best_of"), int):  # best_of are all billed
+        choices = max(choices if isinstance(choices, int) else 1, data["best_of"])
     return CallRequest(
         provider=NAME,
         endpoint=endpoint,
@@ -55,9 +58,14 @@ def parse_request(path: str, body: bytes) -> CallRequest | None:
         max_tokens=max_tokens if isinstance(max_tokens, int) else None,
         max_tokens_field=max_field,
         temperature=float(temperature) if isinstance(temperature, int | float) else None,
-        n=data.get("n") or 1,
+        n=choices if isinstance(choices, int) and not isinstance(choices, bool) and choices > 1 else 1,
         seed=data.get("seed"),
     )
+
+
+def prompt_cache_ttl(call: CallRequest) -> str | None:
+    """OpenAI caches prompts by itself and bills reads at a discount, never writes: no surcharge."""
+    return None
 
 
 def prompt_messages(call: CallRequest) -> tuple[list[Any], Any]:

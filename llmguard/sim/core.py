@@ -76,6 +76,9 @@ class SimCore:
         self.per_token_ms = float(per_token_ms)
         self.default_max_tokens = default_max_tokens
         self.seed = seed
+        # A fault 429's Retry-After: None sends the default pair (`retry-after-ms: 50`, `retry-after: 1`);
+        # a number of seconds sends only `retry-after: <seconds>`, the plain header every SDK reads.
+        self.fault_retry_after_s: float | None = None
         self.prefix_cache = PrefixCache()
         self.stats = SimStats()
 
@@ -91,7 +94,9 @@ class SimCore:
         if kind in FAULT_STATUS:
             status = FAULT_STATUS[kind]
             body = openai_api.fault_error(status) if is_openai else anthropic_api.fault_error(status)
-            if status == 429:
+            if status == 429 and self.fault_retry_after_s is not None:
+                ids.append(("retry-after", f"{self.fault_retry_after_s:g}"))
+            elif status == 429:
                 ms = FAULT_RETRY_AFTER_MS
                 ids += [("retry-after", str(math.ceil(ms / 1000))), ("retry-after-ms", str(ms))]
             return json_response(status, body, ids)

@@ -155,9 +155,15 @@ class SimProvider:
         faults: Faults = _UNSET,
         limits: dict[str, dict[str, int | None]] | None = _UNSET,
         default_max_tokens: int = _UNSET,
+        fault_retry_after_s: float | None = _UNSET,
     ) -> None:
-        """Change a running server; only the given arguments change. New limits start full."""
+        """Change a running server; only the given arguments change. New limits start full.
+        `fault_retry_after_s` sets the `retry-after` of fault 429s (None: 50 ms, as by default)."""
         core = self._core
+        if fault_retry_after_s is not _UNSET:
+            if fault_retry_after_s is not None and not fault_retry_after_s >= 0:
+                raise ValueError(f"fault_retry_after_s must be >= 0 seconds or None, got {fault_retry_after_s!r}")
+            core.fault_retry_after_s = fault_retry_after_s
         if latency_ms is not _UNSET:
             core.latency_ms = float(latency_ms)
         if per_token_ms is not _UNSET:
@@ -232,6 +238,7 @@ class SimProvider:
             "faults",
             "limits",
             "default_max_tokens",
+            "fault_retry_after_s",
         }
         if body is None or not set(body) <= allowed:
             message = f"configure takes a JSON object with some of: {', '.join(sorted(allowed))}"
