@@ -397,22 +397,20 @@ def test_async_anthropic_stream(sim):
 
 def test_anthropic_prefix_caching_needs_cache_control(sim):
     client = ant(sim)
-    text = long_prompt(1100)
+    text = long_prompt(2100)  # past claude-sonnet-4-6's 2048-token minimum
     plain = [{"role": "user", "content": text}]
-    marked = [
-        {"role": "user", "content": [{"type": "text", "text": text, "cache_control": {"type": "ephemeral"}}]}
-    ]
+    marked = [{"role": "user", "content": [{"type": "text", "text": text, "cache_control": {"type": "ephemeral"}}]}]
     for _ in range(2):
         uncached = client.messages.create(model=CLAUDE, max_tokens=5, messages=plain).usage
-    assert uncached.cache_read_input_tokens == 0
+    assert uncached.cache_read_input_tokens == uncached.cache_creation_input_tokens == 0
     first = client.messages.create(model=CLAUDE, max_tokens=5, messages=marked).usage
     second = client.messages.create(model=CLAUDE, max_tokens=5, messages=marked).usage
-    assert first.cache_read_input_tokens == 0
-    assert second.cache_read_input_tokens == 1024
-    assert second.input_tokens == first.input_tokens - 1024
+    prefix = uncached.input_tokens - 3  # up to the breakpoint; the reply priming stays uncached
+    assert (first.input_tokens, first.cache_creation_input_tokens, first.cache_read_input_tokens) == (3, prefix, 0)
+    assert (second.input_tokens, second.cache_creation_input_tokens, second.cache_read_input_tokens) == (3, 0, prefix)
     model = sim.stats["models"][CLAUDE]
-    assert model["cached_tokens"] == 1024
-    assert model["input_tokens"] == 2 * uncached.input_tokens + 2 * first.input_tokens  # OpenAI semantics
+    assert (model["cached_tokens"], model["cache_write_tokens"]) == (prefix, prefix)
+    assert model["input_tokens"] == 4 * uncached.input_tokens
 
 
 def test_anthropic_count_tokens(sim):

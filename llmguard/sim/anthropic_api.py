@@ -1,7 +1,9 @@
 """Anthropic wire shapes: messages (JSON and the SSE event sequence), errors, rate-limit headers.
 
-Pure functions from values to bytes/headers; no I/O. The stream follows the real event order:
-message_start, content_block_start, ping, content_block_delta × N, content_block_stop,
+Pure functions from values to bytes/headers; no I/O. An answer is a list of content blocks
+(`Block`: thinking, text, tool_use). The stream follows the real event order: message_start,
+content_block_start, ping, content_block_delta × N (text_delta, thinking_delta then one
+signature_delta, or input_json_delta), content_block_stop, … for each further block …,
 message_delta, message_stop, each as `event: <type>` + `data: <json>`.
 """
 
@@ -11,7 +13,9 @@ import datetime as _dt
 import json
 import math
 import random
+import string
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from llmguard.sim.buckets import Admission
@@ -20,6 +24,8 @@ _dumps = json.JSONEncoder(separators=(",", ":")).encode
 _quote = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
 JSON = "application/json"
 EVENT_STREAM = "text/event-stream; charset=utf-8"
+_ID_CHARS = string.ascii_letters + string.digits
+BATCHES_MISSING = "llmguard.sim does not simulate the Message Batches API"
 
 
 def message_id() -> str:
@@ -30,25 +36,70 @@ def request_id() -> str:
     return f"req_011C{random.getrandbits(80):020x}"
 
 
-def usage(input_tokens: int, cache_read: int, output_tokens: int, cache_creation: int = 0) -> dict[str, Any]:
-    """`input_tokens` is the uncached part, as Anthropic reports it."""
-    return {
+@dataclass(frozen=True, slots=True)
+class Block:
+    """One content block of an answer. `pieces` are what the stream sends one delta each: thinking
+    or text pieces (one token each), or the `partial_json` fragments of a tool_use input."""
+
+    type: str  # "thinking", "text" or "tool_use"
+    pieces: list[str]
+    signature: str = ""  # thinking
+    tool_id: str = ""  # tool_use
+    name: str = ""  # tool_use
+    input: dict[str, Any] | None = None  # tool_use: the parsed input (the JSON body)
+
+    def as_dict(self) -> dict[str, Any]:
+        if self.type == "thinking":
+            return {"type": "thinking", "thinking": "".join(self.pieces), "signature": self.signature}
+        if self.type == "tool_use":
+            return {"type": "tool_use", "id": self.tool_id, "name": self.name, "input": self.input or {}}
+        return {"type": "text", "text": "".join(self.pieces)}
+
+    def start(self) -> dict[str, Any]:
+        """The empty block a stream's content_block_start carries."""
+        if self.type == "thinking":
+            return {"type": "thinking", "thinking": "", "signature": ""}
+        if self.type == "tool_use":
+            return {"type": "tool_use", "id": self.tool_id, "name": self.name, "input": {}}
+        return {"type": "text", "text": ""}
+
+
+def tool_use_id() -> str:
+    return "toolu_01" + "".join(random.choices(_ID_CHARS, k=22))
+
+
+def usage(
+    input_tokens: int,
+    output_tokens: int,
+    cache_read: int = 0,
+    cache_5m: int = 0,
+    cache_1h: int = 0,
+    thinking_tokens: int | None = None,
+) -> dict[str, Any]:
+    """`input_tokens` is the part after the last cache breakpoint, as Anthropic reports it; the cache
+    writes are also split by TTL (`cache_creation`). `output_tokens_details` only with thinking."""
+    use: dict[str, Any] = {
         "input_tokens": input_tokens,
-        "cache_creation_input_tokens": cache_creation,
+        "cache_creation_input_tokens": cache_5m + cache_1h,
         "cache_read_input_tokens": cache_read,
+        "cache_creation": {"ephemeral_5m_input_tokens": cache_5m, "ephemeral_1h_input_tokens": cache_1h},
         "output_tokens": output_tokens,
         "service_tier": "standard",
     }
+    if thinking_tokens is not None:
+        use["output_tokens_details"] = {"thinking_tokens": thinking_tokens}
+    return use
 
 
-def message(mid: str, model: str, text: str, stop_reason: str, use: dict[str, Any]) -> bytes:
+def message(mid: str, model: str, blocks: list[Block], stop_reason: str, use: dict[str, Any] | None) -> bytes:
+    """A Messages API answer; `use=None` sends `"usage": null` (the no_usage fault)."""
     return _dumps(
         {
             "id": mid,
             "type": "message",
             "role": "assistant",
             "model": model,
-            "content": [{"type": "text", "text": text}],
+            "content": [b.as_dict() for b in blocks],
             "stop_reason": stop_reason,
             "stop_sequence": None,
             "usage": use,
@@ -60,11 +111,50 @@ def _event(kind: str, data: str) -> str:
     return f"event: {kind}\ndata: {data}\n\n"
 
 
+def _block_event(kind: str, index: int, **fields: Any) -> str:
+    return _event(kind, _dumps({"type": kind, "index": index, **fields}))
+
+
+_DELTA_FIELD = {
+    "thinking": ("thinking_delta", "thinking"),
+    "text": ("text_delta", "text"),
+    "tool_use": ("input_json_delta", "partial_json"),
+}
+
+
+def _deltas(index: int, block: Block) -> list[str]:
+    kind, name = _DELTA_FIELD[block.type]
+    head = (
+        f'event: content_block_delta\ndata: {{"type":"content_block_delta","index":{index},'
+        f'"delta":{{"type":"{kind}","{name}":'
+    )
+    return [head + _quote(p) + "}}\n\n" for p in block.pieces]
+
+
 def message_stream(
-    mid: str, model: str, pieces: list[str], stop_reason: str, use: dict[str, Any]
+    mid: str,
+    model: str,
+    blocks: list[Block],
+    stop_reason: str,
+    use: dict[str, Any] | None,
 ) -> tuple[bytes, list[bytes], bytes]:
-    """(preamble, one content_block_delta per token, tail)."""
-    start_usage = dict(use, output_tokens=1)
+    """(preamble, one event per piece, tail), in the real order: message_start, then per block
+    content_block_start, its deltas (a thinking block ends with a signature_delta) and
+    content_block_stop, then message_delta and message_stop; a ping follows the first block start.
+    The events between two blocks ride with the next piece, so each piece keeps one token's delay.
+
+    `use=None` is the no_usage fault: both usage objects are sent empty (`{}`), the closest shape to
+    "no usage" the SDK's stream accumulator survives (it writes `usage.output_tokens` on the
+    snapshot from message_delta, so a null usage would crash it)."""
+    if use is None:
+        start_usage: dict[str, Any] = {}
+        delta_usage: dict[str, Any] = {}
+    else:
+        start_usage = {k: v for k, v in use.items() if k != "output_tokens_details"}
+        start_usage["output_tokens"] = 1
+        delta_usage = {"output_tokens": use["output_tokens"]}
+        if "output_tokens_details" in use:
+            delta_usage["output_tokens_details"] = use["output_tokens_details"]
     start = {
         "type": "message_start",
         "message": {
@@ -78,31 +168,40 @@ def message_stream(
             "usage": start_usage,
         },
     }
-    preamble = (
-        _event("message_start", _dumps(start))
-        + _event(
-            "content_block_start",
-            '{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}',
-        )
-        + _event("ping", '{"type":"ping"}')
-    ).encode()
-    delta_head = 'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":'
-    events = [(delta_head + _quote(p) + "}}\n\n").encode() for p in pieces]
+    head = _event("message_start", _dumps(start))
+    events: list[str] = []
+    pending = ""  # structural events waiting for the next piece
+    for index, block in enumerate(blocks):
+        opening = _block_event("content_block_start", index, content_block=block.start())
+        if index == 0:
+            head += opening + _event("ping", '{"type":"ping"}')
+        else:
+            pending += opening
+        deltas = _deltas(index, block)
+        if deltas:
+            deltas[0] = pending + deltas[0]
+            pending = ""
+        events += deltas
+        if block.type == "thinking":
+            pending += _block_event(
+                "content_block_delta", index, delta={"type": "signature_delta", "signature": block.signature}
+            )
+        pending += _block_event("content_block_stop", index)
     tail = (
-        _event("content_block_stop", '{"type":"content_block_stop","index":0}')
+        pending
         + _event(
             "message_delta",
             _dumps(
                 {
                     "type": "message_delta",
                     "delta": {"stop_reason": stop_reason, "stop_sequence": None},
-                    "usage": {"output_tokens": use["output_tokens"]},
+                    "usage": delta_usage,
                 }
             ),
         )
         + _event("message_stop", '{"type":"message_stop"}')
     )
-    return preamble, events, tail.encode()
+    return head.encode(), [e.encode() for e in events], tail.encode()
 
 
 def error(message: str, type_: str = "invalid_request_error") -> bytes:
@@ -132,7 +231,7 @@ def rate_limit_error(model: str, adm: Admission) -> bytes:
 
 
 def _rfc3339(seconds_from_now: float) -> str:
-    moment = _dt.datetime.fromtimestamp(math.ceil(time.time() + seconds_from_now), tz=_dt.timezone.utc)
+    moment = _dt.datetime.fromtimestamp(math.ceil(time.time() + seconds_from_now), tz=_dt.UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

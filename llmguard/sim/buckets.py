@@ -14,7 +14,6 @@ import time
 from dataclasses import dataclass
 
 
-
 class TokenBucket:
     """The provider's bucket: holds up to `capacity`, refills at `capacity / window_s` per second.
 

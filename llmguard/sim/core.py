@@ -36,7 +36,7 @@ def positive_int(value: Any) -> bool:
 def parse_json(request: Request) -> dict[str, Any] | None:
     try:
         body = json.loads(request.body)
-    except ValueError:
+    except (ValueError, RecursionError):  # hostile nesting is a bad request, not a server error
         return None
     return body if isinstance(body, dict) else None
 

@@ -129,6 +129,12 @@ class SimProvider:
         for api in self._apis:
             api.reset_cache()
 
+    def set_clock(self, clock: Callable[[], float]) -> None:
+        """Replace the clock prompt-cache lifetimes are measured on (tests step past 5 min / 1 h)."""
+        for api in self._apis:
+            if hasattr(api, "cache"):
+                api.cache.clock = clock
+
     @property
     def seed(self) -> int:
         return self._core.seed

@@ -317,9 +317,10 @@ class HTTPServer:
         pending: list[bytes] = []
         for delay, data in response.parts or []:
             if delay > 0:
-                if pending:
-                    buffer += _chunk(b"".join(pending))
-                    pending = []
+                joined = b"".join(pending)
+                if joined:  # an empty chunk would end the chunked body early
+                    buffer += _chunk(joined)
+                pending = []
                 conn.sendall(buffer)
                 buffer = b""
                 running, waited = self._wait(delay)
@@ -328,8 +329,9 @@ class HTTPServer:
                     _close(conn)
                     return waited_total
             pending.append(data)
-        if pending:
-            buffer += _chunk(b"".join(pending))
+        joined = b"".join(pending)
+        if joined:
+            buffer += _chunk(joined)
         if response.action == "cut":
             conn.sendall(buffer)
             _close(conn)
