@@ -80,6 +80,8 @@ class CallState:
     lookup_key: str | None = None  # the call's cache key, for a stale answer when the provider is down
     body: bytes | None = None  # the complete answer as the user saw it (for the cache)
     content_type: str = "application/json"
+    sent: bool = False  # a request of this call reached the provider, which may bill it
+    closed: bool = False  # the call's row is written and its holds released: never twice
 
 
 @dataclass(slots=True)
@@ -275,6 +277,9 @@ class Guard:
                     action = pipeline.send(None)
         except StopIteration as done:
             return done.value
+        except BaseException as exc:  # KeyboardInterrupt, SystemExit: the pipeline lets go, then it goes on
+            _abandon(pipeline, exc)
+            raise
 
     async def ahandle(
         self, request: Any, send: Callable[[Any], Any], lib: Any, adapter: Any
@@ -304,6 +309,9 @@ class Guard:
                     action = pipeline.send(None)
         except StopIteration as done:
             return done.value
+        except BaseException as exc:  # CancelledError above all: the pipeline lets go, then it goes on
+            _abandon(pipeline, exc)
+            raise
 
     # ---- the pipeline --------------------------------------------------------------------
     def _pipeline(
@@ -352,6 +360,19 @@ class Guard:
         secrets = request.headers  # scrubbed against lazily, only if an error message is recorded
         state = CallState(call=call, adapter=adapter, event=event, started=started, secrets=secrets)
 
+        try:
+            return (yield from self._guarded(state, request, call, tags, lib))
+        except BaseException as exc:
+            self._end_flight(state, exc)  # followers of this call are never left waiting
+            if not state.closed:  # cancelled, interrupted, or a failure of ours: still one row
+                self._close_abandoned(state, exc)
+            raise
+
+    def _guarded(
+        self, state: CallState, request: Any, call: CallRequest, tags: dict[str, Any], lib: Any
+    ) -> Generator[Any, Any, tuple[Any, ResponseMeter | None]]:
+        """Routing, length policy, cache, then the fallback chain for one parsed call."""
+        adapter, event = state.adapter, state.event
         body_changes: dict[str, Any] = {}
         routed = self.router.route(call.model, tags) if self.router.routes else call.model
         if routed != call.model:
@@ -379,12 +400,49 @@ class Guard:
         if body_changes:  # only a call that is sent needs its request rewritten
             request = _rebuild(lib, request, _json_body({**call.body, **body_changes}))
         self._apply_timeout(request)
+        return (yield from self._send_through_chain(state, request, call, body_changes, tags, lib))
 
-        try:
-            return (yield from self._send_through_chain(state, request, call, body_changes, tags, lib))
-        except BaseException as exc:
-            self._end_flight(state, exc)  # followers of this call are never left waiting
-            raise
+    def _close_abandoned(self, state: CallState, exc: BaseException) -> None:
+        """The call left the pipeline without an answer: release its holds once and write its row.
+
+        A request the provider received is billed by it even if nobody reads the answer, so such a
+        call is recorded (and charged to the budget) at its worst case, marked approximate.
+        """
+        event, call = state.event, state.call
+        if isinstance(exc, KeyboardInterrupt):
+            kind = "interrupted"
+        elif isinstance(exc, asyncio.CancelledError | GeneratorExit):
+            kind = "cancelled"
+        else:
+            kind = "llmguard_error"
+        event.status = "cancelled" if kind != "llmguard_error" else "error"
+        event.error_type = kind
+        event.total_ms = (time.perf_counter() - state.started) * 1000
+        cost = 0.0
+        if state.sent:
+            event.input_tokens = state.prompt_tokens or self._prompt_tokens(call)
+            event.output_tokens = state.max_out or self._output_bound(call)
+            event.tokens_approximate = True
+            worst = self.pricer.worst_case(call.provider, event.model, event.input_tokens, event.output_tokens)
+            cost = float(worst) if worst is not None else 0.0
+            event.cost_usd = cost if worst is not None else None
+            what = "after it was sent; recorded at its worst case, as the provider may bill it"
+        else:
+            event.cost_usd = 0.0
+            what = "before it was sent; nothing was billed"
+        event.error_message = f"llmguard: the call was {kind.replace('_', ' ')} {what}"
+        if kind == "llmguard_error":
+            event.error_message = self.scrub(f"llmguard: internal error {type(exc).__name__}: {exc}", state.secrets)
+        if state.reservation is not None:
+            self.budget.settle(state.reservation, cost, event.input_tokens + event.output_tokens)
+            state.reservation = None
+        if state.ticket is not None:
+            charged = (event.input_tokens + event.output_tokens) if state.sent else 0
+            self.limiter.answered(state.ticket)  # its bucket must start refilling even so
+            self.limiter.reconcile(state.ticket, charged)
+            state.ticket = None
+        state.closed = True
+        self.record(event)
 
     def _send_through_chain(
         self, state: CallState, request: Any, call: CallRequest, body_changes: dict[str, Any],
@@ -474,6 +532,7 @@ class Guard:
         if event.cache_hit and self.cache_layer is not None:
             self.cache_layer.counted_hit(hit.cost_usd)
         self._release(state)
+        state.closed = True
         self.record(event)
         headers = [*hit.headers, ("x-should-retry", "false"), ("llmguard-cache", how)]
         return lib.Response(hit.status, headers=headers, content=hit.body), None
@@ -533,6 +592,7 @@ class Guard:
         attempt = 0
         while True:
             sent = time.perf_counter()
+            state.sent = True
             try:
                 response = yield Send(request)
             except Exception as exc:
@@ -634,7 +694,12 @@ class Guard:
                     f"{settings.max_wait_s}). Configure fallbacks={{{model!r}: [...]}}, raise max_wait_s, "
                     "or tag batch work priority='background'.",
                 )
-            yield Wait(ticket, min(wait, allowed, 1.0))
+            try:
+                yield Wait(ticket, min(wait, allowed, 1.0))
+            except BaseException:  # cancelled while queued: its place goes to the next call
+                self.limiter.cancel(ticket)
+                event.queue_ms += (time.monotonic() - queued) * 1000
+                raise
         waited = time.monotonic() - queued
         event.queue_ms += waited * 1000
         if waited > 0.001 and event.decision == "process":
@@ -690,6 +755,7 @@ class Guard:
             event.status, event.decision, event.error_type, event.error_message = "refused", "reject", kind, message
             event.total_ms = (time.perf_counter() - state.started) * 1000
             event.cost_usd = 0.0
+            state.closed = True
             self.record(event)
             error = _sdk_error(state.adapter, TimeoutError(message), None)
             raise error
@@ -697,6 +763,7 @@ class Guard:
         event.http_status = 429
         event.cost_usd = 0.0
         event.total_ms = (time.perf_counter() - state.started) * 1000
+        state.closed = True
         self.record(event)
         error_kind = "rate_limit_error" if state.adapter is anthropic_adapter else f"llmguard_{kind}"
         body = state.adapter.error_body(message, error_kind, f"llmguard_{kind}")
@@ -745,6 +812,7 @@ class Guard:
                 charged = (event.input_tokens if not event.tokens_approximate else state.prompt_tokens) + state.max_out
             self.limiter.reconcile(state.ticket, charged)
             state.ticket = None
+        state.closed = True
         self.record(event)
 
     def _prompt_tokens(self, call: CallRequest) -> int:
@@ -817,6 +885,14 @@ def _apply_tags(event: CallEvent, tags: dict[str, Any]) -> None:
             extra[key] = value
     if extra:
         event.tags = extra
+
+
+def _abandon(pipeline: Generator[Any, Any, Any], exc: BaseException) -> None:
+    """Hand an exception that ended a driver to the pipeline, so it releases and records the call."""
+    try:
+        pipeline.throw(exc)
+    except BaseException:  # it re-raises what it was given (or has already finished)
+        pass
 
 
 def _is_transient(exc: BaseException) -> bool:

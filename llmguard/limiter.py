@@ -117,7 +117,7 @@ class Ticket:
             return
         try:
             await asyncio.wait_for(future, timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
         finally:
             self._future = None

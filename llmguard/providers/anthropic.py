@@ -144,7 +144,7 @@ def _seconds_until(stamp: str | None) -> float | None:
         when = dt.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
     except ValueError:
         return None
-    return max(0.0, (when - dt.datetime.now(dt.timezone.utc)).total_seconds())
+    return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
 
 
 def rate_limit_info(headers: Any) -> Any:
