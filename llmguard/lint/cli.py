@@ -60,6 +60,13 @@ def run_lint(args: argparse.Namespace) -> int:
         print("llmguard lint: --costs cannot be combined with --fix or --diff", file=err)
         return 2
     paths = args.paths or ["."]
+    missing = [p for p in paths if not os.path.lexists(p)]
+    for path in missing:
+        print(f"llmguard lint: {path}: no such file or directory (looked for {os.path.abspath(path)}); "
+              "give an existing file or folder, e.g. `llmguard lint .`", file=err)
+    paths = [p for p in paths if p not in missing]
+    if not paths:  # nothing left to check: the errors above are the whole answer
+        return 2
     try:
         if args.config:
             config = load_config(config_file=args.config)
@@ -73,9 +80,8 @@ def run_lint(args: argparse.Namespace) -> int:
         return 2
     out, close = _output(args)
     try:
-        if args.costs:
-            return _costs(args, config, paths, out)
-        return _lint(args, config, paths, out)
+        code = _costs(args, config, paths, out) if args.costs else _lint(args, config, paths, out, len(missing))
+        return 2 if missing else code
     finally:
         if close:
             out.close()
@@ -93,7 +99,9 @@ def _console(out: TextIO):  # noqa: ANN202
     return Console(file=out, highlight=False, soft_wrap=True, emoji=False)
 
 
-def _lint(args: argparse.Namespace, config, paths: list[str], out: TextIO) -> int:  # noqa: ANN001
+def _lint(  # noqa: ANN001
+    args: argparse.Namespace, config, paths: list[str], out: TextIO, missing: int = 0
+) -> int:
     from llmguard import __version__
     from llmguard.lint.runner import run
 
@@ -127,7 +135,14 @@ def _lint(args: argparse.Namespace, config, paths: list[str], out: TextIO) -> in
     else:
         from llmguard.lint.formats import text
 
-        text.render(findings, _console(out), concise=args.concise, statistics=args.statistics, files=result.files)
+        console = _console(out)
+        if findings or not (missing or result.errors):
+            text.render(findings, console, concise=args.concise, statistics=args.statistics, files=result.files)
+        else:  # not "All checks passed!": some of what was asked for was not checked
+            files = f"{result.files} file{'s' if result.files != 1 else ''}"
+            lost = f"{missing} path was" if missing == 1 else f"{missing} paths were"
+            console.print(f"No findings in {files} checked; {lost} not found (see above)." if missing else
+                          f"No findings in {files} checked, but there were errors (see above).")
     if result.errors:
         return 2
     return 1 if findings and not args.exit_zero else 0
