@@ -66,19 +66,32 @@ class Budget:
         budget_usd: float | None = None,
         quotas: dict[str, dict[str, float]] | None = None,
         spent_today: Any = None,
+        allow_unpriced: bool = False,
     ) -> None:
         self._lock = threading.Lock()
         self.session = Scope("session budget", budget_usd, "usd") if budget_usd is not None else None
-        self._quotas: dict[tuple[str, str], dict[str, float]] = {}
-        for key, units in (quotas or {}).items():
-            kind, value = parse_quota_key(key)
-            unknown = set(units) - set(QUOTA_UNITS)
-            if unknown:
-                raise ValueError(f"llmguard: quota {key!r} has unknown units {sorted(unknown)}; use {QUOTA_UNITS}")
-            self._quotas[(kind, value)] = dict(units)
+        self._quotas = _parse_quotas(quotas)
         self._scopes: dict[str, Scope] = {}
         # spent_today(kind, value, unit) -> float: what the ledger already holds for today
         self._spent_today = spent_today
+        # a call whose price is unknown cannot be held against a USD limit: refused unless allowed
+        self.allow_unpriced = allow_unpriced
+
+    def reconfigure(
+        self, budget_usd: float | None, quotas: dict[str, dict[str, float]] | None, allow_unpriced: bool
+    ) -> None:
+        """New limits on the same books: what was spent and what calls in flight hold stay counted."""
+        parsed = _parse_quotas(quotas)
+        with self._lock:
+            self.allow_unpriced = allow_unpriced
+            self._quotas = parsed
+            for name, scope in self._scopes.items():
+                kind_value, _, unit = name.partition(" ")
+                kind, _, value = kind_value.partition(":")
+                limit = parsed.get((kind, value), {}).get(unit)
+                if limit is not None:
+                    scope.limit = float(limit)
+        self.set_session_budget(budget_usd)
 
     @property
     def active(self) -> bool:
@@ -115,7 +128,7 @@ class Budget:
         return scopes
 
     def reserve(
-        self, usd: float | None, tokens: int, tags: dict[str, Any], extra: list[Scope] = ()
+        self, usd: float | None, tokens: int, tags: dict[str, Any], extra: list[Scope] = (), model: str = ""
     ) -> Reservation | BudgetRefusal:
         """Hold the worst case against every scope of this call, or say which scope cannot afford it."""
         with self._lock:
@@ -124,7 +137,9 @@ class Budget:
             for scope in scopes:
                 amount = float(tokens) if scope.unit == "tokens" else usd
                 if amount is None:
-                    continue  # an unpriced model cannot be held against a USD limit; tokens still are
+                    if not self.allow_unpriced:
+                        return BudgetRefusal(scope.name, _unpriced_message(scope, model))
+                    continue  # allowed: admitted and counted at 0 against USD limits; tokens still are
                 if amount > scope.left() + 1e-12:
                     return BudgetRefusal(scope.name, _refusal_message(scope, amount))
                 held.append((scope, amount))
@@ -144,6 +159,26 @@ class Budget:
             scopes = ([self.session] if self.session else []) + list(self._scopes.values())
             return {s.name: {"limit": s.limit, "spent": s.spent, "reserved": s.reserved, "unit": s.unit}
                     for s in scopes}
+
+
+def _parse_quotas(quotas: dict[str, dict[str, float]] | None) -> dict[tuple[str, str], dict[str, float]]:
+    parsed: dict[tuple[str, str], dict[str, float]] = {}
+    for key, units in (quotas or {}).items():
+        kind, value = parse_quota_key(key)
+        unknown = set(units) - set(QUOTA_UNITS)
+        if unknown:
+            raise ValueError(f"llmguard: quota {key!r} has unknown units {sorted(unknown)}; use {QUOTA_UNITS}")
+        parsed[(kind, value)] = dict(units)
+    return parsed
+
+
+def _unpriced_message(scope: Scope, model: str) -> str:
+    return (
+        f"llmguard: {model or 'this model'} has no known price, so the {scope.name} cannot bound what it "
+        f"costs. Add its price, e.g. llmguard.install(prices={{{model!r}: {{'input_mtok': 0.15, "
+        "'output_mtok': 0.60}}) or [tool.llmguard.prices], or set unpriced='allow' to send such calls "
+        "and count them at $0."
+    )
 
 
 def _refusal_message(scope: Scope, amount: float) -> str:

@@ -157,7 +157,13 @@ class Guard:
     def _apply_policies(self, settings: Settings) -> None:
         for model, spec in settings.limits.items():
             self.limiter.set_limit(model, LimitSpec(spec.get("rpm"), spec.get("tpm"), settings.window_s))
-        self.budget = Budget(settings.budget_usd, settings.quotas, spent_today=self._spent_today)
+        if getattr(self, "budget", None) is None:
+            self.budget = Budget(
+                settings.budget_usd, settings.quotas, spent_today=self._spent_today,
+                allow_unpriced=settings.unpriced == "allow",
+            )
+        else:  # new limits, same books: spend, per-run quotas and calls in flight are kept
+            self.budget.reconfigure(settings.budget_usd, settings.quotas, settings.unpriced == "allow")
         self.router = Router(settings.routes, settings.fallbacks)
         self.retry_budget = retry.RetryBudget(settings.retry_budget) if settings.retry_budget is not None else None
         if self.cache_layer is None and settings.cache != "off" and self.ledger is not None and self.ledger.available:
@@ -182,7 +188,6 @@ class Guard:
     # ---- configuration -------------------------------------------------------------------
     def configure(self, **updates: Any) -> None:
         """Change settings on a running guard (limits, budget, quotas, fallbacks, retries, ...)."""
-        old_budget = self.budget
         self.settings = self.settings.with_updates(updates)
         if "prices" in updates:
             for model, prices in updates["prices"].items():
@@ -190,14 +195,12 @@ class Guard:
         if "enabled" in updates:
             self.enabled = self.settings.enabled
         self._apply_policies(self.settings)
-        if old_budget.session is not None and self.budget.session is not None:
-            self.budget.session.spent = old_budget.session.spent  # a new limit, not a new session
 
     def _spent_today(self, kind: str, value: str, unit: str) -> float:
         """Today's spend (UTC) of a tenant/user/feature, from the ledger: quotas survive restarts."""
         if self.ledger is None or not self.ledger.available:
             return 0.0
-        midnight = time.mktime(time.strptime(time.strftime("%Y-%m-%d", time.gmtime()), "%Y-%m-%d")) - time.timezone
+        midnight = time.time() // 86400 * 86400  # UTC midnight: a UTC day is 86,400 s, DST or not
         column = "COALESCE(cost_usd, 0)" if unit == "usd" else "input_tokens + output_tokens"
         return self.ledger.scalar(f"SELECT SUM({column}) FROM calls WHERE {kind} = ? AND ts >= ?", (value, midnight))
 
@@ -574,7 +577,7 @@ class Guard:
             )
             held = self.budget.reserve(
                 None if worst is None else float(worst), state.prompt_tokens + state.max_out, tags_for_budget,
-                extra=extra_scopes,
+                extra=extra_scopes, model=model,
             )
             if isinstance(held, BudgetRefusal):
                 if not last and settings.on_budget == "fallback":
