@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import sqlite3
 import struct
@@ -26,6 +25,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from llmguard.journal import create_private_file, make_private_dir
 from llmguard.ledger import ensure_home
 from llmguard.providers.base import CallRequest
 
@@ -319,8 +319,9 @@ class _Store:
         for attempt in range(2):
             try:
                 ensure_home(self.directory.parent)
-                self.directory.mkdir(mode=0o700, exist_ok=True)
-                os.chmod(self.directory, 0o700)
+                make_private_dir(self.directory)  # an existing folder keeps its mode
+                # 0600 whatever the umask (diskcache lets SQLite make it 0644); its -wal and -shm follow it
+                create_private_file(self.directory / diskcache.core.DBNAME)
                 return diskcache.Cache(str(self.directory), **self._options)
             except sqlite3.DatabaseError as exc:
                 if attempt == 0 and _is_broken_db(exc):

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from llmguard.journal import make_private_dir
 from llmguard.ledger import ensure_home
 
 if TYPE_CHECKING:
@@ -108,7 +109,7 @@ class _Flight:
             self._futures.append(entry)
         try:
             return await asyncio.wait_for(future, timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return _TIMED_OUT
         finally:
             with self._lock:
@@ -244,7 +245,7 @@ class CrossProcessInflight:
         with self._lock:
             try:
                 ensure_home(self.directory.parent)
-                self.directory.mkdir(mode=0o700, exist_ok=True)
+                make_private_dir(self.directory)  # 0700 whatever the umask; an existing folder keeps its mode
                 self._ready = True
             except OSError as exc:
                 self.error = f"cannot use {self.directory} ({exc})"

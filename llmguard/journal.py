@@ -16,7 +16,12 @@ holding a header record (the column names, so an older segment maps onto a newer
 record per row, then zeros. A record is a 4-byte little-endian length and the row `marshal`led
 (format version 4, stable across the Python versions we support; rows hold only
 str/int/float/bool/None). The length is stored after the row, so a process killed mid-copy leaves
-a zero length: the end. A record cut short (a damaged file) ends the segment too.
+a zero length: the end. A record cut short (a damaged file) ends the segment too. A row too big for
+a segment gets a segment of its own, sized to fit.
+
+Files and folders made here (and by the ledger and cache, through `make_private_dir` and
+`create_private_file`) are owner-only whatever the umask; a folder that already exists keeps its
+mode (a shared /tmp, or the working directory when LLMGUARD_HOME is empty, is never chmodded).
 """
 
 from __future__ import annotations
@@ -51,6 +56,47 @@ def journal_dir(home: Path) -> Path:
     return home / "journal"
 
 
+def make_private_dir(path: Path) -> bool:
+    """Make `path` (and missing parents) with mode 0700; True if it was made now.
+
+    Only a folder made here is chmodded (the umask must not loosen or narrow it); one that exists
+    is left as it is.
+    """
+    if path.is_dir():
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(mode=0o700)
+    except FileExistsError:
+        if not path.is_dir():
+            raise  # a file in the way: the caller says it cannot use the folder
+        return False  # made by someone else a moment ago
+    try:
+        os.chmod(path, 0o700)
+    except OSError:
+        pass
+    return True
+
+
+def create_private_file(path: Path | str) -> bool:
+    """Create an empty file with mode 0600 unless one exists; True if it was made now.
+
+    SQLite gives a database's -wal and -shm the database file's mode, so making the file here
+    before SQLite opens it makes those owner-only too.
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return False
+    try:
+        os.fchmod(fd, 0o600)
+    except (AttributeError, OSError):  # no fchmod on Windows
+        pass
+    finally:
+        os.close(fd)
+    return True
+
+
 def encode(row: Sequence[Any]) -> bytes:
     return marshal.dumps(tuple(row), _MARSHAL_VERSION)
 
@@ -77,22 +123,27 @@ class SegmentFull(Exception):
 class Segment:
     """One open, locked, memory-mapped segment file of this process."""
 
-    __slots__ = ("path", "fd", "size", "capacity", "_map")
+    __slots__ = ("path", "fd", "size", "capacity", "_map", "room")
 
-    def __init__(self, directory: Path, columns: Sequence[str], run_id: str) -> None:
-        directory.mkdir(mode=0o700, exist_ok=True)  # once per segment, not per row
+    def __init__(self, directory: Path, columns: Sequence[str], run_id: str, room: int = 0) -> None:
+        """A fresh segment; `room`: the size of a record it must hold (beyond SEGMENT_BYTES: its own size)."""
+        make_private_dir(directory)  # once per segment, not per row
         name = f"{run_id}.{os.getpid()}.{next(_SEQUENCE)}"
+        header = encode(columns)
         # made under another name and renamed once locked and headed: a reader never sees it half-made
         self.path = directory / f"{name}.new"
         self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
         self._map: mmap.mmap | None = None
         self.size = 0
-        self.capacity = SEGMENT_BYTES
+        self.capacity = max(SEGMENT_BYTES, 3 * _LENGTH.size + len(header) + room)
+        # what the largest record that fits here may be: a bigger one needs a segment of its own
+        self.room = self.capacity - 3 * _LENGTH.size - len(header)
         try:
+            os.fchmod(self.fd, 0o600)  # whatever the umask
             fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             _allocate(self.fd, self.capacity)
             self._map = mmap.mmap(self.fd, self.capacity)
-            self.write(encode(columns))
+            self.write(header)
             final = directory / f"{name}{SUFFIX}"
             os.rename(self.path, final)
             self.path = final

@@ -26,11 +26,11 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from llmguard.ledger import connect
+from llmguard.ledger import connect, stored_form
 
 # name -> SQL expression; `day` and `hour` are UTC.
 DIMENSIONS: dict[str, str] = {
@@ -93,7 +93,7 @@ def parse_time(text: str | float | None, now: float | None = None) -> float | No
             "or an ISO time such as 2025-05-01 or 2025-05-01T12:00 (UTC)"
         ) from None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     return moment.timestamp()
 
 
@@ -125,14 +125,14 @@ class Filters:
             params.append(self.until)
         if self.run_id is not None:
             parts.append("run_id = ?")
-            params.append(self.run_id)
+            params.append(stored_form(self.run_id))
         for name, value in self.where:
             expr = DIMENSIONS[name]
             if value is None:
                 parts.append(f"{expr} IS NULL")
             else:
                 parts.append(f"{expr} = ?")
-                params.append(value)
+                params.append(stored_form(value))  # as recorded: a lone surrogate is stored escaped
         return "".join(f" AND {p}" for p in parts), params
 
     def describe(self) -> dict[str, Any]:
@@ -181,6 +181,32 @@ def parse_by(by: str | list[str] | tuple[str, ...] | None) -> list[str]:
 
 
 # ---- running queries ----------------------------------------------------------------------------
+
+def unreadable(ledger_path: Path, exc: BaseException) -> str:
+    """What to tell someone whose ledger SQLite cannot read."""
+    return (f"llmguard: cannot read the ledger at {ledger_path} ({exc}). If it is damaged, the guard moves it aside "
+            "(to ledger.sqlite3.corrupt-<time>) and starts a fresh one the next time it records a call; or restore "
+            "the file from a backup.")
+
+
+def check_readable(ledger_path: Path) -> None:
+    """ReportError (saying why) when SQLite cannot read the ledger: not a database, damaged, unreadable.
+
+    Reads the schema and the newest row through the ts index, so a report of a damaged file fails
+    here instead of showing no calls. Damage deeper in is found by the report's own scans.
+    """
+    try:
+        conn = connect(ledger_path, readonly=True)
+        try:
+            tables = conn.execute("SELECT name FROM sqlite_master WHERE type='table' AND name='calls'").fetchall()
+            if tables:
+                conn.execute("SELECT * FROM calls ORDER BY ts DESC LIMIT 1").fetchall()
+                conn.execute("SELECT * FROM calls ORDER BY rowid LIMIT 1").fetchall()
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        raise ReportError(unreadable(ledger_path, exc)) from None
+
 
 def has_calls_table(ledger_path: Path) -> bool:
     try:
@@ -746,7 +772,7 @@ def iter_events(ledger_path: Path, filters: Filters | None = None) -> Iterator[d
 def _iso(ts: float | None) -> str | None:
     if ts is None:
         return None
-    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _clean(value: Any) -> Any:
@@ -772,16 +798,31 @@ def flatten(row: dict[str, Any]) -> dict[str, Any]:
     return flat
 
 
+# A cell starting with one of these is run as a formula by spreadsheets (OWASP, "CSV Injection").
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    """A value safe to open in a spreadsheet: text that would start a formula gets a leading `'`
+    (numbers, negative ones too, stay numbers), and NUL bytes are written as the text `\\x00`."""
+    if not isinstance(value, str):
+        return value
+    if "\x00" in value:
+        value = value.replace("\x00", "\\x00")
+    return "'" + value if value.startswith(_FORMULA_STARTS) else value
+
+
 def to_csv(rows: list[dict[str, Any]]) -> str:
+    """Breakdown rows as CSV; text cells neutralised (`csv_cell`), so a tag value cannot become a formula."""
     flat = [flatten(r) for r in rows]
     fieldnames: list[str] = []
     for row in flat:
         fieldnames.extend(k for k in row if k not in fieldnames)
     out = io.StringIO()
     if flat:
-        writer = csv.DictWriter(out, fieldnames=fieldnames)
-        writer.writeheader()
-        writer.writerows(flat)
+        writer = csv.writer(out)
+        writer.writerow([csv_cell(name) for name in fieldnames])
+        writer.writerows([csv_cell(row.get(name, "")) for name in fieldnames] for row in flat)
     return out.getvalue()
 
 

@@ -1,4 +1,5 @@
-"""`llmguard report` and `llmguard check`: arguments, rendering, exit codes (0 ok, 1 failed check, 2 usage).
+"""`llmguard report` and `llmguard check`: arguments, rendering, exit codes (0 ok, 1 failed check, 2 usage
+or a ledger that cannot be read).
 
 cli.py wires them in: `add_report_arguments(parser)` + `run_report(args)`, and
 `add_check_arguments(parser)` + `run_check(args)`.
@@ -7,6 +8,7 @@ cli.py wires them in: `add_report_arguments(parser)` + `run_report(args)`, and
 from __future__ import annotations
 
 import argparse
+import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -74,6 +76,7 @@ def run_report(args: argparse.Namespace) -> int:
                 f"llmguard: no ledger at {ledger}. Run some calls with the guard on (e.g. `llmguard demo`), "
                 "or point --home / LLMGUARD_HOME at the folder that holds ledger.sqlite3."
             )
+        report.check_readable(ledger)  # a damaged ledger is an error, not "0 calls"; a reader never moves it
         now = time.time()
         by = report.parse_by(args.by)
         filters = report.make_filters(ledger, since=args.since, until=args.until, last_run=args.last_run,
@@ -92,42 +95,55 @@ def run_report(args: argparse.Namespace) -> int:
 
     out = _output(args)
     try:
-        if args.alerts:
-            found = find_alerts()
-            if args.format == "json":
-                out.write(report.to_json([a.to_dict() for a in found]) + "\n")
-            else:
-                _console(out).print(_alerts_panel(found, alerts_mod.describe(filters, thresholds)))
-            return 0
-        if args.format == "jsonl":
-            import json
-
-            for event in report.iter_events(ledger, filters):
-                out.write(json.dumps(event, default=str) + "\n")
-            return 0
-        if args.format == "csv":
-            out.write(report.to_csv(report.breakdown(ledger, by, filters, exact=args.exact)))
-            return 0
-        if args.format == "html":
-            from llmguard import report_html
-
-            where = dict(filters.where)
-            fragment = report_html.report_html(
-                ledger, by=by, since=filters.since, until=filters.until, run_id=filters.run_id, settings=settings,
-                alert_thresholds=overrides or None, now=now, exact=args.exact, **where)
-            out.write(report_html.html_page(fragment))
-            if args.out:
-                print(f"llmguard: wrote {args.out}", file=sys.stderr)
-            return 0
-        rep = report.build_report(ledger, by, filters, alerts=find_alerts, exact=args.exact)
-        if args.format == "json":
-            out.write(report.to_json(rep.to_dict()) + "\n")
-        else:
-            render_terminal(rep, _console(out), alerts_mod.describe(filters, thresholds))
-        return 0
+        return _render(args, out, ledger, by, filters, settings, thresholds, overrides, now, find_alerts)
+    except sqlite3.Error as exc:  # damage deeper in the file than check_readable looks
+        return _fail(report.unreadable(ledger, exc))
+    except report.ReportError as exc:
+        return _fail(str(exc))
     finally:
         if out is not sys.stdout:
             out.close()
+
+
+def _render(args: argparse.Namespace, out: Any, ledger: Path, by: list[str], filters: Any, settings: Any,
+            thresholds: Any, overrides: dict[str, Any], now: float, find_alerts: Any) -> int:
+    """Write the report in the chosen format; 0 when written."""
+    from llmguard import alerts as alerts_mod
+    from llmguard import report
+
+    if args.alerts:
+        found = find_alerts()
+        if args.format == "json":
+            out.write(report.to_json([a.to_dict() for a in found]) + "\n")
+        else:
+            _console(out).print(_alerts_panel(found, alerts_mod.describe(filters, thresholds)))
+        return 0
+    if args.format == "jsonl":
+        import json
+
+        for event in report.iter_events(ledger, filters):
+            out.write(json.dumps(event, default=str) + "\n")
+        return 0
+    if args.format == "csv":
+        out.write(report.to_csv(report.breakdown(ledger, by, filters, exact=args.exact)))
+        return 0
+    if args.format == "html":
+        from llmguard import report_html
+
+        where = dict(filters.where)
+        fragment = report_html.report_html(
+            ledger, by=by, since=filters.since, until=filters.until, run_id=filters.run_id, settings=settings,
+            alert_thresholds=overrides or None, now=now, exact=args.exact, **where)
+        out.write(report_html.html_page(fragment))
+        if args.out:
+            print(f"llmguard: wrote {args.out}", file=sys.stderr)
+        return 0
+    rep = report.build_report(ledger, by, filters, alerts=find_alerts, exact=args.exact)
+    if args.format == "json":
+        out.write(report.to_json(rep.to_dict()) + "\n")
+    else:
+        render_terminal(rep, _console(out), alerts_mod.describe(filters, thresholds))
+    return 0
 
 
 def _output(args: argparse.Namespace) -> Any:

@@ -40,7 +40,8 @@ _CSS = """
 
 
 def _e(value: Any) -> str:
-    return html.escape("—" if value is None else str(value), quote=True)
+    """Escaped text; a NUL byte (a tag value may hold one) as the text `\\x00`, never raw."""
+    return html.escape("—" if value is None else str(value), quote=True).replace("\x00", "\\x00")
 
 
 def _usd(value: float | None) -> str:

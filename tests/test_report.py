@@ -10,7 +10,7 @@ import io
 import json
 import time
 from collections import defaultdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -88,9 +88,9 @@ def group_rows(rows: list[dict], dims: list[str]) -> dict[tuple, list[dict]]:
         key = []
         for d in dims:
             if d == "day":
-                key.append(datetime.fromtimestamp(r["ts"], tz=timezone.utc).strftime("%Y-%m-%d"))
+                key.append(datetime.fromtimestamp(r["ts"], tz=UTC).strftime("%Y-%m-%d"))
             elif d == "hour":
-                key.append(datetime.fromtimestamp(r["ts"], tz=timezone.utc).strftime("%Y-%m-%d %H:00"))
+                key.append(datetime.fromtimestamp(r["ts"], tz=UTC).strftime("%Y-%m-%d %H:00"))
             else:
                 key.append(r[d])
         groups[tuple(key)].append(r)
@@ -238,7 +238,7 @@ def test_time_ranges_runs_and_filters(ledger, capsys):
     assert code == 0 and [r["run_id"] for r in json.loads(out)["rows"]] == [live[0]["run_id"]]
     # an absolute range covering the first 10 injected minutes only: [start, start + 10 min)
     start = min(r["ts"] for r in raw)
-    since = datetime.fromtimestamp(int(start), tz=timezone.utc).isoformat()  # whole seconds: at or before start
+    since = datetime.fromtimestamp(int(start), tz=UTC).isoformat()  # whole seconds: at or before start
     code, out, _ = cli(["--home", str(ledger.parent), "--format", "json", "--by", "feature", "--since", since,
                         "--until", str(start + 600)], capsys)
     (row,) = json.loads(out)["rows"]
@@ -345,7 +345,7 @@ def test_parse_time_forms():
     now = 1_700_000_000.0
     assert report.parse_time("24h", now) == now - 86400
     assert report.parse_time("30m", now) == now - 1800
-    assert report.parse_time("2024-05-01", now) == datetime(2024, 5, 1, tzinfo=timezone.utc).timestamp()
-    assert report.parse_time("2024-05-01T12:00+02:00", now) == datetime(2024, 5, 1, 10, tzinfo=timezone.utc).timestamp()
+    assert report.parse_time("2024-05-01", now) == datetime(2024, 5, 1, tzinfo=UTC).timestamp()
+    assert report.parse_time("2024-05-01T12:00+02:00", now) == datetime(2024, 5, 1, 10, tzinfo=UTC).timestamp()
     with pytest.raises(report.ReportError):
         report.parse_time("soon", now)
