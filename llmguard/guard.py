@@ -85,6 +85,18 @@ class CallState:
 
 
 @dataclass(slots=True)
+class ReadBody:
+    """Read a JSON answer inside the pipeline, so a cut body is retried here, not by the SDK (whose
+    retries would pass the guard as new calls); the driver sends back the exception, or None."""
+
+    response: Any
+
+
+class MalformedResponse(Exception):
+    """A 2xx answer whose body is not JSON: worth another attempt, never an "ok" call."""
+
+
+@dataclass(slots=True)
 class Drain:
     """Read and close a response we are about to retry, so its connection can be reused."""
 
@@ -275,6 +287,8 @@ class Guard:
                 elif type(action) is Sleep:
                     time.sleep(action.seconds)
                     action = pipeline.send(None)
+                elif type(action) is ReadBody:
+                    action = pipeline.send(_read_sync(action.response))
                 else:
                     _drain_sync(action.response)
                     action = pipeline.send(None)
@@ -307,6 +321,8 @@ class Guard:
                 elif type(action) is Sleep:
                     await _async_sleep(action.seconds)
                     action = pipeline.send(None)
+                elif type(action) is ReadBody:
+                    action = pipeline.send(await _read_async(action.response))
                 else:
                     await _drain_async(action.response)
                     action = pipeline.send(None)
@@ -596,8 +612,16 @@ class Guard:
         while True:
             sent = time.perf_counter()
             state.sent = True
+            reading = False
             try:
                 response = yield Send(request)
+                if response.status_code < 300 and not _is_event_stream(response):
+                    reading = True
+                    failure = yield ReadBody(response)
+                    if failure is not None:
+                        raise failure
+                    if _malformed(response.content):
+                        raise MalformedResponse(f"{len(response.content)} bytes that are not JSON")
             except Exception as exc:
                 if _is_transient(exc):
                     delay = self._retry_delay(state, attempt, None)
@@ -611,7 +635,9 @@ class Guard:
                 stale = self._stale_answer(state, lib, f"{type(exc).__name__}: {exc}")
                 if stale is not None:
                     return stale
-                return self._transport_failure(state, exc, request, sent)
+                if isinstance(exc, MalformedResponse):
+                    return self._malformed_answer(state, response, sent, exc)
+                return self._transport_failure(state, exc, request, sent, truncated=reading)
             status = response.status_code
             if state.ticket is not None:
                 self.limiter.answered(state.ticket)
@@ -734,20 +760,53 @@ class Guard:
         event.retry_delay_ms += delay * 1000
         return delay
 
-    def _transport_failure(self, state: CallState, exc: BaseException, request: Any, sent: float) -> Any:
+    def _transport_failure(
+        self, state: CallState, exc: BaseException, request: Any, sent: float, truncated: bool = False
+    ) -> Any:
         event = state.event
         error = _sdk_error(state.adapter, exc, request)
         _spent.set((hashlib.blake2b(request.content, digest_size=16).digest(), error))
+        name = type(exc).__name__
         event.status = "error"
-        event.error_type = "timeout" if "Timeout" in type(exc).__name__ else "connection"
-        event.error_message = self.scrub(f"{type(exc).__name__}: {exc}", state.secrets)
+        event.error_type = "truncated" if truncated else "timeout" if "Timeout" in name else "connection"
+        event.error_message = self.scrub(f"{name}: {exc}", state.secrets)
+        now = time.perf_counter()
+        event.model_ms = (now - sent) * 1000
+        event.total_ms = (now - state.started) * 1000
+        if truncated or name in _MAY_BE_BILLED:
+            # the provider received the request and works on it (and bills it) whatever we read
+            self._record_worst_case(state)
+            event.error_message += "; tokens and cost are the worst case, as the provider may bill it"
+        else:  # it never reached the provider: nothing is billed
+            self.estimate_usage(event, state.call, output_tokens=0)
+            event.cost_usd = 0.0
+        self.complete(state)
+        raise error from exc
+
+    def _record_worst_case(self, state: CallState) -> None:
+        """Estimated prompt and every allowed output token, priced, marked approximate."""
+        event, call = state.event, state.call
+        event.input_tokens = state.prompt_tokens or self._prompt_tokens(call)
+        event.output_tokens = state.max_out or self._output_bound(call)
+        event.cached_input_tokens = event.cache_write_tokens = event.reasoning_tokens = 0
+        event.tokens_approximate = True
+        worst = self.pricer.worst_case(call.provider, event.model, event.input_tokens, event.output_tokens)
+        event.cost_usd = None if worst is None else float(worst)
+
+    def _malformed_answer(
+        self, state: CallState, response: Any, sent: float, exc: MalformedResponse
+    ) -> tuple[Any, None]:
+        """Attempts spent on answers that are not JSON: the SDK gets the body (and raises its own
+        parse error); the row says what happened, with estimated tokens."""
+        event = state.event
+        event.status, event.error_type, event.http_status = "error", "malformed_response", response.status_code
+        event.error_message = f"llmguard: the provider answered {response.status_code} with {exc}"
         now = time.perf_counter()
         event.model_ms = (now - sent) * 1000
         event.total_ms = (now - state.started) * 1000
         self.estimate_usage(event, state.call, output_tokens=0)
-        event.cost_usd = 0.0  # nothing was answered, nothing is billed
         self.complete(state)
-        raise error from exc
+        return response, None
 
     def _refuse(self, state: CallState, lib: Any, kind: str, message: str) -> tuple[Any, None]:
         """A refusal made here, delivered as the SDK's own error type; nothing reaches the provider."""
@@ -890,6 +949,49 @@ def _apply_tags(event: CallEvent, tags: dict[str, Any]) -> None:
         event.tags = extra
 
 
+# Transport failures after the request reached the provider (it may bill them); a connect error or
+# a write timeout means it never did.
+_MAY_BE_BILLED = frozenset({"ReadTimeout", "RemoteProtocolError", "ReadError"})
+
+
+def _is_event_stream(response: Any) -> bool:
+    for key, value in response.headers.raw:
+        if key.lower() == b"content-type":
+            return b"text/event-stream" in value
+    return False
+
+
+def _malformed(body: bytes) -> bool:
+    """True when a 2xx body is not JSON. An object ending in `}` is taken as read (parsing it all
+    here would double the metering cost); anything else is parsed to be sure."""
+    tail = body.rstrip()
+    if tail.endswith(b"}"):
+        return False
+    try:
+        json.loads(body)
+    except ValueError:
+        return True
+    return False
+
+
+def _read_sync(response: Any) -> BaseException | None:
+    try:
+        response.read()
+    except Exception as exc:
+        response.close()
+        return exc
+    return None
+
+
+async def _read_async(response: Any) -> BaseException | None:
+    try:
+        await response.aread()
+    except Exception as exc:
+        await response.aclose()
+        return exc
+    return None
+
+
 def _abandon(pipeline: Generator[Any, Any, Any], exc: BaseException) -> None:
     """Hand an exception that ended a driver to the pipeline, so it releases and records the call."""
     try:
@@ -901,7 +1003,10 @@ def _abandon(pipeline: Generator[Any, Any, Any], exc: BaseException) -> None:
 def _is_transient(exc: BaseException) -> bool:
     """Timeouts and connection failures may recover; anything else (our bugs, SDK errors) will not."""
     name = type(exc).__name__
-    return any(part in name for part in ("Timeout", "Connect", "RemoteProtocol", "ReadError", "WriteError", "NetworkError"))
+    return any(
+        part in name
+        for part in ("Timeout", "Connect", "RemoteProtocol", "ReadError", "WriteError", "NetworkError", "Malformed")
+    )
 
 
 def _drain_sync(response: Any) -> None:

@@ -68,7 +68,9 @@ def test_timeout_setting_replaces_the_sdk_default_and_is_not_multiplied(fresh_si
             anthropic_client(fresh_sim, max_retries=2).messages.create(model="claude-3-5-haiku-latest", messages=MSG, max_tokens=5)
     assert fresh_sim.stats["requests"] == 2  # the SDK's own retries did not reach the provider
     [event] = rows(guard)
-    assert event["error_type"] == "timeout" and event["retry_count"] == 1 and event["cost_usd"] == 0
+    assert event["error_type"] == "timeout" and event["retry_count"] == 1
+    # the provider received the request and may bill it: the worst case is recorded, marked approximate
+    assert event["cost_usd"] > 0 and event["tokens_approximate"] == 1 and event["output_tokens"] == 5
     fresh_sim.configure(faults=None)
 
 
