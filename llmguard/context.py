@@ -21,7 +21,16 @@ _EMPTY: MappingProxyType[str, Any] = MappingProxyType({})
 _tags: ContextVar[MappingProxyType[str, Any]] = ContextVar("llmguard_tags", default=_EMPTY)
 _deadline: ContextVar[float | None] = ContextVar("llmguard_deadline", default=None)
 _workflow: ContextVar[Workflow | None] = ContextVar("llmguard_workflow", default=None)
+# The steps open around the running code, outermost first. A context var (not a process-wide
+# list) so a call sees only the steps it runs inside, in its own thread or task.
+_open_steps: ContextVar[tuple[StepFrame, ...]] = ContextVar("llmguard_open_steps", default=())
 _session_tags: dict[str, Any] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class StepFrame:
+    name: str
+    started: float  # perf_counter at entry
 
 
 @dataclass
@@ -78,8 +87,23 @@ def pop_budget_scope(token: Any) -> None:
 
 
 def current_steps() -> dict[str, float]:
+    """Finished step timings of the current workflow (milliseconds by step name)."""
     workflow = _workflow.get()
     return dict(workflow.steps) if workflow else {}
+
+
+def open_steps() -> tuple[StepFrame, ...]:
+    """The steps the current code runs inside, outermost first (cheap: one context-var read)."""
+    return _open_steps.get()
+
+
+def step_durations(frames: tuple[StepFrame, ...], now: float | None = None) -> dict[str, float]:
+    """Each enclosing step's own duration so far, in ms; a name nested in itself keeps the outer one."""
+    now = time.perf_counter() if now is None else now
+    durations: dict[str, float] = {}
+    for frame in frames:
+        durations.setdefault(frame.name, (now - frame.started) * 1000)
+    return durations
 
 
 def _validate(tags: dict[str, Any]) -> None:
@@ -164,11 +188,17 @@ class step:  # noqa: N801
             new = time.monotonic() + self.timeout
             outer = _deadline.get()
             deadline_token = _deadline.set(new if outer is None else min(outer, new))
-        self._state.append((time.perf_counter(), workflow, deadline_token))
+        start = time.perf_counter()
+        frames_token = _open_steps.set(_open_steps.get() + (StepFrame(self.name, start),))
+        self._state.append((start, workflow, deadline_token, frames_token))
 
     def _exit(self) -> bool:
-        start, workflow, deadline_token = self._state.pop()
+        start, workflow, deadline_token, frames_token = self._state.pop()
         self.elapsed_ms = (time.perf_counter() - start) * 1000
+        try:
+            _open_steps.reset(frames_token)
+        except ValueError:  # exited in another context than it was entered in (a moved generator)
+            _open_steps.set(tuple(f for f in _open_steps.get() if f.started != start))
         workflow.steps[self.name] = workflow.steps.get(self.name, 0.0) + self.elapsed_ms
         over = self.timeout is not None and self.elapsed_ms > self.timeout * 1000
         if over:

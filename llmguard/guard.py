@@ -80,6 +80,7 @@ class CallState:
     lookup_key: str | None = None  # the call's cache key, for a stale answer when the provider is down
     body: bytes | None = None  # the complete answer as the user saw it (for the cache)
     content_type: str = "application/json"
+    steps: tuple[Any, ...] = ()  # the open step() frames around this call
     sent: bool = False  # a request of this call reached the provider, which may bill it
     closed: bool = False  # the call's row is written and its holds released: never twice
 
@@ -258,6 +259,13 @@ class Guard:
         event.tokens_approximate = True
         event.cost_usd = self.cost(event, Usage(input_tokens=event.input_tokens, output_tokens=output_tokens))
 
+    def _write_row(self, state: CallState) -> None:
+        """The one place a call's row is written: with the steps around it, once."""
+        if state.steps:
+            state.event.steps = context.step_durations(state.steps)
+        state.closed = True
+        self.record(state.event)
+
     def record(self, event: CallEvent) -> None:
         if self.ledger is not None:
             self.ledger.record(event)
@@ -373,11 +381,9 @@ class Guard:
         )
         if tags:
             _apply_tags(event, tags)
-        steps = context.current_steps()
-        if steps:
-            event.steps = steps
         secrets = request.headers  # scrubbed against lazily, only if an error message is recorded
         state = CallState(call=call, adapter=adapter, event=event, started=started, secrets=secrets)
+        state.steps = context.open_steps()  # the steps this call runs inside, timed when it ends
 
         try:
             return (yield from self._guarded(state, request, call, tags, lib))
@@ -460,8 +466,7 @@ class Guard:
             self.limiter.answered(state.ticket)  # its bucket must start refilling even so
             self.limiter.reconcile(state.ticket, charged)
             state.ticket = None
-        state.closed = True
-        self.record(event)
+        self._write_row(state)
 
     def _send_through_chain(
         self, state: CallState, request: Any, call: CallRequest, body_changes: dict[str, Any],
@@ -551,8 +556,7 @@ class Guard:
         if event.cache_hit and self.cache_layer is not None:
             self.cache_layer.counted_hit(hit.cost_usd)
         self._release(state)
-        state.closed = True
-        self.record(event)
+        self._write_row(state)
         headers = [*hit.headers, ("x-should-retry", "false"), ("llmguard-cache", how)]
         return lib.Response(hit.status, headers=headers, content=hit.body), None
 
@@ -817,16 +821,14 @@ class Guard:
             event.status, event.decision, event.error_type, event.error_message = "refused", "reject", kind, message
             event.total_ms = (time.perf_counter() - state.started) * 1000
             event.cost_usd = 0.0
-            state.closed = True
-            self.record(event)
+            self._write_row(state)
             error = _sdk_error(state.adapter, TimeoutError(message), None)
             raise error
         event.status, event.decision, event.error_type, event.error_message = "refused", "reject", kind, message
         event.http_status = 429
         event.cost_usd = 0.0
         event.total_ms = (time.perf_counter() - state.started) * 1000
-        state.closed = True
-        self.record(event)
+        self._write_row(state)
         error_kind = "rate_limit_error" if state.adapter is anthropic_adapter else f"llmguard_{kind}"
         body = state.adapter.error_body(message, error_kind, f"llmguard_{kind}")
         response = lib.Response(
@@ -874,8 +876,7 @@ class Guard:
                 charged = (event.input_tokens if not event.tokens_approximate else state.prompt_tokens) + state.max_out
             self.limiter.reconcile(state.ticket, charged)
             state.ticket = None
-        state.closed = True
-        self.record(event)
+        self._write_row(state)
 
     def _prompt_tokens(self, call: CallRequest) -> int:
         from llmguard import tokens

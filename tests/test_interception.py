@@ -253,9 +253,7 @@ def test_home_is_owner_only(guard, home):
 def test_tags_and_steps_are_attributed(fresh_sim, guard):
     client = openai_client(fresh_sim)
     with llmguard.tag(tenant="acme", feature="summary", prompt_version="v3", doc_ids="a,b"):
-        with llmguard.step("retrieval"):
-            pass
-        with llmguard.tag(user="ana", priority="background"):
+        with llmguard.step("retrieval"), llmguard.tag(user="ana", priority="background"):
             client.chat.completions.create(model="gpt-4o-mini", messages=MSG, max_tokens=5)
     client.chat.completions.create(model="gpt-4o-mini", messages=MSG, max_tokens=5)
     first, second = rows(guard)
