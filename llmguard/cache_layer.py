@@ -11,6 +11,7 @@ from __future__ import annotations
 import atexit
 import queue
 import threading
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -125,7 +126,7 @@ class CacheLayer:
             if self._worker is None:
                 self._worker = threading.Thread(target=self._run, name="llmguard-cache-writer", daemon=True)
                 self._worker.start()
-                atexit.register(self.flush)  # a leader's answer must reach the disk before the process ends
+                _live.add(self)  # a leader's answer must reach the disk before the process ends
         self._jobs.put(job)
 
     def _run(self) -> None:
@@ -151,9 +152,21 @@ class CacheLayer:
 
     def close(self) -> None:
         self.flush()
+        _live.discard(self)
         worker, self._worker = self._worker, None
         if worker is not None:
             self._jobs.put(None)
             worker.join(timeout=5)
         self.cache.close()
         self.across.close()
+
+
+# Layers with a writer thread; flushed once at exit by one callback (a callback per layer would
+# keep every replaced layer alive and add one more at each install()).
+_live: weakref.WeakSet[CacheLayer] = weakref.WeakSet()
+
+
+@atexit.register
+def _flush_live_layers() -> None:
+    for layer in list(_live):
+        layer.flush()

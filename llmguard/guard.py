@@ -21,7 +21,7 @@ from typing import Any
 from llmguard import context, redact, retry
 from llmguard.budget import Budget, BudgetRefusal, Reservation
 from llmguard.config import Settings
-from llmguard.ledger import CallEvent, Ledger
+from llmguard.ledger import CallEvent, Ledger, safe_str
 from llmguard.limiter import Limiter, LimitSpec, Ticket
 from llmguard.meter import ResponseMeter
 from llmguard.metrics import Metrics
@@ -416,7 +416,7 @@ class Guard:
             body_changes["stream_options"] = {**(call.body.get("stream_options") or {}), "include_usage": True}
             state.drop_usage_chunk = True
         if self.cache_layer is not None:
-            mode = str(tags.get("cache", self.settings.cache))
+            mode = safe_str(tags.get("cache", self.settings.cache))
             if mode != "off":
                 served = yield from self._cache_stage(state, call, body_changes, tags, mode, lib)
                 if served is not None:
@@ -939,7 +939,7 @@ def _apply_tags(event: CallEvent, tags: dict[str, Any]) -> None:
     extra = {}
     for key, value in tags.items():
         if key in ("tenant", "user", "feature", "prompt_version", "notebook"):
-            setattr(event, key, None if value is None else str(value))
+            setattr(event, key, None if value is None else safe_str(value))  # a bad __str__ loses no row
         elif key == "cell":
             event.cell = value if isinstance(value, int) else None
         elif key == "priority":

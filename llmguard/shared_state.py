@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from llmguard.journal import create_private_file
 from llmguard.ledger import ensure_home
 
 _SCHEMA = """CREATE TABLE IF NOT EXISTS buckets (
@@ -28,6 +29,7 @@ _NOT_STARTED = 1e300  # stands for a stamp of +inf (refill not started) in SQLit
 class SharedBuckets:
     def __init__(self, path: Path) -> None:
         ensure_home(path.parent)
+        create_private_file(path)  # 0600 before SQLite makes it (its -wal/-shm take the same mode)
         self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
         self._conn.execute("PRAGMA busy_timeout=30000")
         # Two kernels starting together both switch the file to WAL and create the table; the switch

@@ -141,8 +141,12 @@ def _deps_fresh(deps: tuple[tuple[str, int, int], ...]) -> bool:
 def _make_private_dir(folder: Path) -> None:
     if not folder.parent.exists():
         folder.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    folder.mkdir(exist_ok=True, mode=0o700)
-    os.chmod(folder, 0o700)
+    try:
+        folder.mkdir(mode=0o700)
+    except FileExistsError:  # a folder that exists keeps the mode its owner gave it
+        pass
+    else:
+        os.chmod(folder, 0o700)  # made here: 0700 whatever the umask
     ignore = folder / ".gitignore"
     if not ignore.exists():
         ignore.write_text("# created by llmguard lint\n*\n", encoding="utf-8")
