@@ -81,6 +81,7 @@ class CallState:
     body: bytes | None = None  # the complete answer as the user saw it (for the cache)
     content_type: str = "application/json"
     steps: tuple[Any, ...] = ()  # the open step() frames around this call
+    retry_refusal: str | None = None  # why a retry was not made, told to the user with the error
     sent: bool = False  # a request of this call reached the provider, which may bill it
     closed: bool = False  # the call's row is written and its holds released: never twice
 
@@ -178,7 +179,14 @@ class Guard:
         else:  # new limits, same books: spend, per-run quotas and calls in flight are kept
             self.budget.reconfigure(settings.budget_usd, settings.quotas, settings.unpriced == "allow")
         self.router = Router(settings.routes, settings.fallbacks)
-        self.retry_budget = retry.RetryBudget(settings.retry_budget) if settings.retry_budget is not None else None
+        # one retry budget per provider: one provider's outage must not stop retries to another
+        ratio = settings.retry_budget
+        kept = getattr(self, "retry_budgets", {})
+        self.retry_budgets: dict[str, retry.RetryBudget] = {}
+        if ratio is not None:
+            for provider, budget in kept.items():
+                budget.ratio = ratio
+                self.retry_budgets[provider] = budget
         if self.cache_layer is None and settings.cache != "off" and self.ledger is not None and self.ledger.available:
             from llmguard.cache_layer import CacheLayer
 
@@ -610,8 +618,9 @@ class Guard:
         if outcome is not None:
             return outcome if outcome is not _NEXT_MODEL else None
 
-        if event.retry_count == 0 and self.retry_budget is not None:
-            self.retry_budget.record_call()
+        retry_budget = self._retry_budget(call.provider)
+        if event.retry_count == 0 and retry_budget is not None:
+            retry_budget.record_call()
         attempt = 0
         while True:
             sent = time.perf_counter()
@@ -678,7 +687,7 @@ class Guard:
                 return stale
         if status >= 400:  # llmguard owns retries; the SDK must not add more (it never retries a success)
             yield Drain(response)  # error bodies are small: read them so no key reaches the SDK's error
-            response = _scrubbed_error(lib, response, state.secrets)
+            response = _scrubbed_error(lib, response, state.secrets, state.retry_refusal)
         event.http_status = status
         if status == 429:
             event.error_type = "rate_limited"
@@ -754,15 +763,27 @@ class Guard:
         deadline = context.current_deadline()
         if deadline is not None and time.monotonic() + delay >= deadline:
             return None
-        if self.retry_budget is not None and not self.retry_budget.try_spend():
-            event.error_message = (
-                f"llmguard: retry budget spent (retries may add {settings.retry_budget:.0%} of calls); "
-                "the provider looks unhealthy, so this call was not retried"
+        budget = self._retry_budget(state.call.provider)
+        if budget is not None and not budget.try_spend():
+            state.retry_refusal = (
+                f"llmguard: retry budget spent (retries to {state.call.provider} may add "
+                f"{settings.retry_budget:.0%} of its calls; it looks unhealthy), so this call was not retried. "
+                "Raise retry_budget if the failures are yours to ride out"
             )
+            event.error_message = state.retry_refusal
             return None
         event.retry_count += 1
         event.retry_delay_ms += delay * 1000
         return delay
+
+    def _retry_budget(self, provider: str) -> retry.RetryBudget | None:
+        ratio = self.settings.retry_budget
+        if ratio is None:
+            return None
+        budget = self.retry_budgets.get(provider)
+        if budget is None:
+            budget = self.retry_budgets.setdefault(provider, retry.RetryBudget(ratio))
+        return budget
 
     def _transport_failure(
         self, state: CallState, exc: BaseException, request: Any, sent: float, truncated: bool = False
@@ -1028,13 +1049,16 @@ async def _drain_async(response: Any) -> None:
         await response.aclose()
 
 
-def _scrubbed_error(lib: Any, response: Any, request_headers: Any) -> Any:
+def _scrubbed_error(lib: Any, response: Any, request_headers: Any, note: str | None = None) -> Any:
     """An error response whose body no longer quotes the request's key (some gateways echo it in
-    full); the SDK builds its exception message from this body."""
+    full), with llmguard's `note` before the provider's message; the SDK builds its exception
+    message from this body."""
     try:
         body = response.content
     except Exception:  # the body could not be read (a cut connection): nothing to quote
         body = b""
+    if note is not None:
+        body = _noted_error_body(body, note)
     text = body.decode("utf-8", "replace")
     clean = redact.scrub(text, redact.secrets_of(request_headers)) or ""
     headers = [
@@ -1044,6 +1068,20 @@ def _scrubbed_error(lib: Any, response: Any, request_headers: Any) -> Any:
     headers.append(("x-should-retry", "false"))
     content = body if clean == text else clean.encode()
     return lib.Response(response.status_code, headers=headers, content=content, extensions=response.extensions)
+
+
+def _noted_error_body(body: bytes, note: str) -> bytes:
+    """`note` put before `error.message` (the OpenAI and Anthropic error shapes both have one)."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        data = None
+    error = data.get("error") if isinstance(data, dict) else None
+    if isinstance(error, dict) and isinstance(error.get("message"), str):
+        error["message"] = f"{note}. The provider said: {error['message']}"
+        return _json_body(data)
+    text = body.decode("utf-8", "replace")
+    return _json_body({"error": {"message": f"{note}. The provider said: {text}", "type": "llmguard_retry_budget"}})
 
 
 def _replace_body(call: CallRequest, body: dict[str, Any]) -> CallRequest:

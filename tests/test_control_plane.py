@@ -156,7 +156,7 @@ def test_an_unhealthy_provider_is_not_hammered_past_the_retry_budget(fresh_sim, 
     retries = sum(e["retry_count"] for e in rows(guard))
     assert fresh_sim.stats["requests"] == 20 + retries
     assert retries <= 3 + 0.2 * 20  # the floor plus 20% of calls, not 2 per call (40)
-    assert guard.retry_budget.denied > 0
+    assert guard.retry_budgets["openai"].denied > 0
 
 
 def test_fallback_answers_when_the_primary_fails_and_high_risk_gets_a_clear_error(fresh_sim, home):
