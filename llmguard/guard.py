@@ -621,11 +621,14 @@ class Guard:
         retry_budget = self._retry_budget(call.provider)
         if event.retry_count == 0 and retry_budget is not None:
             retry_budget.record_call()
-        attempt = 0
+        attempt = waits = 0  # attempts spent on failures; waits on provider 429s
         while True:
             sent = time.perf_counter()
             state.sent = True
             reading = False
+            untracked = state.ticket is None and settings.learn_limits
+            if untracked:
+                self.limiter.untracked_sent(model)
             try:
                 response = yield Send(request)
                 if response.status_code < 300 and not _is_event_stream(response):
@@ -635,7 +638,11 @@ class Guard:
                         raise failure
                     if _malformed(response.content):
                         raise MalformedResponse(f"{len(response.content)} bytes that are not JSON")
-            except Exception as exc:
+            except BaseException as exc:
+                if untracked:
+                    self.limiter.untracked_done(model)
+                if not isinstance(exc, Exception):
+                    raise
                 if _is_transient(exc):
                     delay = self._retry_delay(state, attempt, None)
                     if delay is not None:
@@ -658,11 +665,20 @@ class Guard:
                 info = adapter.rate_limit_info(response.headers)
                 if info is not None:
                     self.limiter.observe(model, info, state.ticket, settings.window_s)
+            if untracked:
+                self.limiter.untracked_done(model)
             if status == 429:
                 asked = retry.retry_after_s(response.headers)
                 self.limiter.pause(model, asked if asked is not None else 1.0)
-            if status >= 400 and retry.is_retryable_status(status):
-                delay = self._retry_delay(state, attempt, response.headers)
+            throttled = status == 429
+            if throttled:
+                yield Drain(response)
+                throttled = not _out_of_quota(response)  # a spent quota is a bill, not a rate: no retry
+            if throttled or (status != 429 and status >= 400 and retry.is_retryable_status(status)):
+                if throttled:  # a 429 the guard could not prevent: waited out, not an outage to budget
+                    delay = self._throttle_delay(state, waits, response.headers)
+                else:
+                    delay = self._retry_delay(state, attempt, response.headers)
                 if delay is not None or not last:
                     yield Drain(response)
                     if state.ticket is not None:
@@ -672,7 +688,10 @@ class Guard:
                     if delay is None:  # retries spent on this model: try the next one
                         self._release(state)
                         return None
-                    attempt += 1
+                    if throttled:
+                        waits += 1
+                    else:
+                        attempt += 1
                     yield Sleep(delay)
                     outcome = yield from self._admit(state, model, lib, last)  # each attempt takes capacity
                     if outcome is not None:
@@ -771,6 +790,25 @@ class Guard:
                 "Raise retry_budget if the failures are yours to ride out"
             )
             event.error_message = state.retry_refusal
+            return None
+        event.retry_count += 1
+        event.retry_delay_ms += delay * 1000
+        return delay
+
+    def _throttle_delay(self, state: CallState, attempt: int, headers: Any) -> float | None:
+        """How long to wait out a provider 429 before trying again, or None when waiting is over.
+
+        Rate limits are not outages: such retries spend neither `max_attempts` nor the retry
+        budget, only time, bounded by `max_retry_wait_s` and the call's deadline."""
+        settings, event = self.settings, state.event
+        delay = retry.delay_before_retry(
+            attempt, headers, settings.backoff_base_s, settings.backoff_max_s, settings.retry_after_cap_s
+        )
+        if event.retry_delay_ms / 1000 + delay > settings.max_retry_wait_s:
+            event.error_message = f"llmguard: stopped waiting out 429s: max_retry_wait_s={settings.max_retry_wait_s} reached"
+            return None
+        deadline = context.current_deadline()
+        if deadline is not None and time.monotonic() + delay >= deadline:
             return None
         event.retry_count += 1
         event.retry_delay_ms += delay * 1000
@@ -974,6 +1012,14 @@ def _apply_tags(event: CallEvent, tags: dict[str, Any]) -> None:
 # Transport failures after the request reached the provider (it may bill them); a connect error or
 # a write timeout means it never did.
 _MAY_BE_BILLED = frozenset({"ReadTimeout", "RemoteProtocolError", "ReadError"})
+
+
+def _out_of_quota(response: Any) -> bool:
+    """OpenAI answers a spent account with 429 `insufficient_quota`: waiting never helps."""
+    try:
+        return b"insufficient_quota" in response.content
+    except Exception:
+        return False
 
 
 def _is_event_stream(response: Any) -> bool:

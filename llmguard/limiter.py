@@ -139,6 +139,7 @@ class _Key:
     admitted: int = 0
     max_queue_wait_s: float = 0.0
     last_admitted: Ticket | None = None
+    learnt: bool = False  # the limit came from the provider's headers, not from settings
 
 
 class Limiter:
@@ -152,6 +153,9 @@ class Limiter:
         self._keys: dict[str, _Key] = {}
         self._seq = itertools.count()
         self._shared = shared  # a SharedBuckets: bucket levels live in LLMGUARD_HOME for all processes
+        # calls in flight to keys with no limit yet: when a limit is learnt from the first answer,
+        # the provider may not have counted the others against it yet, so they are taken off
+        self._untracked: dict[str, int] = {}
         for key, spec in (limits or {}).items():
             self.set_limit(key, spec)
 
@@ -188,6 +192,19 @@ class Limiter:
 
     def limited(self, key: str) -> bool:
         return key in self._keys
+
+    def untracked_sent(self, key: str) -> None:
+        """A call with no limit to charge was sent (see `observe`)."""
+        with self._lock:
+            self._untracked[key] = self._untracked.get(key, 0) + 1
+
+    def untracked_done(self, key: str) -> None:
+        with self._lock:
+            left = self._untracked.get(key, 0) - 1
+            if left > 0:
+                self._untracked[key] = left
+            else:
+                self._untracked.pop(key, None)
 
     def spec(self, key: str) -> LimitSpec | None:
         state = self._keys.get(key)
@@ -313,18 +330,28 @@ class Limiter:
             if state is None:
                 if info.limit_requests is None and info.limit_tokens is None:
                     return
+                window_s = learnt_window_s(info, window_s)
                 spec = LimitSpec(info.limit_requests, info.limit_tokens, window_s)
                 state = self._keys[key] = _Key(
                     spec,
                     TokenBucket(spec.rpm, window_s, now) if spec.rpm else None,
                     TokenBucket(spec.tpm, window_s, now) if spec.tpm else None,
+                    learnt=True,
                 )
                 if state.tokens is not None and info.remaining_tokens is not None:
                     state.tokens.level = min(state.tokens.level, info.remaining_tokens)
                 if state.requests is not None and info.remaining_requests is not None:
                     state.requests.level = min(state.requests.level, info.remaining_requests)
+                    # the other calls already on their way: the provider's `remaining` may not hold them
+                    state.requests.level -= max(0, self._untracked.get(key, 0) - 1)
                 return
             spec = state.spec
+            if state.learnt:  # a later answer may say more precisely how fast the provider refills
+                window = learnt_window_s(info, spec.window_s)
+                if window < 0.9 * spec.window_s:
+                    state.spec = spec = LimitSpec(spec.rpm, spec.tpm, window)
+                    state.requests = _resized(state.requests, spec.rpm, window, now)
+                    state.tokens = _resized(state.tokens, spec.tpm, window, now)
             if info.limit_tokens is not None and (spec.tpm is None or info.limit_tokens < spec.tpm):
                 state.spec = spec = LimitSpec(spec.rpm, info.limit_tokens, spec.window_s)
                 state.tokens = _resized(state.tokens, info.limit_tokens, spec.window_s, now)
@@ -402,6 +429,25 @@ def _resized(bucket: TokenBucket | None, limit: float | None, window_s: float, n
     bucket.refill(now)
     bucket.resize(limit, window_s)
     return bucket
+
+
+def learnt_window_s(info: RateLimitInfo, fallback: float) -> float:
+    """The window a provider's limit refills over, from its headers, erring long (slow is safe).
+
+    A bucket `limit - level` short and full again in `reset` seconds refills `limit` in
+    `limit * reset / (limit - level)`. Headers round the level down to `remaining`, so the level
+    lies in [remaining, remaining + 1): the window is at most `limit * reset / (limit - remaining -
+    1)`. Token limits are large enough for that bound to be tight; request limits only bound it
+    once a few calls have been made. Without a usable pair, `fallback` (the configured window)."""
+    estimates = [
+        limit * reset / (limit - remaining - 1)
+        for limit, remaining, reset in (
+            (info.limit_requests, info.remaining_requests, info.reset_requests_s),
+            (info.limit_tokens, info.remaining_tokens, info.reset_tokens_s),
+        )
+        if limit and remaining is not None and reset and limit - remaining - 1 > 0
+    ]
+    return min(fallback, max(0.05, min(estimates))) if estimates else fallback
 
 
 @dataclass(frozen=True, slots=True)

@@ -100,6 +100,13 @@ class SimCore:
                 ms = FAULT_RETRY_AFTER_MS
                 ids += [("retry-after", str(math.ceil(ms / 1000))), ("retry-after-ms", str(ms))]
             return json_response(status, body, ids)
+        if kind == "quota":  # OpenAI's answer to an account out of credit: a 429 no wait cures
+            message = "You exceeded your current quota, please check your plan and billing details."
+            if is_openai:
+                body = openai_api.error(message, "insufficient_quota", None, "insufficient_quota")
+            else:
+                body = anthropic_api.error("Your credit balance is too low to access the Anthropic API.")
+            return json_response(429 if is_openai else 400, body, ids)
         if kind == "echo_key":  # some gateways quote the credential they rejected, in full
             key = request_key(request) or ""
             message = f"Incorrect API key provided: {key}. You can find your API key in your account settings."

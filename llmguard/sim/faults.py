@@ -13,7 +13,7 @@ import threading
 from collections import deque
 from collections.abc import Iterable, Mapping
 
-KINDS = ("429", "500", "503", "529", "hang", "drop", "malformed", "cut", "no_usage", "echo_key", "ok")
+KINDS = ("429", "500", "503", "529", "hang", "drop", "malformed", "cut", "no_usage", "echo_key", "quota", "ok")
 
 Faults = Mapping[str, float] | Iterable[str] | None
 
