@@ -32,7 +32,10 @@ def parse_request(path: str, body: bytes) -> CallRequest | None:
 def prompt_cache_ttl(call: CallRequest) -> str | None:
     """"1h" or "5m" when the request marks blocks with `cache_control` (the longest TTL asked)."""
     found: str | None = None
-    stack: list[Any] = [call.body.get("system"), call.body.get("tools"), call.body.get("messages")]
+    # a top-level `cache_control` (automatic caching) marks the whole prompt, like a last breakpoint
+    body = call.body
+    stack: list[Any] = [body.get("system"), body.get("tools"), body.get("messages")]
+    stack.append({"cache_control": body.get("cache_control")})
     while stack:
         item = stack.pop()
         if isinstance(item, list):
@@ -50,7 +53,14 @@ def prompt_cache_ttl(call: CallRequest) -> str | None:
 
 
 def prompt_messages(call: CallRequest) -> tuple[list[Any], Any]:
-    return call.body.get("messages") or [], call.body.get("system")
+    """(messages, system); the tool definitions are billed input too, one message of JSON each."""
+    from llmguard.providers.openai import definitions_as_messages
+
+    tools = call.body.get("tools")
+    messages = call.body.get("messages") or []
+    if isinstance(tools, list) and tools:
+        messages = [*messages, *definitions_as_messages(tools)]
+    return messages, call.body.get("system")
 
 
 def usage_from_dict(usage: dict[str, Any] | None) -> Usage | None:
@@ -67,8 +77,43 @@ def usage_from_dict(usage: dict[str, Any] | None) -> Usage | None:
         cached_input_tokens=cache_read,
         cache_write_tokens=cache_write,
         output_tokens=usage.get("output_tokens") or 0,
+        reasoning_tokens=_thinking_tokens(usage) or 0,
         cache_write_1h_tokens=written_1h if isinstance(written_1h, int) else 0,
     )
+
+
+def _thinking_tokens(usage: dict[str, Any]) -> int | None:
+    """Extended thinking's share of `output_tokens` (already inside it, as billed)."""
+    details = usage.get("output_tokens_details")
+    value = details.get("thinking_tokens") if isinstance(details, dict) else None
+    return value if isinstance(value, int) else None
+
+
+def _merge_delta(state: StreamState, delta: dict[str, Any]) -> None:
+    """A message_delta's usage is cumulative and partial: each field it carries replaces the one
+    from message_start, as the SDK's own accumulator does; fields it leaves out (the 1-hour split
+    of the writes is only in message_start's `cache_creation`) keep their value."""
+    usage = state.usage
+    read, written = usage.cached_input_tokens, usage.cache_write_tokens
+    uncached = usage.input_tokens - read - written
+    if isinstance(delta.get("input_tokens"), int):
+        uncached = delta["input_tokens"]
+    if isinstance(delta.get("cache_read_input_tokens"), int):
+        read = delta["cache_read_input_tokens"]
+    if isinstance(delta.get("cache_creation_input_tokens"), int):
+        written = delta["cache_creation_input_tokens"]
+    split = delta.get("cache_creation")
+    if isinstance(split, dict) and isinstance(split.get("ephemeral_1h_input_tokens"), int):
+        usage.cache_write_1h_tokens = split["ephemeral_1h_input_tokens"]
+    usage.input_tokens = uncached + read + written
+    usage.cached_input_tokens, usage.cache_write_tokens = read, written
+    usage.cache_write_1h_tokens = min(usage.cache_write_1h_tokens, written)
+    if isinstance(delta.get("output_tokens"), int):
+        usage.output_tokens = delta["output_tokens"]
+        state.saw_usage = True
+    thinking = _thinking_tokens(delta)
+    if thinking is not None:
+        usage.reasoning_tokens = thinking
 
 
 def parse_response(body: bytes) -> tuple[Usage | None, str | None]:
@@ -100,14 +145,9 @@ def observe_event(state: StreamState, name: str | None, data: str) -> bool:
         if usage is not None:
             state.usage, state.saw_usage = usage, True
     elif name == "message_delta":
-        delta_usage = event.get("usage") or {}
-        if isinstance(delta_usage.get("output_tokens"), int):
-            state.usage.output_tokens = delta_usage["output_tokens"]
-            state.saw_usage = True
-        if isinstance(delta_usage.get("input_tokens"), int):  # newer API versions repeat input here
-            refreshed = usage_from_dict(delta_usage)
-            if refreshed is not None:
-                state.usage = refreshed
+        delta_usage = event.get("usage")
+        if isinstance(delta_usage, dict):
+            _merge_delta(state, delta_usage)
     elif name == "message_stop":
         state.complete = True
     elif name == "error":

@@ -17,6 +17,7 @@ _ENDPOINTS = (
     ("/responses", "responses"),
     ("/completions", "completions"),
 )
+LEGACY_DEFAULT_MAX_TOKENS = 16  # legacy completions stop at 16 tokens per choice unless told otherwise
 _MAX_FIELDS = {
     "chat.completions": ("max_completion_tokens", "max_tokens"),
     "completions": ("max_tokens",),
@@ -45,10 +46,15 @@ def parse_request(path: str, body: bytes) -> CallRequest | None:
         if value is not None:
             max_tokens, max_field = value, name
             break
+    if endpoint == "completions" and max_tokens is None:
+        max_tokens = LEGACY_DEFAULT_MAX_TOKENS  # the API's own bound; max_field stays None (not in the body)
     temperature = data.get("temperature")
     choices = data.get("n")
-    if endpoint == "completions" and isinstance(data.get("best_of"), int):  # best_of are all billed
-        choices = max(choices if isinstance(choices, int) else 1, data["best_of"])
+    if endpoint == "completions":
+        if isinstance(data.get("best_of"), int):  # best_of are all billed
+            choices = max(choices if isinstance(choices, int) else 1, data["best_of"])
+        # every prompt of a batch gets its own choices, each bounded by max_tokens
+        choices = (choices if isinstance(choices, int) else 1) * len(_legacy_prompts(data.get("prompt")))
     return CallRequest(
         provider=NAME,
         endpoint=endpoint,
@@ -69,19 +75,47 @@ def prompt_cache_ttl(call: CallRequest) -> str | None:
 
 
 def prompt_messages(call: CallRequest) -> tuple[list[Any], Any]:
-    """(messages, system) in a shape `tokens.count_messages` understands."""
+    """(messages, system) in a shape `tokens.count_messages` understands.
+
+    Tool definitions and a JSON schema the answer must follow are part of the prompt the provider
+    bills: each is one more message holding its JSON text (a little over what the API injects, so
+    a worst case built on it still bounds the bill)."""
     body = call.body
     if call.endpoint == "chat.completions":
-        return body.get("messages") or [], None
+        extra = list(body.get("tools") or [])
+        response_format = body.get("response_format")
+        if isinstance(response_format, dict) and isinstance(response_format.get("json_schema"), dict):
+            extra.append(response_format["json_schema"])
+        return [*(body.get("messages") or []), *definitions_as_messages(extra)], None
     if call.endpoint == "responses":
         value = body.get("input")
         messages = value if isinstance(value, list) else [{"role": "user", "content": value or ""}]
-        return messages, body.get("instructions")
+        extra = list(body.get("tools") or [])
+        text = body.get("text")
+        fmt = text.get("format") if isinstance(text, dict) else None
+        if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
+            extra.append(fmt)
+        return [*messages, *definitions_as_messages(extra)], body.get("instructions")
     if call.endpoint == "embeddings":
         value = body.get("input")
         items = value if isinstance(value, list) else [value]
         return [{"content": item} for item in items if isinstance(item, str)], None
-    return [{"role": "user", "content": str(body.get("prompt") or "")}], None
+    return [{"role": "user", "content": text} for text in _legacy_prompts(body.get("prompt"))], None
+
+
+def definitions_as_messages(definitions: list[Any]) -> list[dict[str, str]]:
+    """Tool definitions or schemas as messages of their JSON text, one each (counted separately)."""
+    return [{"content": json.dumps(item, sort_keys=True, default=str)} for item in definitions]
+
+
+def _legacy_prompts(prompt: Any) -> list[str]:
+    """The prompts of a legacy completions call as texts (a token array as its JSON, a fair
+    over-estimate): a string or a token array is one prompt, a list of either is several."""
+    if isinstance(prompt, list) and prompt and all(isinstance(p, str | list) for p in prompt):
+        return [p if isinstance(p, str) else json.dumps(p) for p in prompt]
+    if isinstance(prompt, str):
+        return [prompt]
+    return [json.dumps(prompt) if prompt is not None else ""]
 
 
 def usage_from_dict(usage: dict[str, Any] | None) -> Usage | None:
@@ -128,8 +162,8 @@ def parse_response(body: bytes) -> tuple[Usage | None, str | None]:
 
 
 def wants_usage_injection(call: CallRequest) -> bool:
-    """A chat stream that will not report usage unless asked to."""
-    if not call.stream or call.endpoint != "chat.completions":
+    """A chat or legacy completions stream that will not report usage unless asked to."""
+    if not call.stream or call.endpoint not in ("chat.completions", "completions"):
         return False
     options = call.body.get("stream_options")
     return not (isinstance(options, dict) and options.get("include_usage"))
@@ -162,13 +196,9 @@ def observe_event(state: StreamState, name: str | None, data: str) -> bool:
         return False
     if not isinstance(event, dict):
         return False
-    if event.get("type") == "response.completed":  # Responses API
-        response = event.get("response") or {}
-        usage = usage_from_dict(response.get("usage"))
-        if usage is not None:
-            state.usage, state.saw_usage = usage, True
-        state.complete = True
-        state.model = state.model or response.get("model")
+    kind = event.get("type")
+    if isinstance(kind, str):  # Responses API: typed events
+        _observe_responses_event(state, kind, event)
         return False
     if event.get("error"):
         state.error = str((event["error"] or {}).get("message") if isinstance(event["error"], dict) else event["error"])
@@ -178,6 +208,31 @@ def observe_event(state: StreamState, name: str | None, data: str) -> bool:
         return False
     state.usage, state.saw_usage = usage, True
     return event.get("choices") == []
+
+
+# The events that end a Responses stream, each carrying the final response (and its usage).
+_RESPONSES_FINAL = ("response.completed", "response.incomplete", "response.failed")
+
+
+def _observe_responses_event(state: StreamState, kind: str, event: dict[str, Any]) -> None:
+    """A Responses stream ends with completed, incomplete (the output cap was reached: the answer
+    is whole and billed) or failed; an `error` event reports a failure without a response."""
+    if kind == "error":
+        state.error = str(event.get("message") or event.get("code") or "stream error")
+        return
+    response = event.get("response")
+    if not isinstance(response, dict):
+        return
+    state.model = state.model or response.get("model")
+    if kind not in _RESPONSES_FINAL:
+        return
+    usage = usage_from_dict(response.get("usage"))
+    if usage is not None:
+        state.usage, state.saw_usage = usage, True
+    state.complete = True
+    if kind == "response.failed":
+        error = response.get("error")
+        state.error = str((error.get("message") if isinstance(error, dict) else error) or "response failed")
 
 
 def error_message(body: bytes) -> str | None:
