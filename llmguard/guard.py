@@ -173,7 +173,9 @@ class Guard:
             self.limiter.set_limit(model, LimitSpec(spec.get("rpm"), spec.get("tpm"), settings.window_s))
         if getattr(self, "budget", None) is None:
             self.budget = Budget(
-                settings.budget_usd, settings.quotas, spent_today=self._spent_today,
+                settings.budget_usd,
+                settings.quotas,
+                spent_today=self._spent_today,
                 allow_unpriced=settings.unpriced == "allow",
             )
         else:  # new limits, same books: spend, per-run quotas and calls in flight are kept
@@ -187,12 +189,20 @@ class Guard:
             for provider, budget in kept.items():
                 budget.ratio = ratio
                 self.retry_budgets[provider] = budget
-        if self.cache_layer is None and settings.cache != "off" and self.ledger is not None and self.ledger.available:
+        if (
+            self.cache_layer is None
+            and settings.cache != "off"
+            and self.ledger is not None
+            and self.ledger.available
+        ):
             from llmguard.cache_layer import CacheLayer
 
             self.cache_layer = CacheLayer(
-                settings.home_path, settings.cache_ttl_s, int(settings.cache_size_mb * 1024 * 1024),
-                settings.cache_sampled, settings.cache_key_tags,
+                settings.home_path,
+                settings.cache_ttl_s,
+                int(settings.cache_size_mb * 1024 * 1024),
+                settings.cache_sampled,
+                settings.cache_key_tags,
             )
         elif self.cache_layer is not None:
             self.cache_layer.cache_sampled = settings.cache_sampled
@@ -223,7 +233,9 @@ class Guard:
             return 0.0
         midnight = time.time() // 86400 * 86400  # UTC midnight: a UTC day is 86,400 s, DST or not
         column = "COALESCE(cost_usd, 0)" if unit == "usd" else "input_tokens + output_tokens"
-        return self.ledger.scalar(f"SELECT SUM({column}) FROM calls WHERE {kind} = ? AND ts >= ?", (value, midnight))
+        return self.ledger.scalar(
+            f"SELECT SUM({column}) FROM calls WHERE {kind} = ? AND ts >= ?", (value, midnight)
+        )
 
     # ---- bookkeeping used by the meter ----------------------------------------------------
     def scrub(self, text: str | None, request_headers: Any) -> str | None:
@@ -421,7 +433,10 @@ class Guard:
             )
             body_changes[field] = call.max_tokens = self.settings.default_max_tokens
         if adapter is openai_adapter and openai_adapter.wants_usage_injection(call):
-            body_changes["stream_options"] = {**(call.body.get("stream_options") or {}), "include_usage": True}
+            body_changes["stream_options"] = {
+                **(call.body.get("stream_options") or {}),
+                "include_usage": True,
+            }
             state.drop_usage_chunk = True
         if self.cache_layer is not None:
             mode = safe_str(tags.get("cache", self.settings.cache))
@@ -456,7 +471,13 @@ class Guard:
             event.input_tokens = state.prompt_tokens or self._prompt_tokens(call)
             event.output_tokens = state.max_out or self._output_bound(call)
             event.tokens_approximate = True
-            worst = self.pricer.worst_case(call.provider, event.model, event.input_tokens, event.output_tokens)
+            worst = self.pricer.worst_case(
+                call.provider,
+                event.model,
+                event.input_tokens,
+                event.output_tokens,
+                state.adapter.prompt_cache_ttl(call),
+            )
             cost = float(worst) if worst is not None else 0.0
             event.cost_usd = cost if worst is not None else None
             what = "after it was sent; recorded at its worst case, as the provider may bill it"
@@ -465,7 +486,9 @@ class Guard:
             what = "before it was sent; nothing was billed"
         event.error_message = f"llmguard: the call was {kind.replace('_', ' ')} {what}"
         if kind == "llmguard_error":
-            event.error_message = self.scrub(f"llmguard: internal error {type(exc).__name__}: {exc}", state.secrets)
+            event.error_message = self.scrub(
+                f"llmguard: internal error {type(exc).__name__}: {exc}", state.secrets
+            )
         if state.reservation is not None:
             self.budget.settle(state.reservation, cost, event.input_tokens + event.output_tokens)
             state.reservation = None
@@ -477,8 +500,13 @@ class Guard:
         self._write_row(state)
 
     def _send_through_chain(
-        self, state: CallState, request: Any, call: CallRequest, body_changes: dict[str, Any],
-        tags: dict[str, Any], lib: Any,
+        self,
+        state: CallState,
+        request: Any,
+        call: CallRequest,
+        body_changes: dict[str, Any],
+        tags: dict[str, Any],
+        lib: Any,
     ) -> Generator[Any, Any, tuple[Any, ResponseMeter | None]]:
         event = state.event
         models = [event.model] + self.router.fallback_chain(event.model, tags)
@@ -488,14 +516,24 @@ class Guard:
                 request = _rebuild(lib, request, _json_body({**call.body, **body_changes, "model": model}))
                 self._apply_timeout(request)
                 event.model, event.fallback_used, event.decision = model, True, "fallback"
-                event.status, event.http_status, event.error_type, event.error_message = "ok", None, None, None
+                event.status, event.http_status, event.error_type, event.error_message = (
+                    "ok",
+                    None,
+                    None,
+                    None,
+                )
             outcome = yield from self._one_model(state, request, model, lib, last)
             if outcome is not None:
                 return outcome
         raise AssertionError("unreachable: the last model always returns an outcome")  # pragma: no cover
 
     def _cache_stage(
-        self, state: CallState, call: CallRequest, body_changes: dict[str, Any], tags: dict[str, Any], mode: str,
+        self,
+        state: CallState,
+        call: CallRequest,
+        body_changes: dict[str, Any],
+        tags: dict[str, Any],
+        mode: str,
         lib: Any,
     ) -> Generator[Any, Any, tuple[Any, None] | None]:
         """Serve a stored answer, or wait for the identical call already running, or lead this one."""
@@ -604,8 +642,11 @@ class Guard:
                 call.provider, model, state.prompt_tokens, state.max_out, adapter.prompt_cache_ttl(call)
             )
             held = self.budget.reserve(
-                None if worst is None else float(worst), state.prompt_tokens + state.max_out, tags_for_budget,
-                extra=extra_scopes, model=model,
+                None if worst is None else float(worst),
+                state.prompt_tokens + state.max_out,
+                tags_for_budget,
+                extra=extra_scopes,
+                model=model,
             )
             if isinstance(held, BudgetRefusal):
                 if not last and settings.on_budget == "fallback":
@@ -713,9 +754,7 @@ class Guard:
         meter = ResponseMeter(self, state, sent, response.headers)
         return response, meter
 
-    def _admit(
-        self, state: CallState, model: str, lib: Any, last: bool
-    ) -> Generator[Any, Any, Any]:
+    def _admit(self, state: CallState, model: str, lib: Any, last: bool) -> Generator[Any, Any, Any]:
         """Wait for rate-limit capacity: None when admitted, else a refusal outcome or _NEXT_MODEL."""
         if not self.limiter.limited(model):
             return None
@@ -724,7 +763,9 @@ class Guard:
         why = self.limiter.never_fits(ticket)
         if why:
             self.limiter.cancel(ticket)
-            return self._refuse(state, lib, "rate_limit", f"llmguard: {why}. Lower max_tokens or split the input.")
+            return self._refuse(
+                state, lib, "rate_limit", f"llmguard: {why}. Lower max_tokens or split the input."
+            )
         queued = time.monotonic()
         interactive = event.priority != "background"
         deadline = context.current_deadline()
@@ -742,14 +783,18 @@ class Guard:
                 self._release(state)
                 if deadline is not None and deadline - now <= allowed + 1e-9:
                     return self._refuse(
-                        state, lib, "deadline",
+                        state,
+                        lib,
+                        "deadline",
                         f"llmguard: the call's deadline passes before {model} has capacity. "
                         "Raise the step/tag deadline or the rate limit, or send less.",
                     )
                 if not last and settings.on_limit == "fallback":
                     return _NEXT_MODEL
                 return self._refuse(
-                    state, lib, "rate_limit",
+                    state,
+                    lib,
+                    "rate_limit",
                     f"llmguard: {model} is at its rate limit and this interactive call would wait "
                     f"{'until capacity frees' if wait == math.inf else f'{wait:.1f}s'} (max_wait_s="
                     f"{settings.max_wait_s}). Configure fallbacks={{{model!r}: [...]}}, raise max_wait_s, "
@@ -777,7 +822,9 @@ class Guard:
             attempt, headers, settings.backoff_base_s, settings.backoff_max_s, settings.retry_after_cap_s
         )
         if event.retry_delay_ms / 1000 + delay > settings.max_retry_wait_s:
-            event.error_message = f"llmguard: stopped retrying: max_retry_wait_s={settings.max_retry_wait_s} reached"
+            event.error_message = (
+                f"llmguard: stopped retrying: max_retry_wait_s={settings.max_retry_wait_s} reached"
+            )
             return None
         deadline = context.current_deadline()
         if deadline is not None and time.monotonic() + delay >= deadline:
@@ -805,7 +852,9 @@ class Guard:
             attempt, headers, settings.backoff_base_s, settings.backoff_max_s, settings.retry_after_cap_s
         )
         if event.retry_delay_ms / 1000 + delay > settings.max_retry_wait_s:
-            event.error_message = f"llmguard: stopped waiting out 429s: max_retry_wait_s={settings.max_retry_wait_s} reached"
+            event.error_message = (
+                f"llmguard: stopped waiting out 429s: max_retry_wait_s={settings.max_retry_wait_s} reached"
+            )
             return None
         deadline = context.current_deadline()
         if deadline is not None and time.monotonic() + delay >= deadline:
@@ -853,7 +902,13 @@ class Guard:
         event.output_tokens = state.max_out or self._output_bound(call)
         event.cached_input_tokens = event.cache_write_tokens = event.reasoning_tokens = 0
         event.tokens_approximate = True
-        worst = self.pricer.worst_case(call.provider, event.model, event.input_tokens, event.output_tokens)
+        worst = self.pricer.worst_case(
+            call.provider,
+            event.model,
+            event.input_tokens,
+            event.output_tokens,
+            state.adapter.prompt_cache_ttl(call),
+        )
         event.cost_usd = None if worst is None else float(worst)
 
     def _malformed_answer(
@@ -862,7 +917,11 @@ class Guard:
         """Attempts spent on answers that are not JSON: the SDK gets the body (and raises its own
         parse error); the row says what happened, with estimated tokens."""
         event = state.event
-        event.status, event.error_type, event.http_status = "error", "malformed_response", response.status_code
+        event.status, event.error_type, event.http_status = (
+            "error",
+            "malformed_response",
+            response.status_code,
+        )
         event.error_message = f"llmguard: the provider answered {response.status_code} with {exc}"
         now = time.perf_counter()
         event.model_ms = (now - sent) * 1000
@@ -877,13 +936,23 @@ class Guard:
         self._release(state)
         self._end_flight(state)
         if kind == "deadline":
-            event.status, event.decision, event.error_type, event.error_message = "refused", "reject", kind, message
+            event.status, event.decision, event.error_type, event.error_message = (
+                "refused",
+                "reject",
+                kind,
+                message,
+            )
             event.total_ms = (time.perf_counter() - state.started) * 1000
             event.cost_usd = 0.0
             self._write_row(state)
             error = _sdk_error(state.adapter, TimeoutError(message), None)
             raise error
-        event.status, event.decision, event.error_type, event.error_message = "refused", "reject", kind, message
+        event.status, event.decision, event.error_type, event.error_message = (
+            "refused",
+            "reject",
+            kind,
+            message,
+        )
         event.http_status = 429
         event.cost_usd = 0.0
         event.total_ms = (time.perf_counter() - state.started) * 1000
@@ -892,7 +961,11 @@ class Guard:
         body = state.adapter.error_body(message, error_kind, f"llmguard_{kind}")
         response = lib.Response(
             429,
-            headers=[("content-type", "application/json"), ("x-should-retry", "false"), ("llmguard-refusal", kind)],
+            headers=[
+                ("content-type", "application/json"),
+                ("x-should-retry", "false"),
+                ("llmguard-refusal", kind),
+            ],
             content=body,
         )
         return response, None
@@ -914,11 +987,18 @@ class Guard:
                 from llmguard.cache import CachedResponse
 
                 stored = CachedResponse(
-                    status=event.http_status or 200, headers=[("content-type", state.content_type)],
-                    body=state.body, is_stream=event.stream, model=event.model, provider=event.provider,
-                    input_tokens=event.input_tokens, cached_input_tokens=event.cached_input_tokens,
-                    cache_write_tokens=event.cache_write_tokens, output_tokens=event.output_tokens,
-                    reasoning_tokens=event.reasoning_tokens, cost_usd=event.cost_usd,
+                    status=event.http_status or 200,
+                    headers=[("content-type", state.content_type)],
+                    body=state.body,
+                    is_stream=event.stream,
+                    model=event.model,
+                    provider=event.provider,
+                    input_tokens=event.input_tokens,
+                    cached_input_tokens=event.cached_input_tokens,
+                    cache_write_tokens=event.cache_write_tokens,
+                    output_tokens=event.output_tokens,
+                    reasoning_tokens=event.reasoning_tokens,
+                    cost_usd=event.cost_usd,
                 )
                 self.cache_layer.store(state.cache_key, stored, state.claim, state.led_across)
                 state.cache_key = state.claim = None
@@ -926,13 +1006,17 @@ class Guard:
             else:  # errors, cut or abandoned streams are never stored
                 self._end_flight(state)
         if state.reservation is not None:
-            self.budget.settle(state.reservation, event.cost_usd or 0.0, event.input_tokens + event.output_tokens)
+            self.budget.settle(
+                state.reservation, event.cost_usd or 0.0, event.input_tokens + event.output_tokens
+            )
             state.reservation = None
         if state.ticket is not None:
             if self.settings.limit_charge == "usage":
                 charged = event.input_tokens + event.output_tokens
             else:  # the provider charged prompt + max tokens at admission; fix only our prompt estimate
-                charged = (event.input_tokens if not event.tokens_approximate else state.prompt_tokens) + state.max_out
+                charged = (
+                    event.input_tokens if not event.tokens_approximate else state.prompt_tokens
+                ) + state.max_out
             self.limiter.reconcile(state.ticket, charged)
             state.ticket = None
         self._write_row(state)
@@ -1073,7 +1157,15 @@ def _is_transient(exc: BaseException) -> bool:
     name = type(exc).__name__
     return any(
         part in name
-        for part in ("Timeout", "Connect", "RemoteProtocol", "ReadError", "WriteError", "NetworkError", "Malformed")
+        for part in (
+            "Timeout",
+            "Connect",
+            "RemoteProtocol",
+            "ReadError",
+            "WriteError",
+            "NetworkError",
+            "Malformed",
+        )
     )
 
 
@@ -1108,12 +1200,15 @@ def _scrubbed_error(lib: Any, response: Any, request_headers: Any, note: str | N
     text = body.decode("utf-8", "replace")
     clean = redact.scrub(text, redact.secrets_of(request_headers)) or ""
     headers = [
-        (k, v) for k, v in response.headers.multi_items()
+        (k, v)
+        for k, v in response.headers.multi_items()
         if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")
     ]
     headers.append(("x-should-retry", "false"))
     content = body if clean == text else clean.encode()
-    return lib.Response(response.status_code, headers=headers, content=content, extensions=response.extensions)
+    return lib.Response(
+        response.status_code, headers=headers, content=content, extensions=response.extensions
+    )
 
 
 def _noted_error_body(body: bytes, note: str) -> bytes:
@@ -1127,7 +1222,9 @@ def _noted_error_body(body: bytes, note: str) -> bytes:
         error["message"] = f"{note}. The provider said: {error['message']}"
         return _json_body(data)
     text = body.decode("utf-8", "replace")
-    return _json_body({"error": {"message": f"{note}. The provider said: {text}", "type": "llmguard_retry_budget"}})
+    return _json_body(
+        {"error": {"message": f"{note}. The provider said: {text}", "type": "llmguard_retry_budget"}}
+    )
 
 
 def _replace_body(call: CallRequest, body: dict[str, Any]) -> CallRequest:
@@ -1142,7 +1239,9 @@ def _json_body(data: dict[str, Any]) -> bytes:
 
 def _rebuild(lib: Any, request: Any, body: bytes) -> Any:
     headers = [(k, v) for k, v in request.headers.multi_items() if k.lower() != "content-length"]
-    rebuilt = lib.Request(request.method, request.url, headers=headers, content=body, extensions=request.extensions)
+    rebuilt = lib.Request(
+        request.method, request.url, headers=headers, content=body, extensions=request.extensions
+    )
     return rebuilt
 
 
