@@ -62,7 +62,7 @@ def install(**settings: Any) -> Guard:
     replaces the running guard.
     """
     global _guard
-    from llmguard import transport
+    from llmguard import context, transport
     from llmguard.config import load_settings
     from llmguard.guard import Guard
 
@@ -70,6 +70,7 @@ def install(**settings: Any) -> Guard:
     with _lock:
         previous, _guard = _guard, guard
         transport.attach(guard)
+        context.set_step_listener(guard.ledger.record_step if guard.ledger is not None else None)
     if previous is not None:
         previous.close()
     return guard
@@ -78,11 +79,12 @@ def install(**settings: Any) -> Guard:
 def uninstall() -> None:
     """Restore the SDKs' HTTP stack exactly as it was; later calls are not recorded."""
     global _guard
-    from llmguard import transport
+    from llmguard import context, transport
 
     with _lock:
         previous, _guard = _guard, None
         transport.detach()
+        context.set_step_listener(None)
     if previous is not None:
         previous.close()
 

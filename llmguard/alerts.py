@@ -7,11 +7,12 @@ prompt version of a feature with the version it replaced. Every alert carries it
 
 Latency attribution: p95 cannot be split into parts, so the rise is attributed on the calls that
 p95 describes — those at or above each window's p95. Their mean latency is exactly the sum of
-the means of its parts (queue wait + retry delay + model time + other call time + each recorded
-user step), so the parts' changes add up to the change of that tail mean, which is what
-`attribution["components_ms"]` holds and `attribution["shares"]` divides (the shares add up to 1).
-"Latency" here is end to end as the ledger saw it: the call's total plus the `llmguard.step`s
-recorded with it.
+the means of its parts (queue wait + retry delay + model time + other call time), so the parts'
+changes add up to the change of that tail mean, which is what `attribution["components_ms"]`
+holds and `attribution["shares"]` divides (the shares add up to 1). A call's latency is its own
+total: the `llmguard.step`s around it contain it (their time includes the call's), so they are
+not added to it. Steps get their own latency alert instead, over the ledger's `steps` table: one
+sample per run of a step, however many calls ran inside it.
 """
 
 from __future__ import annotations
@@ -197,6 +198,7 @@ def evaluate(ledger_path: Path, filters: Filters, settings: Any, thresholds: dic
     t = thresholds
     jobs = {
         "latency": lambda: latency_alerts(ledger_path, current, previous, t),
+        "steps": lambda: step_latency_alerts(ledger_path, current, previous, t, report.steps_apply([], filters)),
         "tokens": lambda: prompt_version_alerts(ledger_path, current, filters, t),
         "cost": lambda: cost_alerts(ledger_path, current, previous, t),
         "reliability": lambda: reliability_alerts(ledger_path, current, previous, t),
@@ -210,9 +212,6 @@ def evaluate(ledger_path: Path, filters: Filters, settings: Any, thresholds: dic
 
 # ---- latency ------------------------------------------------------------------------------------
 
-_STEP_SUM = ("COALESCE((SELECT SUM(j.value) FROM json_each(calls.steps) AS j "
-             "WHERE j.type IN ('integer', 'real')), 0)")
-_E2E = f"(total_ms + {_STEP_SUM})"
 _LATENCY_ROWS = "total_ms IS NOT NULL AND status != 'refused'"
 _COMPONENT_LABELS = {
     "queue": "queue wait", "retry_delay": "retry delay", "model": "model time",
@@ -227,34 +226,21 @@ def _p95_and_tail(ledger_path: Path, window: Window) -> dict[str, Any] | None:
     r = report.rank(n, 95)
     p95 = query(
         ledger_path,
-        f"SELECT v FROM (SELECT {_E2E} AS v FROM calls WHERE {_LATENCY_ROWS}{window.where}) ORDER BY v LIMIT 1 OFFSET ?",
+        f"SELECT total_ms FROM calls WHERE {_LATENCY_ROWS}{window.where} ORDER BY total_ms LIMIT 1 OFFSET ?",
         (*window.params, r - 1),
     )[0][0]
-    tail_where = f"{_LATENCY_ROWS}{window.where} AND {_E2E} >= ?"
-    params = (*window.params, p95)
     count, mean, queue, retry, model = query(
         ledger_path,
-        f"""SELECT COUNT(*), AVG({_E2E}), AVG(COALESCE(queue_ms, 0)), AVG(COALESCE(retry_delay_ms, 0)),
-                   AVG(COALESCE(model_ms, 0)) FROM calls WHERE {tail_where}""",
-        params,
+        f"""SELECT COUNT(*), AVG(total_ms), AVG(COALESCE(queue_ms, 0)), AVG(COALESCE(retry_delay_ms, 0)),
+                   AVG(COALESCE(model_ms, 0)) FROM calls WHERE {_LATENCY_ROWS}{window.where} AND total_ms >= ?""",
+        (*window.params, p95),
     )[0]
-    components = {"queue": queue, "retry_delay": retry, "model": model}
-    steps = query(
-        ledger_path,
-        f"""SELECT j.key, SUM(j.value) FROM calls, json_each(calls.steps) AS j
-            WHERE j.type IN ('integer', 'real') AND {tail_where} GROUP BY j.key""",
-        params,
-    )
-    step_total = 0.0
-    for name, total in steps:
-        components[f"step:{name}"] = total / count
-        step_total += total / count
-    components["other"] = mean - queue - retry - model - step_total
+    components = {"queue": queue, "retry_delay": retry, "model": model, "other": mean - queue - retry - model}
     return {"calls": n, "p95": p95, "tail_calls": count, "tail_mean": mean, "components": components}
 
 
 def latency_alerts(ledger_path: Path, current: Window, previous: Window, t: dict[str, float]) -> list[Alert]:
-    """p95 latency rose: split the rise of the tail's mean across queue, retries, model, steps, other."""
+    """p95 latency rose: split the rise of the tail's mean across queue, retries, model, other."""
     jobs = {"now": lambda: _p95_and_tail(ledger_path, current), "before": lambda: _p95_and_tail(ledger_path, previous)}
     got = report.run_parallel(jobs)
     now, before = got["now"], got["before"]
@@ -284,7 +270,7 @@ def latency_alerts(ledger_path: Path, current: Window, previous: Window, t: dict
         before=before["p95"],
         after=now["p95"],
         attribution={
-            "basis": "mean latency of the calls at or above each window's p95 (call total + recorded steps)",
+            "basis": "mean latency of the calls at or above each window's p95 (the call's own total)",
             "before_ms": before["tail_mean"], "after_ms": now["tail_mean"], "change_ms": tail_change,
             "components_ms": deltas, "shares": shares,
             "before_components_ms": before["components"], "after_components_ms": now["components"],
@@ -295,8 +281,6 @@ def latency_alerts(ledger_path: Path, current: Window, previous: Window, t: dict
 
 
 def _component_label(name: str) -> str:
-    if name.startswith("step:"):
-        return f"step `{name[5:]}`"
     return _COMPONENT_LABELS[name]
 
 
@@ -311,11 +295,65 @@ def _latency_next(top: str) -> str:
     if top == "model":
         return ("The provider answers more slowly: check output tokens per call (longer answers take longer) and "
                 "the model mix (`llmguard report --by model,prompt_version`); stream answers or use a faster model.")
-    if top.startswith("step:"):
-        return (f"Your own step `{top[5:]}` got slower (it runs outside the model call): profile it and its "
-                "dependencies (retrieval store, tools, validation).")
     return ("Time outside queue, retry waits and the final attempt grew: failed attempts before a success, slow "
             "connections or timeouts; check errors and timeouts by model (`llmguard report --by model,error_type`).")
+
+
+def _step_p95s(ledger_path: Path, window: Window) -> dict[str, tuple[int, float, float]]:
+    """Per step name in the window: (runs, nearest-rank p95 of their durations, mean calls per run)."""
+    rows = query(
+        ledger_path,
+        f"""SELECT name, n, v, c FROM (
+                SELECT name, duration_ms AS v, ROW_NUMBER() OVER (PARTITION BY name ORDER BY duration_ms) AS rn,
+                       COUNT(*) OVER (PARTITION BY name) AS n, AVG(COALESCE(calls, 0)) OVER (PARTITION BY name) AS c
+                FROM steps WHERE duration_ms IS NOT NULL{window.where})
+            WHERE rn = (n * 95 + 99) / 100""",
+        window.params,
+    )
+    return {name: (n, v, c) for name, n, v, c in rows}
+
+
+def step_latency_alerts(
+    ledger_path: Path, current: Window, previous: Window, t: dict[str, float], applies: bool = True,
+) -> list[Alert]:
+    """A step's p95 duration rose (its runs in the steps table, window vs the one before).
+
+    `applies` is False when the alerts are filtered by what a step does not record (a model): then
+    no step can be said to belong to the filtered calls. A ledger without a steps table has none.
+    """
+    if not applies or not report.has_steps_table(ledger_path):
+        return []
+    got = report.run_parallel({"now": lambda: _step_p95s(ledger_path, current),
+                               "before": lambda: _step_p95s(ledger_path, previous)})
+    found = []
+    for name in sorted(set(got["now"]) & set(got["before"])):
+        (runs, after, calls), (runs_before, before, calls_before) = got["now"][name], got["before"][name]
+        if runs < t["min_calls"] or runs_before < t["min_calls"]:
+            continue
+        rise = after - before
+        if rise < t["latency_min_ms"] or after < before * (1 + t["latency_rise"]):
+            continue
+        by = f"rose {rise / before:.0%}" if before > 0 else "rose"
+        more_calls = f"; it makes {calls:.1f} calls per run, {calls_before:.1f} before" if calls > calls_before else ""
+        found.append(Alert(
+            kind="latency",
+            severity="critical" if after >= before * (1 + 2 * t["latency_rise"]) else "warning",
+            message=(f"p95 of step `{name}` {by} ({_ms(before)} → {_ms(after)}, {current.label} vs {previous.label}, "
+                     f"{runs:,} runs){more_calls}"),
+            check_next=(f"Your own step `{name}` got slower. Its time includes the model calls made inside it: if "
+                        "the calls' latency and the calls per run held steady (`llmguard report --by feature`), "
+                        "profile the step's own code and dependencies (retrieval store, tools, validation)."),
+            metric="step_p95_latency_ms",
+            before=before,
+            after=after,
+            attribution={
+                "basis": "durations of the step's runs (one sample per run, the calls inside it included)",
+                "runs": {"before": runs_before, "after": runs},
+                "calls_per_run": {"before": calls_before, "after": calls},
+            },
+            scope={"step": name, "window": current.label, "baseline": previous.label},
+        ))
+    return found
 
 
 # ---- tokens per prompt version ------------------------------------------------------------------

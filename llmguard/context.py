@@ -3,12 +3,17 @@
 `tag()` attributes calls to a tenant, user, feature, prompt version, priority or risk; `step()`
 measures a named workflow step and gives the calls inside it a deadline. Session-wide tags (set by
 `%llmguard tag` and the notebook hooks) sit under the context tags.
+
+Every finished step is handed to one listener as a `StepEvent` (`set_step_listener`; `install()`
+points it at the ledger), so a step is measured once per run, not once per call made inside it.
+This module imports nothing of the ledger: it only produces the events.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -25,12 +30,51 @@ _workflow: ContextVar[Workflow | None] = ContextVar("llmguard_workflow", default
 # list) so a call sees only the steps it runs inside, in its own thread or task.
 _open_steps: ContextVar[tuple[StepFrame, ...]] = ContextVar("llmguard_open_steps", default=())
 _session_tags: dict[str, Any] = {}
+# The tags a step event carries (the dimensions of the ledger's `steps` table).
+STEP_TAGS = ("tenant", "user", "feature", "prompt_version", "notebook", "cell")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, eq=False)
 class StepFrame:
+    """One open step: what calls inside it capture (see `open_steps`)."""
+
     name: str
     started: float  # perf_counter at entry
+    wall: float = 0.0  # time.time() at entry: the step event's ts
+    calls: int = 0  # calls started inside it so far (counted by `open_steps`)
+
+
+@dataclass(slots=True)
+class StepEvent:
+    """One finished run of a `step()`: a row of the ledger's `steps` table."""
+
+    name: str
+    duration_ms: float
+    ts: float = field(default_factory=time.time)  # when the step started (as a call's ts is when it started)
+    over_budget: bool = False  # ran past its timeout
+    calls: int = 0  # model calls started inside it (in its own thread/task and the tasks it spawned)
+    tenant: Any = None
+    user: Any = None
+    feature: Any = None
+    prompt_version: Any = None
+    notebook: Any = None
+    cell: Any = None
+    run_id: str = ""  # the ledger's run, filled in when recorded
+    step_id: str = ""  # unique; filled in when recorded (ingesting a journal twice skips it)
+
+
+StepListener = Callable[[StepEvent], Any]
+_step_listener: StepListener | None = None
+
+
+def set_step_listener(listener: StepListener | None) -> None:
+    """Who receives every finished step (None: nobody). `install()` sets the ledger, `uninstall()` None.
+
+    Called on the exiting thread or task, so it must be quick; whatever it raises is swallowed, so a
+    broken listener never breaks the user's step.
+    """
+    global _step_listener
+    _step_listener = listener
 
 
 @dataclass
@@ -93,8 +137,15 @@ def current_steps() -> dict[str, float]:
 
 
 def open_steps() -> tuple[StepFrame, ...]:
-    """The steps the current code runs inside, outermost first (cheap: one context-var read)."""
-    return _open_steps.get()
+    """The steps the current code runs inside, outermost first.
+
+    The guard calls this once as each call starts, which is what counts the call in each of these
+    steps' `calls` (an attribute bump per open step: a single bytecode store under the GIL).
+    """
+    frames = _open_steps.get()
+    for frame in frames:
+        frame.calls += 1
+    return frames
 
 
 def step_durations(frames: tuple[StepFrame, ...], now: float | None = None) -> dict[str, float]:
@@ -162,6 +213,19 @@ class StepTimeout(TimeoutError):
     """A `step()` ran past its timeout budget."""
 
 
+def _tell(listener: StepListener, frame: StepFrame, elapsed_ms: float, over: bool) -> None:
+    """Hand one finished step to the listener; nothing it raises reaches the user's code."""
+    try:
+        tags = current_tags()
+        listener(StepEvent(
+            name=frame.name, duration_ms=elapsed_ms, ts=frame.wall, over_budget=over, calls=frame.calls,
+            tenant=tags.get("tenant"), user=tags.get("user"), feature=tags.get("feature"),
+            prompt_version=tags.get("prompt_version"), notebook=tags.get("notebook"), cell=tags.get("cell"),
+        ))
+    except Exception:
+        pass
+
+
 class step:  # noqa: N801
     """Measure a named workflow step and bound it by `timeout` seconds.
 
@@ -189,22 +253,27 @@ class step:  # noqa: N801
             outer = _deadline.get()
             deadline_token = _deadline.set(new if outer is None else min(outer, new))
         start = time.perf_counter()
-        frames_token = _open_steps.set(_open_steps.get() + (StepFrame(self.name, start),))
-        self._state.append((start, workflow, deadline_token, frames_token))
+        frame = StepFrame(self.name, start, time.time())
+        frames_token = _open_steps.set(_open_steps.get() + (frame,))
+        self._state.append((frame, workflow, deadline_token, frames_token))
 
-    def _exit(self) -> bool:
-        start, workflow, deadline_token, frames_token = self._state.pop()
+    def _exit(self, timed_out: bool = False) -> bool:
+        frame, workflow, deadline_token, frames_token = self._state.pop()
+        start = frame.started
         self.elapsed_ms = (time.perf_counter() - start) * 1000
         try:
             _open_steps.reset(frames_token)
         except ValueError:  # exited in another context than it was entered in (a moved generator)
-            _open_steps.set(tuple(f for f in _open_steps.get() if f.started != start))
+            _open_steps.set(tuple(f for f in _open_steps.get() if f is not frame))
         workflow.steps[self.name] = workflow.steps.get(self.name, 0.0) + self.elapsed_ms
-        over = self.timeout is not None and self.elapsed_ms > self.timeout * 1000
+        over = timed_out or (self.timeout is not None and self.elapsed_ms > self.timeout * 1000)
         if over:
             workflow.over_budget.append(self.name)
         if deadline_token is not None:
             _deadline.reset(deadline_token)
+        listener = _step_listener
+        if listener is not None:
+            _tell(listener, frame, self.elapsed_ms, over)
         return over
 
     def __enter__(self) -> step:
@@ -230,7 +299,7 @@ class step:  # noqa: N801
                 await cm.__aexit__(exc_type, exc, tb)
             except TimeoutError:
                 suppressed_timeout = True
-        self._exit()
+        self._exit(timed_out=suppressed_timeout)
         if suppressed_timeout:
             raise StepTimeout(f"llmguard: step {self.name!r} exceeded its {self.timeout}s timeout budget")
         return False

@@ -15,8 +15,10 @@ Format: a fixed-size file, allocated up front (so a full disk fails here, not as
 holding a header record (the column names, so an older segment maps onto a newer schema), then one
 record per row, then zeros. A record is a 4-byte little-endian length and the row `marshal`led
 (format version 4, stable across the Python versions we support; rows hold only
-str/int/float/bool/None). The length is stored after the row, so a process killed mid-copy leaves
-a zero length: the end. A record cut short (a damaged file) ends the segment too. A row too big for
+str/int/float/bool/None). Records of other kinds (step events) are a `marshal`led dict that names
+its kind and its own fields (`{"kind": "step", ...}`): call rows stay exactly as they were, so old
+segments still ingest, and a reader that knows only rows skips the dicts. The length is stored
+after the row, so a process killed mid-copy leaves a zero length: the end. A record cut short (a damaged file) ends the segment too. A row too big for
 a segment gets a segment of its own, sized to fit.
 
 Files and folders made here (and by the ledger and cache, through `make_private_dir` and
@@ -99,6 +101,11 @@ def create_private_file(path: Path | str) -> bool:
 
 def encode(row: Sequence[Any]) -> bytes:
     return marshal.dumps(tuple(row), _MARSHAL_VERSION)
+
+
+def encode_kind(kind: str, fields: dict[str, Any]) -> bytes:
+    """A record of another kind than a call row: a dict naming its kind and its fields."""
+    return marshal.dumps({**fields, "kind": kind}, _MARSHAL_VERSION)
 
 
 def _allocate(fd: int, size: int) -> None:
@@ -206,8 +213,11 @@ def has_segments(home: Path) -> bool:
         return False
 
 
-def claim_orphans(home: Path) -> Iterator[tuple[Path, list[dict[str, Any]] | None]]:
-    """Segments no live process holds, with their rows as dicts (None: not a segment we can read).
+def claim_orphans(
+    home: Path,
+) -> Iterator[tuple[Path, list[dict[str, Any]] | None, list[dict[str, Any]]]]:
+    """Segments no live process holds: their call rows as dicts (None: not a segment we can read),
+    and their records of other kinds (dicts with a `kind`, in order).
 
     The file stays locked while the caller handles it: the caller inserts the rows, then calls
     `remove` (or `quarantine`); if it fails first, the file stays for the next reader. Two readers
@@ -240,9 +250,16 @@ def claim_orphans(home: Path) -> Iterator[tuple[Path, list[dict[str, Any]] | Non
                 records = read_records(handle.read())
             header = next(records, None)
             if not isinstance(header, tuple) or not all(isinstance(name, str) for name in header):
-                yield path, None
+                yield path, None, []
                 continue
-            yield path, [dict(zip(header, record, strict=False)) for record in records if isinstance(record, tuple)]
+            rows: list[dict[str, Any]] = []
+            others: list[dict[str, Any]] = []
+            for record in records:
+                if isinstance(record, tuple):
+                    rows.append(dict(zip(header, record, strict=False)))
+                elif isinstance(record, dict) and isinstance(record.get("kind"), str):
+                    others.append(record)
+            yield path, rows, others
         finally:
             os.close(fd)
 

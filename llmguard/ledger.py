@@ -1,4 +1,6 @@
-"""The SQLite ledger: one row per call (cache hits, refusals and failures included).
+"""The SQLite ledger: one row per call (cache hits, refusals and failures included), and one row per
+finished `llmguard.step` in the `steps` table of the same file (reports rank step durations there:
+one sample per run of a step, however many calls ran inside it).
 
 A row is durable before the response reaches the user's code, so a kernel killed right after loses
 nothing: the caller copies it into this process's memory-mapped journal segment (see journal.py)
@@ -18,6 +20,11 @@ page) is moved aside to `ledger.sqlite3.corrupt-<time>` with its -wal and -shm, 
 started in its place; never while another process still has it open (that process's close would
 delete the fresh ledger's -wal and -shm, which SQLite finds by name): until then rows wait in the
 journal. Readers (`llmguard report`) never move a ledger: they say they cannot read it.
+
+Step rows take the same road as call rows (journal segment, writer thread, one transaction with
+the calls committed beside them, ingestion of dead processes' segments), so a step survives a
+kill -9 as a call does. A ledger an older llmguard made has no `steps` table: opening it for
+writing adds one, and readers find no steps in it.
 """
 
 from __future__ import annotations
@@ -34,20 +41,21 @@ import time
 import uuid
 import warnings
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
 from llmguard import journal
+from llmguard.context import STEP_TAGS, StepEvent
 
 try:
     import fcntl
 except ImportError:  # Windows: no locks to test; a damaged ledger is moved aside right away
     fcntl = None  # type: ignore[assignment]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the steps table
 # Request ids: a random per-process prefix and a counter; unique across processes, ~10x cheaper than uuid4.
 _ID_PREFIX = uuid.uuid4().hex[:12]
 _ID_COUNTER = itertools.count(1)
@@ -153,6 +161,35 @@ _INDEXES = [
 _VALUES = attrgetter(*COLUMNS)
 _JSON_POSITIONS = [COLUMNS.index(name) for name in sorted(_JSON_COLUMNS)]
 _INSERT = f"INSERT INTO calls ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
+
+# One row per finished step() (see context.StepEvent); the tags are typed as the calls' columns.
+STEP_COLUMNS = ["step_id", "ts", "run_id", "name", "duration_ms", "over_budget", "calls", *STEP_TAGS]
+_STEP_TYPES = {"step_id": "TEXT", "ts": "REAL", "run_id": "TEXT", "name": "TEXT", "duration_ms": "REAL",
+               "over_budget": "INTEGER", "calls": "INTEGER", **{name: _column_type(name) for name in STEP_TAGS}}
+_CREATE_STEPS = "CREATE TABLE IF NOT EXISTS steps (" + ", ".join(f"{c} {_STEP_TYPES[c]}" for c in STEP_COLUMNS) + ")"
+_STEP_INDEXES = [
+    "CREATE INDEX IF NOT EXISTS steps_ts ON steps(ts)",
+    "CREATE INDEX IF NOT EXISTS steps_run ON steps(run_id)",
+]
+_STEP_VALUES = attrgetter(*STEP_COLUMNS)
+_INSERT_STEP = f"INSERT INTO steps ({', '.join(STEP_COLUMNS)}) VALUES ({', '.join('?' for _ in STEP_COLUMNS)})"
+
+
+class _StepRow(list[Any]):
+    """A pending row of the steps table: the one queue of pending rows holds both kinds, in order."""
+
+    __slots__ = ()
+
+
+def _encode_step(row: list[Any]) -> bytes:
+    return journal.encode_kind("step", dict(zip(STEP_COLUMNS, row, strict=True)))
+
+
+def _ensure_steps(conn: sqlite3.Connection) -> None:
+    """The steps table and its indexes (a ledger an older llmguard made has neither)."""
+    conn.execute(_CREATE_STEPS)
+    for statement in _STEP_INDEXES:
+        conn.execute(statement)
 
 
 class LedgerUnavailable(RuntimeError):
@@ -362,9 +399,10 @@ def stored_form(value: Any) -> Any:
 def _bindable(row: list[Any]) -> list[Any]:
     """The row with what SQLite cannot store written as text: a row is never lost for one bad value.
 
-    Only used after an insert failed, so the hot path pays nothing for it.
+    Only used after an insert failed, so the hot path pays nothing for it. A step row stays one.
     """
-    return [_storable(value) for value in row]
+    values = [_storable(value) for value in row]
+    return _StepRow(values) if isinstance(row, _StepRow) else values
 
 
 def _as_text(row: list[Any]) -> list[Any]:
@@ -384,37 +422,45 @@ def _environmental(exc: BaseException) -> bool:
 
 
 def _insert(conn: sqlite3.Connection, rows: list[Any]) -> int:
-    """Rows in one transaction: all of them land, or none do (and the error is the ledger's own).
+    """Rows (calls and steps) in one transaction: all of them land, or none do (and the error is the
+    ledger's own).
 
     A row SQLite refuses (a value it cannot bind or store) is stored with such values as text; the
     number of rows that even then could not be stored (none, so far as we know) is returned.
     """
+    batches = [
+        (_INSERT, [row for row in rows if not isinstance(row, _StepRow)]),
+        (_INSERT_STEP, [row for row in rows if isinstance(row, _StepRow)]),
+    ]
     try:
-        _insert_once(conn, rows)
+        _insert_once(conn, batches)
         return 0
     except Exception as exc:
         if _environmental(exc):
             raise
     try:
-        _insert_once(conn, [_bindable(row) for row in rows])
+        _insert_once(conn, [(sql, [_bindable(row) for row in batch]) for sql, batch in batches])
         return 0
     except Exception as exc:
         if _environmental(exc):
             raise
-    return _insert_once(conn, rows, one_by_one=True)
+    return _insert_once(conn, batches, one_by_one=True)
 
 
-def _insert_once(conn: sqlite3.Connection, rows: list[Any], one_by_one: bool = False) -> int:
+def _insert_once(conn: sqlite3.Connection, batches: list[tuple[str, list[Any]]], one_by_one: bool = False) -> int:
     lost = 0
     conn.execute("BEGIN IMMEDIATE")
     try:
-        if not one_by_one:
-            conn.executemany(_INSERT, rows)
-        else:  # each row alone, inside the one transaction: a refused statement leaves the others
-            for row in rows:
+        for sql, rows in batches:
+            if not rows:
+                continue
+            if not one_by_one:
+                conn.executemany(sql, rows)
+                continue
+            for row in rows:  # each row alone, inside the one transaction: a refused statement leaves the others
                 for attempt in (_bindable, _as_text):
                     try:
-                        conn.execute(_INSERT, attempt(row))
+                        conn.execute(sql, attempt(row))
                         break
                     except Exception as exc:
                         if _environmental(exc):
@@ -439,19 +485,29 @@ def _ingest_orphans(conn: sqlite3.Connection, home: Path) -> int:
     is set aside (`.bad`). A busy, full or damaged database leaves the segment for the next reader.
     """
     added = 0
-    for path, rows in journal.claim_orphans(home):
+    for path, rows, others in journal.claim_orphans(home):
         if rows is None:
             journal.quarantine(path)
             continue
-        seen: set[Any] = set()
-        for run_id in {stored_form(row.get("run_id")) for row in rows}:
-            seen.update(r for (r,) in conn.execute("SELECT request_id FROM calls WHERE run_id IS ?", (run_id,)))
-        fresh = [[row.get(name) for name in COLUMNS] for row in rows if stored_form(row.get("request_id")) not in seen]
+        fresh: list[Any] = _unseen(conn, "calls", "request_id", rows, COLUMNS, list)
+        steps = [record for record in others if record.get("kind") == "step"]
+        if steps:
+            _ensure_steps(conn)  # a ledger an older llmguard made
+            fresh += _unseen(conn, "steps", "step_id", steps, STEP_COLUMNS, _StepRow)
         if fresh:
             _insert(conn, fresh)
             added += len(fresh)
         journal.remove(path)
     return added
+
+
+def _unseen(conn: sqlite3.Connection, table: str, id_column: str, rows: list[dict[str, Any]],
+            columns: list[str], kind: type[list[Any]]) -> list[list[Any]]:
+    """The rows (as `kind`, in `columns` order) whose id their run does not hold yet."""
+    seen: set[Any] = set()
+    for run_id in {stored_form(row.get("run_id")) for row in rows}:
+        seen.update(r for (r,) in conn.execute(f"SELECT {id_column} FROM {table} WHERE run_id IS ?", (run_id,)))
+    return [kind(row.get(name) for name in columns) for row in rows if stored_form(row.get(id_column)) not in seen]
 
 
 def settle(path: Path) -> None:
@@ -599,6 +655,7 @@ class Ledger:
             conn.execute(_CREATE)
             for statement in _INDEXES:
                 conn.execute(statement)
+            _ensure_steps(conn)
             conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         except BaseException:
             conn.close()
@@ -684,15 +741,26 @@ class Ledger:
         event.run_id = event.run_id or self.run_id
         if self._disabled or self._closed:
             return
-        row = self._row(event)
+        self._append(self._row(event), journal.encode)
+
+    def record_step(self, event: StepEvent) -> None:
+        """A finished step (the step listener `install()` sets): durable on return, like a call's row."""
+        event.run_id = event.run_id or self.run_id
+        event.step_id = event.step_id or new_request_id()
+        if self._disabled or self._closed:
+            return
+        self._append(_StepRow(_STEP_VALUES(event)), _encode_step)
+
+    def _append(self, row: list[Any], encode: Callable[[list[Any]], bytes]) -> None:
+        """One row (of either table) into the journal, or committed now when there is no journal."""
         problem = None
         if self._journaling:
             try:
                 try:
-                    record = journal.encode(row)
+                    record = encode(row)
                 except ValueError:  # a value marshal cannot hold (an int subclass): stored as SQLite would
                     row = _bindable(row)
-                    record = journal.encode(row)
+                    record = encode(row)
                 with self._lock:
                     if not self._stop.is_set():  # once closing, nobody would flush a new segment
                         self._journal(record, row)
@@ -714,7 +782,7 @@ class Ledger:
                                            "until there is")
             else:
                 warnings.warn(f"llmguard: cannot write the ledger journal ({problem}); committing each call "
-                              "directly (slower)", RuntimeWarning, stacklevel=2)
+                              "directly (slower)", RuntimeWarning, stacklevel=3)
 
     def _journal(self, record: bytes, row: list[Any]) -> None:
         """Under self._lock: the row into the open segment (a fresh one when it is full)."""
@@ -912,6 +980,19 @@ def read_events(path: Path, where: str = "", params: tuple[Any, ...] = ()) -> li
             item[name] = json.loads(item[name]) if item.get(name) else {}
         out.append(item)
     return out
+
+
+def read_steps(path: Path, where: str = "", params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+    """Step rows as dicts, oldest first (none from a ledger an older llmguard made)."""
+    conn = connect(path, readonly=True)
+    try:
+        if conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='steps'").fetchone() is None:
+            return []
+        conn.row_factory = sqlite3.Row
+        rows = conn.execute(f"SELECT * FROM steps {where} ORDER BY ts, rowid", params).fetchall()
+    finally:
+        conn.close()
+    return [dict(row) for row in rows]
 
 
 def _flush_all_at_exit() -> None:

@@ -7,10 +7,15 @@ independent scans that run on parallel read-only connections.
 
 Percentiles: p = the value at rank ceil(q * n) of the n calls that have the figure, in ascending
 order. Queue wait and retry delay are zero for most calls, so their zeros are counted, not sorted.
-Step percentiles are over the calls that recorded that step. Over ranges of more than SAMPLE_ABOVE
-values, big groups' percentiles are estimated from a deterministic sample and the rows say so
-(`sampled_percentiles`); `exact=True` (`--exact`) sorts everything. Times of day are UTC (quotas
-reset at UTC midnight too).
+Step percentiles rank the ledger's `steps` table: one sample per run of a step, however many
+calls ran inside it (a step that made no call is there too; a call inside two steps doubles
+neither). A step row knows its tags, run and time, not the model or provider of the calls inside
+it, so grouping or filtering by those (`--by model`, the default) cannot split steps: the rows
+then carry none, and the report gives the steps of the whole range once (`Report.steps`). A
+ledger an older llmguard made has no steps table: no step figures, no error. Over ranges of more
+than SAMPLE_ABOVE values, big groups' percentiles are estimated from a deterministic sample and the
+rows say so (`sampled_percentiles`); `exact=True` (`--exact`) sorts everything. Times of day are UTC
+(quotas reset at UTC midnight too).
 """
 
 from __future__ import annotations
@@ -53,6 +58,8 @@ DIMENSIONS: dict[str, str] = {
     "hour": "strftime('%Y-%m-%d %H:00', ts, 'unixepoch')",
 }
 GROUPABLE = tuple(DIMENSIONS)
+# What a row of the steps table can be grouped and filtered by: its tags, its run and its time.
+STEP_DIMENSIONS = ("tenant", "user", "feature", "prompt_version", "notebook", "cell", "run_id", "day", "hour")
 # latency figure -> column; "total" is the call's own latency as the user's code saw it
 LATENCIES: dict[str, str] = {
     "total": "total_ms", "ttft": "ttft_ms", "queue": "queue_ms", "retry_delay": "retry_delay_ms", "model": "model_ms",
@@ -221,6 +228,25 @@ def has_calls_table(ledger_path: Path) -> bool:
         conn.close()
 
 
+def has_steps_table(ledger_path: Path) -> bool:
+    """False for a ledger an older llmguard made (its steps are only on its calls)."""
+    try:
+        conn = connect(ledger_path, readonly=True)
+    except sqlite3.Error:
+        return False
+    try:
+        return conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='steps'").fetchone() is not None
+    except sqlite3.Error:
+        return False
+    finally:
+        conn.close()
+
+
+def steps_apply(by: list[str], filters: Filters) -> bool:
+    """Whether step rows can be grouped by `by` and filtered by `filters` (only by what they record)."""
+    return all(name in STEP_DIMENSIONS for name in by) and all(name in STEP_DIMENSIONS for name, _ in filters.where)
+
+
 def query(ledger_path: Path, sql: str, params: list[Any] | tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     """One read-only query on its own connection (so several can run at once)."""
     conn = connect(ledger_path, readonly=True)
@@ -268,7 +294,11 @@ SAMPLE_MIN = 4_000
 # threshold. Its bits are spread evenly even when calls come in a fixed cycle (four steps per
 # document, say), which `rowid % n` would alias with; deterministic, so a ledger always gives the
 # same report.
-_HASH = "((calls.rowid * 2654435761) & 4294967295)"
+def _hash(table: str) -> str:
+    return f"(({table}.rowid * 2654435761) & 4294967295)"
+
+
+_HASH = _hash("calls")
 _ALL = 2**32
 
 
@@ -282,24 +312,52 @@ def sample_thresholds(counts: dict[Any, tuple[int, int]], exact: bool = False) -
 
 @dataclass(frozen=True)
 class _Figure:
-    """Where one figure's values come from, as SQL: a latency column, or the steps' JSON values."""
+    """Where one figure's values come from, as SQL: a latency column of calls, or the steps' durations."""
 
     value: str
-    source: str = "calls"
+    source: str = "calls"  # the table
     condition: str = ""  # beyond the value being present
     sub: str = "''"  # a second part of the group key (the step name), '' for none
 
 
-_STEPS = _Figure("j.value", "calls, json_each(calls.steps) AS j",
-                 "calls.steps IS NOT NULL AND j.type IN ('integer', 'real')", "j.key")
+_STEPS = _Figure("duration_ms", "steps", "", "name")
 
 
 def _steps_count_sql(by: list[str], where: str) -> str:
-    """How many calls recorded each step, per group: the counts the step percentiles rank against."""
+    """Per group and step: its runs (what the step percentiles rank against) and the calls inside them."""
     return f"""
-        SELECT {_key_sql(by)}, j.key, COUNT(*), 0 FROM {_STEPS.source}
-        WHERE {_STEPS.condition} {where} GROUP BY {", ".join([DIMENSIONS[n] for n in by] + ["j.key"])}
+        SELECT {_key_sql(by)}, name, COUNT(*), 0, SUM(COALESCE(calls, 0)) FROM steps
+        WHERE duration_ms IS NOT NULL {where} GROUP BY {", ".join([DIMENSIONS[n] for n in by] + ["name"])}
     """
+
+
+def _step_figures(
+    counted: list[tuple[Any, ...]], ranked: dict[tuple[str, str], tuple[float | None, ...]],
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """{group key: {step name: {runs, calls, p50_ms, p95_ms, p99_ms}}}: `calls` is how many ran inside."""
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for k, name, runs, _, calls in counted:
+        p50, p95, p99 = ranked[k, name]
+        out.setdefault(k, {})[name] = {"runs": runs, "calls": calls or 0, "p50_ms": p50, "p95_ms": p95, "p99_ms": p99}
+    return out
+
+
+def step_figures(
+    ledger_path: Path, filters: Filters | None = None, exact: bool = False,
+) -> tuple[dict[str, dict[str, Any]], bool]:
+    """The steps of the whole range, {name: {runs, calls, p50_ms, p95_ms, p99_ms}}, and whether they
+    were estimated from a sample. Empty when the filters name what a step does not record (a model)
+    or the ledger has no steps table."""
+    filters = filters or Filters()
+    if not steps_apply([], filters) or not has_steps_table(ledger_path):
+        return {}, False
+    where, params = filters.sql()
+    counted = query(ledger_path, _steps_count_sql([], where), params)
+    counts = {(k, name): (n, z) for k, name, n, z, _ in counted}
+    thresholds = sample_thresholds(counts, exact)
+    ranked = _percentile_job(ledger_path, [], _STEPS, where, params, counts, thresholds)()
+    figures = _step_figures(counted, ranked).get("[]", {})  # the one group: json_array() of nothing
+    return dict(sorted(figures.items())), any(t < _ALL for t in thresholds.values())
 
 
 def _percentile_job(
@@ -330,13 +388,13 @@ def _percentile_job(
             WHERE EXISTS (SELECT 1 FROM temp.lg_rank AS w WHERE w.k = s.k AND w.sub = s.sub AND w.r = s.rn)
         """
     else:  # the sample's size per group comes from the same sort (a second window)
-        below = max(thresholds.values())
+        below, hashed = max(thresholds.values()), _hash(figure.source)
         sql = f"""
             SELECT s.k, s.sub, w.r, s.v FROM (
                 {select}, ROW_NUMBER() OVER win AS rn,
                        COUNT(*) OVER (win ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS m
-                FROM {figure.source} WHERE {present} {where} {f"AND {_HASH} < {below}" if below < _ALL else ""}
-                    AND {_HASH} < (SELECT t FROM temp.lg_sample AS g WHERE g.k = {key} AND g.sub = {figure.sub})
+                FROM {figure.source} WHERE {present} {where} {f"AND {hashed} < {below}" if below < _ALL else ""}
+                    AND {hashed} < (SELECT t FROM temp.lg_sample AS g WHERE g.k = {key} AND g.sub = {figure.sub})
                 WINDOW win AS ({partition}ORDER BY {figure.value})) AS s
             JOIN temp.lg_rank AS w ON w.k = s.k AND w.sub = s.sub AND s.rn = (w.r * s.m + w.p - 1) / w.p
         """
@@ -447,7 +505,9 @@ def breakdown(
 
     Rates are per call (`retry_rate` = calls that needed at least one retry / calls). Latency keys:
     `p50_ms`/`p95_ms`/`p99_ms` for the total, `<figure>_p50_ms` for ttft, queue, retry_delay (and
-    model when asked), and `steps` = {name: {calls, p50_ms, p95_ms, p99_ms}}.
+    model when asked), and `steps` = {name: {runs, calls, p50_ms, p95_ms, p99_ms}} from the steps
+    table (`runs`: the samples; `calls`: the calls made inside them), when `by` and the filters are
+    dimensions a step records (`steps_apply`); otherwise `steps` is {} (see `step_figures`).
     """
     names = parse_by(by)
     filters = filters or Filters()
@@ -471,6 +531,7 @@ def breakdown(
         "agg": lambda: query(ledger_path, agg_sql, params),
         "eventful": lambda: query(ledger_path, eventful_sql, params),
     }
+    steps = steps and steps_apply(names, filters) and has_steps_table(ledger_path)
     if steps:
         jobs["steps"] = lambda: query(ledger_path, _steps_count_sql(names, where), params)
     first = run_parallel(jobs)
@@ -482,7 +543,7 @@ def breakdown(
             counts[figure][record[0], ""] = (extra[2 * i] or 0, extra[2 * i + 1] or 0)
     figures = {figure: _Figure(LATENCIES[figure]) for figure in latencies}
     if steps:
-        counts["steps"] = {(k, name): (n, z) for k, name, n, z in first["steps"]}
+        counts["steps"] = {(k, name): (n, z) for k, name, n, z, _ in first["steps"]}
         figures["steps"] = _STEPS
     sampled = {figure: sample_thresholds(counts[figure], exact) for figure in figures}
     estimated: dict[str, list[str]] = {}  # group key -> figures estimated from a sample
@@ -493,10 +554,7 @@ def breakdown(
         figure: _percentile_job(ledger_path, names, source, where, params, counts[figure], sampled[figure])
         for figure, source in figures.items()
     })
-    step_rows: dict[str, dict[str, dict[str, Any]]] = {}
-    for (k, name), (n, _) in counts.get("steps", {}).items():
-        p50, p95, p99 = ranked["steps"][k, name]
-        step_rows.setdefault(k, {})[name] = {"calls": n, "p50_ms": p50, "p95_ms": p95, "p99_ms": p99}
+    step_rows = _step_figures(first["steps"], ranked["steps"]) if steps else {}
     by_key: dict[str, dict[str, Any]] = {}
     for record in first["agg"]:
         k = record[0]
@@ -874,6 +932,8 @@ class Report:
     drivers: list[dict[str, Any]] = field(default_factory=list)
     alerts: list[Any] = field(default_factory=list)
     generated_at: float = field(default_factory=time.time)
+    steps: dict[str, dict[str, Any]] = field(default_factory=dict)  # the steps of the whole range
+    steps_sampled: bool = False  # their percentiles were estimated from a sample
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -886,6 +946,8 @@ class Report:
             "rows": self.rows,
             "spend_over_time": self.spend,
             "top_cost_drivers": self.drivers,
+            "steps": self.steps,
+            "steps_sampled": self.steps_sampled,
         }
 
 
@@ -896,13 +958,15 @@ def build_report(
     alerts: Callable[[], list[Any]] | None = None,
     exact: bool = False,
 ) -> Report:
-    """The breakdown, spend over time, top cost drivers and (optionally) alerts, scanned in parallel."""
+    """The breakdown, spend over time, top cost drivers, the range's steps and (optionally) alerts,
+    scanned in parallel."""
     names = parse_by(by)
     filters = filters or Filters()
     jobs: dict[str, Callable[[], Any]] = {
         "rows": lambda: breakdown(ledger_path, names, filters, exact=exact),
         "spend": lambda: spend_over_time(ledger_path, filters),
         "drivers": lambda: top_cost_drivers(ledger_path, filters, exact=exact),
+        "steps": lambda: step_figures(ledger_path, filters, exact=exact),
     }
     if alerts is not None:
         jobs["alerts"] = alerts
@@ -910,4 +974,5 @@ def build_report(
     return Report(
         ledger=str(ledger_path), by=names, filters=filters, rows=done["rows"], total=totals(done["rows"]),
         spend=done["spend"], drivers=done["drivers"], alerts=done.get("alerts", []),
+        steps=done["steps"][0], steps_sampled=done["steps"][1],
     )

@@ -233,6 +233,9 @@ def render_terminal(rep: Any, console: Any, compared: str = "") -> None:
     console.print(per)
     console.print(rel)
     console.print(lat)
+    if not step_names and rep.steps:  # grouped by what a step does not record (a model): the range's steps once
+        unsplit = [name for name in rep.by if name not in report.STEP_DIMENSIONS]
+        console.print(_steps_table(rep.steps, rep.steps_sampled, unsplit))
     buckets = rep.spend.get("buckets", [])
     if buckets:
         size = rep.spend["bucket_s"]
@@ -249,6 +252,21 @@ def render_terminal(rep: Any, console: Any, compared: str = "") -> None:
                             "-" if d["share"] is None else f"{d['share']:.0%}",
                             "-" if d["tokens_per_call"] is None else f"{d['tokens_per_call']:,.0f}")
         console.print(drivers)
+
+
+def _steps_table(steps: dict[str, dict[str, Any]], sampled: bool, unsplit: list[str]) -> Any:
+    """Each step of the range: its runs, the calls made inside them, and its duration percentiles."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    title = "step latency ms (p50 / p95 / p99)" + (f", not split by {', '.join(unsplit)}" if unsplit else "")
+    table = Table(title=title, caption=(
+        "≈ estimated from a sample (the range is large); --exact sorts them all" if sampled else None))
+    for name in ("step", "runs", "calls inside", "p50 / p95 / p99"):
+        table.add_column(name, justify="left" if name == "step" else "right")
+    for name, figures in steps.items():
+        table.add_row(escape(name), f"{figures['runs']:,}", f"{figures['calls']:,}", _triple(figures, "", sampled))
+    return table
 
 
 def _dense(buckets: list[dict[str, Any]], size: int) -> list[float]:

@@ -9,6 +9,7 @@ import llmguard
 from llmguard import alerts as alerts_mod
 from llmguard.alerts import alerts
 from llmguard.config import ConfigError, Settings
+from llmguard.context import StepEvent
 from llmguard.ledger import CallEvent, Ledger
 from tests.conftest import openai_client
 
@@ -25,10 +26,16 @@ def call(ts: float, **fields) -> CallEvent:
     return CallEvent(**base)
 
 
-def write(home, events: list[CallEvent], run_id: str = "run-1") -> None:
+def step(ts: float, duration_ms: float, calls: int = 1, name: str = "retrieval") -> StepEvent:
+    return StepEvent(name=name, duration_ms=duration_ms, ts=ts, calls=calls)
+
+
+def write(home, events: list[CallEvent], run_id: str = "run-1", steps: list[StepEvent] = ()) -> None:
     ledger = Ledger(home, run_id=run_id)
     for event in events:
         ledger.record(event)
+    for event in steps:
+        ledger.record_step(event)
     ledger.close()
 
 
@@ -66,17 +73,30 @@ def test_latency_rise_is_attributed_to_queue_wait_and_the_parts_add_up(home):
 
 
 def test_latency_rise_from_a_user_step_names_the_step(home):
-    before = [call(t, steps={"retrieval": 100.0}) for t in spread(NOW - 2 * HOUR, 40)]
+    # one retrieval step around each call, as step() records it: a row of its own per run
+    before = [step(t, 100.0) for t in spread(NOW - 2 * HOUR, 40)]
     now_times = spread(NOW - HOUR, 40)
-    current = [call(t, steps={"retrieval": 100.0}) for t in now_times[:36]]
-    current += [call(t, steps={"retrieval": 1600.0}) for t in now_times[36:]]
-    write(home, before + current)
-    (alert,) = kinds(run(home), "latency")
-    assert (alert.before, alert.after) == (1100.0, 2600.0)  # call total + recorded steps
-    assert "step `retrieval` accounts for 100% of the increase" in alert.message
-    assert alert.attribution["components_ms"]["step:retrieval"] == pytest.approx(1500.0)
-    assert sum(alert.attribution["components_ms"].values()) == pytest.approx(alert.attribution["change_ms"])
-    assert "`retrieval`" in alert.check_next
+    current = [step(t, 100.0) for t in now_times[:36]] + [step(t, 1600.0) for t in now_times[36:]]
+    write(home, [call(t) for t in spread(NOW - 2 * HOUR, 40) + now_times], steps=before + current)
+    (alert,) = kinds(run(home), "latency")  # the calls inside did not slow down: the step alone
+    assert (alert.before, alert.after) == (100.0, 1600.0)  # p95 of the step's runs, rank 38 of 40
+    assert alert.message == "p95 of step `retrieval` rose 1500% (100 ms → 1.6 s, the last 1 h vs the 1 h before, 40 runs)"
+    assert alert.metric == "step_p95_latency_ms" and alert.scope["step"] == "retrieval"
+    assert alert.attribution["runs"] == {"before": 40, "after": 40}
+    assert alert.attribution["calls_per_run"] == {"before": 1.0, "after": 1.0}
+    assert "`retrieval`" in alert.check_next and alert.severity == "critical"
+
+
+def test_a_step_with_more_calls_inside_says_so_and_calls_keep_their_own_latency(home):
+    before = [step(t, 1000.0) for t in spread(NOW - 2 * HOUR, 30)]
+    current = [step(t, 3000.0, calls=3) for t in spread(NOW - HOUR, 30)]
+    write(home, [call(t) for t in spread(NOW - 2 * HOUR, 30)] + [call(t) for t in spread(NOW - HOUR, 90)],
+          steps=before + current)
+    (alert,) = kinds(run(home), "latency")  # the calls' p95 is 1000 ms in both windows: no alert of theirs
+    assert alert.metric == "step_p95_latency_ms"
+    assert alert.message.endswith("; it makes 3.0 calls per run, 1.0 before")
+    assert kinds(run(home, feature="chat"), "latency") == []  # filtered to a feature its steps never had
+    assert kinds(run(home, model="gpt-4o-mini"), "latency") == []  # a step records no model: cannot belong
 
 
 @pytest.mark.parametrize("slow_ms", [1000.0, 1100.0])  # unchanged, and a 10% rise (below the 25% threshold)

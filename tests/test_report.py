@@ -5,6 +5,7 @@ computation in plain Python over the raw rows, and the injected group against nu
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import io
 import json
@@ -16,11 +17,13 @@ import pytest
 
 import llmguard
 from llmguard import report
-from llmguard.ledger import CallEvent, Ledger, read_events
+from llmguard.context import StepEvent
+from llmguard.ledger import CallEvent, Ledger, read_events, read_steps
 from llmguard.report_cli import add_report_arguments, run_report, sparkline
 from tests.conftest import anthropic_client, openai_client
 
 DAY = 86400.0
+STEP_DIMENSIONS = {"tenant", "user", "feature", "prompt_version", "notebook", "cell", "run_id", "day", "hour"}
 
 
 # ---- an independent computation of every figure -------------------------------------------------
@@ -32,7 +35,8 @@ def nearest_rank(values: list[float], q: int) -> float | None:
     return values[-(-q * len(values) // 100) - 1]  # the ceil(q n / 100)-th smallest
 
 
-def expected_row(rows: list[dict]) -> dict:
+def expected_row(rows: list[dict], step_rows: list[dict] = ()) -> dict:
+    """The figures of a group of call rows, its steps from the step rows of the same group."""
     n = len(rows)
     e = {
         "calls": n,
@@ -71,15 +75,20 @@ def expected_row(rows: list[dict]) -> dict:
         values = [r[column] for r in rows if r[column] is not None]
         for q in (50, 95, 99):
             e[f"{figure}p{q}_ms"] = nearest_rank(values, q)
-    steps: dict[str, list[float]] = defaultdict(list)
-    for r in rows:
-        for name, ms in (r["steps"] or {}).items():
-            steps[name].append(ms)
-    e["steps"] = {
-        name: {"calls": len(v), **{f"p{q}_ms": nearest_rank(v, q) for q in (50, 95, 99)}}
+    e["steps"] = expected_steps(step_rows)
+    return e
+
+
+def expected_steps(step_rows: list[dict]) -> dict:
+    """Per step name: one sample per run, and the calls made inside those runs."""
+    steps: dict[str, list[dict]] = defaultdict(list)
+    for r in step_rows:
+        steps[r["name"]].append(r)
+    return {
+        name: {"runs": len(v), "calls": sum(r["calls"] for r in v),
+               **{f"p{q}_ms": nearest_rank([r["duration_ms"] for r in v], q) for q in (50, 95, 99)}}
         for name, v in sorted(steps.items())
     }
-    return e
 
 
 def group_rows(rows: list[dict], dims: list[str]) -> dict[tuple, list[dict]]:
@@ -134,6 +143,10 @@ def injected(home, now: float) -> list[CallEvent]:
         ))
     for event in events:
         ledger.record(event)
+        # the steps each call ran inside, as step() records them: one row per run, one call inside
+        for name, ms in event.steps.items():
+            ledger.record_step(StepEvent(name=name, duration_ms=ms, ts=event.ts, calls=1, feature=event.feature,
+                                         tenant=event.tenant, prompt_version=event.prompt_version))
     ledger.close()
     return events
 
@@ -145,11 +158,10 @@ def ledger(fresh_sim, home):
     client = openai_client(fresh_sim)
     for i in range(5):
         with llmguard.tag(feature="summary", tenant="acme", prompt_version="s1"):
-            if i == 0:
-                with llmguard.step("retrieval"):
-                    time.sleep(0.005)
-            client.chat.completions.create(model="gpt-4o", max_tokens=40,
-                                           messages=[{"role": "user", "content": f"Summarise report {i}"}])
+            with llmguard.step("retrieval") if i == 0 else contextlib.nullcontext():  # the call inside the step
+                time.sleep(0.005 if i == 0 else 0)
+                client.chat.completions.create(model="gpt-4o", max_tokens=40,
+                                               messages=[{"role": "user", "content": f"Summarise report {i}"}])
     for i in range(3):
         with llmguard.tag(feature="chat", tenant="globex"):
             for _ in client.chat.completions.create(model="gpt-4o-mini", max_tokens=30, stream=True,
@@ -189,13 +201,18 @@ def test_every_json_figure_matches_a_computation_over_the_raw_rows(ledger, capsy
     assert any(r["retry_count"] and r["run_id"] != "injected-run" for r in raw)  # a real retry
     assert any(r["ttft_ms"] and r["run_id"] != "injected-run" for r in raw)  # real streams
     assert any(r["steps"] and r["run_id"] != "injected-run" for r in raw)  # a real llmguard.step
+    steps = read_steps(ledger)
+    assert any(s["run_id"] != "injected-run" for s in steps)  # ... and its own row
     dims = by.split(",")
     groups = group_rows(raw, dims)
+    # steps are split by what they record; by a model or provider they are not split at all
+    step_groups = group_rows(steps, dims) if set(dims) <= STEP_DIMENSIONS else {}
     assert data["by"] == dims
     assert len(data["rows"]) == len(groups)
     for row in data["rows"]:
         key = tuple(row[d] for d in dims)
-        assert_same(row, expected_row(groups[key]), f"{by}={key}")
+        assert_same(row, expected_row(groups[key], step_groups.get(key, [])), f"{by}={key}")
+    assert_same({"steps": data["steps"]}, {"steps": expected_steps(steps)}, "report")  # the whole range
     total = expected_row(raw)
     for name in ("calls", "input_tokens", "output_tokens", "cost_usd", "saved_usd", "refusals", "failures",
                  "retried_calls", "tokens_per_call", "cost_per_call", "retry_rate", "error_rate"):
@@ -226,9 +243,9 @@ def test_the_injected_group_against_numbers_worked_out_by_hand(ledger):
     assert (row["queue_p50_ms"], row["queue_p95_ms"], row["queue_p99_ms"]) == (0.0, 200.0, 300.0)
     # retry delay: 18 zeros, two 500s: rank 19 and 20 are 500
     assert (row["retry_delay_p50_ms"], row["retry_delay_p95_ms"], row["retry_delay_p99_ms"]) == (0.0, 500.0, 500.0)
-    # retrieval = 0..19 on all 20 calls: ranks 10, 19, 20; validation = 1.0 on 10 calls
-    assert row["steps"]["retrieval"] == {"calls": 20, "p50_ms": 9.0, "p95_ms": 18.0, "p99_ms": 19.0}
-    assert row["steps"]["validation"] == {"calls": 10, "p50_ms": 1.0, "p95_ms": 1.0, "p99_ms": 1.0}
+    # retrieval = 0..19 on 20 runs: ranks 10, 19, 20; validation = 1.0 on 10 runs; one call inside each run
+    assert row["steps"]["retrieval"] == {"runs": 20, "calls": 20, "p50_ms": 9.0, "p95_ms": 18.0, "p99_ms": 19.0}
+    assert row["steps"]["validation"] == {"runs": 10, "calls": 10, "p50_ms": 1.0, "p95_ms": 1.0, "p99_ms": 1.0}
 
 
 def test_time_ranges_runs_and_filters(ledger, capsys):

@@ -13,6 +13,7 @@ import pytest
 
 import llmguard
 from llmguard.config import Settings
+from llmguard.context import StepEvent
 from llmguard.ledger import CallEvent, Ledger
 from llmguard.report_cli import add_report_arguments, run_report
 from llmguard.report_html import report_html
@@ -46,12 +47,15 @@ def ledger(fresh_sim, home):
     now = time.time()
     injected = Ledger(home, run_id="history")
     for i in range(60):
-        injected.record(CallEvent(
+        event = CallEvent(
             ts=now - 6 * 3600 + i * 360, provider="openai", endpoint="chat.completions", model=MODELS[i % 2],
             requested_model=MODELS[i % 2], feature=FEATURES[i % 3], input_tokens=500, output_tokens=80,
             cost_usd=0.002 * (1 + i % 3), total_ms=200.0 + i, model_ms=150.0 + i, queue_ms=10.0 * (i % 4),
             ttft_ms=50.0 + i, steps={"retrieval": 20.0 + i % 7, "validation": 5.0},
-        ))
+        )
+        injected.record(event)
+        for name, ms in event.steps.items():  # the steps around the call, each a row of its own as step() records
+            injected.record_step(StepEvent(name=name, duration_ms=ms, ts=event.ts, calls=1, feature=event.feature))
     injected.close()
     return home / "ledger.sqlite3"
 

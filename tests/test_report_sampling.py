@@ -16,6 +16,7 @@ import random
 import pytest
 
 from llmguard import report
+from llmguard.context import StepEvent
 from llmguard.ledger import CallEvent, Ledger
 from llmguard.report_cli import add_report_arguments, run_report
 from tests.test_report import nearest_rank
@@ -31,7 +32,11 @@ def small_thresholds(monkeypatch):
 
 
 def build(home, groups: dict[str, int], latency, steps_every: int = 3) -> dict[str, list[CallEvent]]:
-    """Calls of each model in turn (interleaved, as a busy ledger is), latencies from `latency(model, i)`."""
+    """Calls of each model in turn (interleaved, as a busy ledger is), latencies from `latency(model, i)`.
+
+    Each model's calls are also its own feature, so its steps (one run around every `steps_every`-th
+    call, recorded as step() records them) fall into its group when grouped by feature: a step row
+    records its tags, not a model."""
     ledger = Ledger(home, run_id="big")
     left = dict(groups)
     made: dict[str, list[CallEvent]] = {m: [] for m in groups}
@@ -44,11 +49,14 @@ def build(home, groups: dict[str, int], latency, steps_every: int = 3) -> dict[s
             n = len(made[model])
             event = CallEvent(
                 ts=NOW - 86400 + i, provider="openai", endpoint="chat.completions", model=model, requested_model=model,
-                feature="f", input_tokens=10, output_tokens=5, cost_usd=0.001, total_ms=latency(model, n),
+                feature=model, input_tokens=10, output_tokens=5, cost_usd=0.001, total_ms=latency(model, n),
                 ttft_ms=latency(model, n) / 3, queue_ms=0.0, retry_delay_ms=0.0,
                 steps={"retrieval": latency(model, n) / 2} if n % steps_every == 0 else {},
             )
             ledger.record(event)
+            if event.steps:
+                ledger.record_step(StepEvent(name="retrieval", duration_ms=event.steps["retrieval"], ts=event.ts,
+                                             calls=1, feature=model))
             made[model].append(event)
             i += 1
     ledger.close()
@@ -72,7 +80,7 @@ def test_big_groups_are_sampled_small_ones_stay_exact(home, small_thresholds):
     draws = {m: [rng.lognormvariate(math.log(800), 0.6) for _ in range(n)]
              for m, n in (("big-a", 3000), ("big-b", 2500), ("small", 300))}
     made = build(home, {m: len(v) for m, v in draws.items()}, lambda m, i: draws[m][i], steps_every=2)
-    rows = {r["model"]: r for r in report.breakdown(home / "ledger.sqlite3", "model")}
+    rows = {r["feature"]: r for r in report.breakdown(home / "ledger.sqlite3", "feature")}
 
     assert rows["small"]["sampled_percentiles"] == []
     for q in (50, 95, 99):
@@ -98,10 +106,10 @@ def test_exact_sorts_everything_and_sampling_is_deterministic(home, small_thresh
     draws = {"big-a": [rng.uniform(10, 5000) for _ in range(4000)]}
     build(home, {"big-a": 4000}, lambda m, i: draws[m][i])
     path = home / "ledger.sqlite3"
-    first, again = report.breakdown(path, "model"), report.breakdown(path, "model")
+    first, again = report.breakdown(path, "feature"), report.breakdown(path, "feature")
     assert first == again
     assert first[0]["sampled_percentiles"]
-    [exact] = report.breakdown(path, "model", exact=True)
+    [exact] = report.breakdown(path, "feature", exact=True)
     assert exact["sampled_percentiles"] == []
     for q in (50, 95, 99):
         assert exact[f"p{q}_ms"] == nearest_rank(draws["big-a"], q)
