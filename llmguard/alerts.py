@@ -111,10 +111,23 @@ def _pyproject_alerts(path: Path | None) -> dict[str, Any]:
 
 
 def project_settings(start: Path | None = None) -> Any:
-    """The project's Settings ([tool.llmguard.alerts] is the alerts' own table, not a setting)."""
-    from llmguard.config import load_settings
+    """The project's Settings for reading the ledger ([tool.llmguard.alerts] is the alerts' own
+    table, not a setting). A bad setting does not stop a reader: its default is used, and
+    `project_settings_warning` says what was ignored."""
+    from llmguard.config import load_settings_for_reading
 
-    return load_settings(start=start)
+    settings, warning = load_settings_for_reading(start=start)
+    global _settings_warning
+    _settings_warning = warning
+    return settings
+
+
+_settings_warning: str | None = None
+
+
+def project_settings_warning() -> str | None:
+    """What the last `project_settings()` ignored, or None."""
+    return _settings_warning
 
 
 # ---- windows ------------------------------------------------------------------------------------

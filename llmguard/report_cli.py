@@ -69,6 +69,9 @@ def run_report(args: argparse.Namespace) -> int:
 
     try:
         settings = alerts_mod.project_settings()
+        warning = alerts_mod.project_settings_warning()
+        if warning:
+            print(warning, file=sys.stderr)
         home = Path(args.home) if getattr(args, "home", None) else settings.home_path
         ledger = home / "ledger.sqlite3"
         if not ledger.exists():

@@ -275,3 +275,25 @@ def test_the_package_declares_python_3_11():
     assert data["tool"]["ruff"]["target-version"] == "py311"
     assert config.tomllib is tomllib  # read directly: no silent "no tomllib, no settings" path
 
+
+
+def test_llmguard_report_reads_the_ledger_when_pyproject_settings_are_bad(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    from llmguard.ledger import CallEvent, Ledger
+
+    home = tmp_path / "home"
+    ledger = Ledger(home)
+    ledger.record(CallEvent(provider="openai", model="gpt-4o-mini", input_tokens=10, output_tokens=5,
+                            cost_usd=0.0123))
+    ledger.close()
+    (tmp_path / "pyproject.toml").write_text('[tool.llmguard]\nlimits = "fast"\n', encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "llmguard.cli", "report", "--home", str(home)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        env={**__import__("os").environ, "COLUMNS": "120"},
+    )
+    assert done.returncode == 0, done.stderr
+    assert "gpt-4o-mini" in done.stdout and "0.0123" in done.stdout
+    assert "ignoring 1 invalid setting" in done.stderr and "limits" in done.stderr
