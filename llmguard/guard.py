@@ -18,7 +18,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-from llmguard import context, redact, retry
+from llmguard import context, crossing, redact, retry
 from llmguard.budget import Budget, BudgetRefusal, Reservation
 from llmguard.config import Settings
 from llmguard.ledger import CallEvent, Ledger, safe_str
@@ -30,6 +30,8 @@ from llmguard.providers import anthropic as anthropic_adapter
 from llmguard.providers import openai as openai_adapter
 from llmguard.providers.base import CallRequest, ProviderParseError, Usage
 from llmguard.routing import Router
+
+_ADAPTERS = {"openai": openai_adapter, "anthropic": anthropic_adapter}
 
 SDK_DEFAULT_TIMEOUT_S = 600.0
 
@@ -80,6 +82,7 @@ class CallState:
     lookup_key: str | None = None  # the call's cache key, for a stale answer when the provider is down
     body: bytes | None = None  # the complete answer as the user saw it (for the cache)
     content_type: str = "application/json"
+    caller: Any = None  # the adapter of the SDK that made the call (refusals take its shape)
     steps: tuple[Any, ...] = ()  # the open step() frames around this call
     retry_refusal: str | None = None  # why a retry was not made, told to the user with the error
     sent: bool = False  # a request of this call reached the provider, which may bill it
@@ -180,6 +183,7 @@ class Guard:
             )
         else:  # new limits, same books: spend, per-run quotas and calls in flight are kept
             self.budget.reconfigure(settings.budget_usd, settings.quotas, settings.unpriced == "allow")
+        _check_crossings(settings.fallbacks)
         self.router = Router(settings.routes, settings.fallbacks)
         # one retry budget per provider: one provider's outage must not stop retries to another
         ratio = settings.retry_budget
@@ -402,7 +406,7 @@ class Guard:
         if tags:
             _apply_tags(event, tags)
         secrets = request.headers  # scrubbed against lazily, only if an error message is recorded
-        state = CallState(call=call, adapter=adapter, event=event, started=started, secrets=secrets)
+        state = CallState(call=call, adapter=adapter, event=event, started=started, secrets=secrets, caller=adapter)
         state.steps = context.open_steps()  # the steps this call runs inside, timed when it ends
 
         try:
@@ -510,22 +514,68 @@ class Guard:
     ) -> Generator[Any, Any, tuple[Any, ResponseMeter | None]]:
         event = state.event
         models = [event.model] + self.router.fallback_chain(event.model, tags)
+        original = request
         for index, model in enumerate(models):
             last = index == len(models) - 1
+            crossed = None
             if index:
-                request = _rebuild(lib, request, _json_body({**call.body, **body_changes, "model": model}))
+                target = crossing.provider_of(model)
+                body = {**call.body, **body_changes, "model": model}
+                if target is not None and target != state.caller.NAME:
+                    try:
+                        request, crossed = self._cross(state, lib, original, call, body, model, target)
+                    except (crossing.TranslationError, crossing.CrossingError) as exc:
+                        if not last:
+                            continue
+                        return self._refuse(state, lib, "fallback", f"{exc} (the fallback after {event.model} failed)")
+                else:
+                    self._uncross(state, call)
+                    request = _rebuild(lib, original, _json_body(body))
                 self._apply_timeout(request)
                 event.model, event.fallback_used, event.decision = model, True, "fallback"
-                event.status, event.http_status, event.error_type, event.error_message = (
-                    "ok",
-                    None,
-                    None,
-                    None,
-                )
+                event.status, event.http_status, event.error_type, event.error_message = "ok", None, None, None
             outcome = yield from self._one_model(state, request, model, lib, last)
             if outcome is not None:
+                if crossed is not None:
+                    return (yield from self._answer_in_callers_shape(state, outcome, crossed, lib))
                 return outcome
         raise AssertionError("unreachable: the last model always returns an outcome")  # pragma: no cover
+
+    def _cross(
+        self, state: CallState, lib: Any, original: Any, call: CallRequest, body: dict[str, Any], model: str,
+        target: str,
+    ) -> tuple[Any, crossing.Crossing]:
+        """Point this call at another provider's model: its wire format, its books, no cache."""
+        request, crossed_call, crossed = crossing.cross_request(lib, original, call, body, model, target)
+        self._end_flight(state)  # a translated answer is not stored under the caller's request
+        state.call, state.adapter, state.secrets = crossed_call, _ADAPTERS[target], request.headers
+        state.drop_usage_chunk = False
+        event = state.event
+        event.provider, event.endpoint, event.estimated_tokens = target, crossed_call.endpoint, None
+        return request, crossed
+
+    def _uncross(self, state: CallState, call: CallRequest) -> None:
+        if state.call is not call:  # an earlier fallback crossed: back to the caller's own wire
+            state.call, state.adapter = call, state.caller
+            state.event.provider, state.event.endpoint, state.event.estimated_tokens = call.provider, call.endpoint, None
+
+    def _answer_in_callers_shape(
+        self, state: CallState, outcome: tuple[Any, ResponseMeter | None], crossed: crossing.Crossing, lib: Any
+    ) -> Generator[Any, Any, tuple[Any, None]]:
+        """Meter the other provider's answer as it billed it, then hand it over in the caller's shape."""
+        response, meter = outcome
+        if meter is None:  # a refusal made here: already in the caller's shape
+            return response, None
+        is_stream = _is_event_stream(response)
+        failure = yield ReadBody(response)  # a crossed answer is read whole (streams too), then translated
+        content = b"" if failure is not None else response.content
+        meter.feed(content)
+        meter.flush()
+        meter.finish(failure is None)
+        body, content_type = crossing.translate_answer(crossed, response.status_code, content, is_stream)
+        headers = [("content-type", content_type), ("x-should-retry", "false"),
+                   ("llmguard-fallback", f"{crossed.target}:{crossed.model}")]
+        return lib.Response(response.status_code, headers=headers, content=body), None
 
     def _cache_stage(
         self,
@@ -876,7 +926,7 @@ class Guard:
         self, state: CallState, exc: BaseException, request: Any, sent: float, truncated: bool = False
     ) -> Any:
         event = state.event
-        error = _sdk_error(state.adapter, exc, request)
+        error = _sdk_error(state.caller, exc, request)
         _spent.set((hashlib.blake2b(request.content, digest_size=16).digest(), error))
         name = type(exc).__name__
         event.status = "error"
@@ -945,7 +995,7 @@ class Guard:
             event.total_ms = (time.perf_counter() - state.started) * 1000
             event.cost_usd = 0.0
             self._write_row(state)
-            error = _sdk_error(state.adapter, TimeoutError(message), None)
+            error = _sdk_error(state.caller, TimeoutError(message), None)
             raise error
         event.status, event.decision, event.error_type, event.error_message = (
             "refused",
@@ -957,8 +1007,8 @@ class Guard:
         event.cost_usd = 0.0
         event.total_ms = (time.perf_counter() - state.started) * 1000
         self._write_row(state)
-        error_kind = "rate_limit_error" if state.adapter is anthropic_adapter else f"llmguard_{kind}"
-        body = state.adapter.error_body(message, error_kind, f"llmguard_{kind}")
+        error_kind = "rate_limit_error" if state.caller is anthropic_adapter else f"llmguard_{kind}"
+        body = state.caller.error_body(message, error_kind, f"llmguard_{kind}")
         response = lib.Response(
             429,
             headers=[
@@ -1142,6 +1192,25 @@ async def _read_async(response: Any) -> BaseException | None:
         await response.aclose()
         return exc
     return None
+
+
+def _check_crossings(fallbacks: dict[str, list[str]]) -> None:
+    """A chain that crosses providers needs the other provider's key: say so at install, not mid-outage."""
+    from llmguard.config import ConfigError
+
+    for model, chain in fallbacks.items():
+        source = crossing.provider_of(model)
+        for fallback in chain:
+            target = crossing.provider_of(fallback)
+            if source is None or target is None or target == source:
+                continue
+            why = crossing.missing_credentials(target)
+            if why is not None:
+                raise ConfigError(
+                    f"llmguard: fallbacks[{model!r}] includes {fallback!r}, a {target} model, which llmguard "
+                    f"calls in {target}'s own API (the answer comes back in {source}'s shape): {why}, "
+                    f"or choose a {source} fallback"
+                )
 
 
 def _abandon(pipeline: Generator[Any, Any, Any], exc: BaseException) -> None:
