@@ -83,6 +83,7 @@ class CallState:
     body: bytes | None = None  # the complete answer as the user saw it (for the cache)
     content_type: str = "application/json"
     caller: Any = None  # the adapter of the SDK that made the call (refusals take its shape)
+    endpoint_url: str = ""  # scheme://host/path?query of the request, for the cache key
     steps: tuple[Any, ...] = ()  # the open step() frames around this call
     retry_refusal: str | None = None  # why a retry was not made, told to the user with the error
     sent: bool = False  # a request of this call reached the provider, which may bill it
@@ -407,6 +408,9 @@ class Guard:
             _apply_tags(event, tags)
         secrets = request.headers  # scrubbed against lazily, only if an error message is recorded
         state = CallState(call=call, adapter=adapter, event=event, started=started, secrets=secrets, caller=adapter)
+        # the whole URL keys the cache: path-routed gateways, Azure deployments and proxied accounts
+        # share a host but not their answers
+        state.endpoint_url = f"{event.base_url}{url.raw_path.decode('ascii', 'replace')}"
         state.steps = context.open_steps()  # the steps this call runs inside, timed when it ends
 
         try:
@@ -594,7 +598,7 @@ class Guard:
         assert layer is not None
         answer_changes = {k: v for k, v in body_changes.items() if k != "stream_options"}
         keyed = call if not answer_changes else _replace_body(call, {**call.body, **answer_changes})
-        key = layer.key_for(keyed, state.event.base_url, tags, mode)
+        key = layer.key_for(keyed, state.endpoint_url, tags, mode)
         if key is None:
             return None
         state.lookup_key = key
