@@ -13,20 +13,32 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from llmguard.money import usd
+
 QUOTA_UNITS = ("usd_per_day", "usd_per_run", "tokens_per_day", "tokens_per_run")
 QUOTA_SCOPES = ("tenant", "user", "feature")
 
 
+SESSION_FIX = ("raise the session budget (llmguard.install(budget_usd=...), [tool.llmguard] budget_usd or "
+               "%llmguard budget USD)")
+
+
 @dataclass
 class Scope:
-    """One limit: spent + reserved must stay within `limit` (USD or tokens)."""
+    """One limit: spent + reserved must stay within `limit` (USD or tokens).
 
-    name: str  # "session", "tenant:acme/usd_per_day", ...
+    `fix` is the advice a refusal gives for raising this very limit (it is set where the limit is:
+    the session budget, a quota, a notebook cell's `%%llmguard --budget`), so a refusal never points
+    to another knob.
+    """
+
+    name: str  # "session budget", "tenant:acme usd_per_day", ...
     limit: float
     unit: str  # "usd" | "tokens"
     spent: float = 0.0
     reserved: float = 0.0
     day: str | None = None  # for per-day quotas, the UTC day `spent` belongs to
+    fix: str = ""  # e.g. "raise this cell's budget on its first line (%%llmguard --budget USD)"
 
     def left(self) -> float:
         return self.limit - self.spent - self.reserved
@@ -69,7 +81,7 @@ class Budget:
         allow_unpriced: bool = False,
     ) -> None:
         self._lock = threading.Lock()
-        self.session = Scope("session budget", budget_usd, "usd") if budget_usd is not None else None
+        self.session = _session_scope(budget_usd) if budget_usd is not None else None
         self._quotas = _parse_quotas(quotas)
         self._scopes: dict[str, Scope] = {}
         # spent_today(kind, value, unit) -> float: what the ledger already holds for today
@@ -102,7 +114,7 @@ class Budget:
             if usd is None:
                 self.session = None
             elif self.session is None:
-                self.session = Scope("session budget", usd, "usd")
+                self.session = _session_scope(usd)
             else:
                 self.session.limit = usd
 
@@ -122,7 +134,8 @@ class Budget:
                         spent = self._spent_today(kind, str(value), "usd" if unit.startswith("usd") else "tokens")
                     scope = Scope(name, float(limit), "usd" if unit.startswith("usd") else "tokens",
                                   spent=spent, day=today,
-                                  reserved=scope.reserved if scope is not None else 0.0)
+                                  reserved=scope.reserved if scope is not None else 0.0,
+                                  fix=_quota_fix(f"{kind}:{value}", unit))
                     self._scopes[name] = scope
                 scopes.append(scope)
         return scopes
@@ -172,6 +185,16 @@ def _parse_quotas(quotas: dict[str, dict[str, float]] | None) -> dict[tuple[str,
     return parsed
 
 
+def _session_scope(limit: float) -> Scope:
+    return Scope("session budget", limit, "usd", fix=SESSION_FIX)
+
+
+def _quota_fix(key: str, unit: str) -> str:
+    """How to raise one quota, in code and in pyproject.toml."""
+    return (f"raise the {key} quota (quotas={{{key!r}: {{{unit!r}: ...}}}} or "
+            f"[tool.llmguard.quotas] \"{key}\" = {{{unit} = ...}})")
+
+
 def _unpriced_message(scope: Scope, model: str) -> str:
     return (
         f"llmguard: {model or 'this model'} has no known price, so the {scope.name} cannot bound what it "
@@ -182,13 +205,14 @@ def _unpriced_message(scope: Scope, model: str) -> str:
 
 
 def _refusal_message(scope: Scope, amount: float) -> str:
+    """What was spent against which limit, what this call could cost, and the knob of that limit."""
+    raise_it = scope.fix or f"raise the {scope.name}"
     if scope.unit == "usd":
-        numbers = (f"spent ${scope.spent:.4f} of ${scope.limit:.4f}, ${scope.reserved:.4f} held by calls in flight; "
-                   f"this call could cost up to ${amount:.4f}")
-        fix = ("raise it (llmguard.install(budget_usd=...) / %llmguard budget), lower max_tokens, "
-               "or use a cheaper model")
+        numbers = (f"spent {usd(scope.spent)} of {usd(scope.limit)}{' today (UTC)' if scope.day else ''}, "
+                   f"{usd(scope.reserved)} held by calls in flight; this call could cost up to {usd(amount)}")
+        fix = f"{raise_it}, lower max_tokens, or use a cheaper model"
     else:
-        numbers = (f"used {scope.spent:,.0f} of {scope.limit:,.0f} tokens, {scope.reserved:,.0f} held by calls in "
-                   f"flight; this call could use up to {amount:,.0f}")
-        fix = "raise the quota in quotas={...}, lower max_tokens, or shorten the prompt"
+        numbers = (f"used {scope.spent:,.0f} of {scope.limit:,.0f} tokens{' today (UTC)' if scope.day else ''}, "
+                   f"{scope.reserved:,.0f} held by calls in flight; this call could use up to {amount:,.0f}")
+        fix = f"{raise_it}, lower max_tokens, or shorten the prompt"
     return f"llmguard: {scope.name} would be exceeded ({numbers}). To continue, {fix}."

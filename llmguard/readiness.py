@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from llmguard import report
+from llmguard.money import usd
 
 LOOKBACK_S = 30 * 86400
 SLOW_UNSTREAMED_MS = 2000.0  # interactive answers slower than this should stream
@@ -189,7 +190,7 @@ def evaluate(ev: Evidence) -> list[Item]:
                                 "each call's queue wait is recorded; alerts fire when the queue grows or a job waits "
                                 "too long" + (f" (longest wait in 30 days: {_ms(ev.calls['max_queue_ms'])})"
                                               if ev.calls.get("calls") else "")))
-    items.append(_timeout_item(ev))
+    items.append(_timeout_item(ev, guarded))
     items.append(_stream_item(ev, guarded))
     items.append(_fallback_item(ev))
     items.append(_recorded_item(ev, 14, "Rate-limit errors and provider errors are monitored.", recorded, no_guard,
@@ -334,7 +335,7 @@ def _cache_item(ev: Evidence, guarded: bool, no_guard: str) -> Item:
     ttl = getattr(ev.settings, "cache_ttl_s", None)
     hits = ev.calls.get("cache_hits", 0)
     return Item(7, title, "pass", f"cache={mode}" + (f", ttl {ttl / 3600:g} h" if ttl else "")
-                + (f"; {hits:,} hits saved ${ev.calls.get('saved_usd', 0.0):.4f} in 30 days" if hits else ""))
+                + (f"; {hits:,} hits saved {usd(ev.calls.get('saved_usd', 0.0))} in 30 days" if hits else ""))
 
 
 def _dedup_item(ev: Evidence, guarded: bool, no_guard: str) -> Item:
@@ -370,23 +371,30 @@ def _retry_item(ev: Evidence) -> Item:
                 f"(cap {s.backoff_max_s:g} s), retry budget {s.retry_budget:.0%} of calls" + _lint_note(ev))
 
 
-def _timeout_item(ev: Evidence) -> Item:
+def _timeout_item(ev: Evidence, guarded: bool) -> Item:
     title = "Timeout budgets are set for model calls and tools."
     timeout = getattr(ev.settings, "timeout_s", None)
+    found = _findings(ev, ("LG2",))
+    # A client built without timeout= (LG201) keeps the SDK's 600 s, which the guard replaces with
+    # timeout_s on every call it sees: covered wherever the guard runs and timeout_s is set.
+    covered = [f for f in found if f.code == "LG201"] if guarded and timeout is not None else []
+    found = [f for f in found if f.code != "LG201"] if covered else found
+    capped = (f"the guard caps every call at timeout_s={timeout:g} s, so clients without timeout= "
+              f"({_where(covered)}) do not wait the SDK's 600 s") if covered else ""
     problems, fixes = [], []
     if timeout is None:
         problems.append("timeout_s is unset: the SDKs wait up to 600 s")
         fixes.append("set timeout_s = 60 in [tool.llmguard]")
-    found = _findings(ev, ("LG2",))
     if found:
         problems.append(f"clients or requests without a sane timeout: {_where(found)}")
         fixes.append("pass timeout= to the clients and HTTP calls (tools too); bound workflow steps with "
                      "llmguard.step(name, timeout=...)")
     if problems:
-        return Item(11, title, "fail", "; ".join(problems), "; ".join(fixes))
-    steps = " ; steps are measured with llmguard.step" if ev.calls.get("with_steps") else ""
-    return Item(11, title, "pass", f"timeout_s={timeout:g}; the linter finds no missing or huge timeout{steps}"
-                + _lint_note(ev))
+        return Item(11, title, "fail", "; ".join(problems + ([capped] if capped else [])), "; ".join(fixes))
+    steps = "; steps are measured with llmguard.step" if ev.calls.get("with_steps") else ""
+    how = (f"{capped}; the linter finds no other missing or huge timeout" if capped
+           else f"timeout_s={timeout:g}; the linter finds no missing or huge timeout")
+    return Item(11, title, "pass", how + steps + _lint_note(ev))
 
 
 def _stream_item(ev: Evidence, guarded: bool) -> Item:

@@ -56,7 +56,7 @@ def run(ext: Any, line: str, cell: str) -> Any:
         tags["cache"] = "off"
     guard = llmguard.current()
     before = guard.metrics.snapshot() if guard is not None else None
-    scope = Scope(f"this cell's budget (%%llmguard --budget {args.budget:g})", args.budget, "usd") if args.budget else None
+    scope = _cell_budget(args.budget) if args.budget else None
     token = context.push_budget_scope(scope) if scope is not None else None
     failed = True
     try:
@@ -69,6 +69,12 @@ def run(ext: Any, line: str, cell: str) -> Any:
             context.pop_budget_scope(token)
         if guard is not None and before is not None and not args.quiet:
             _summary(guard.metrics.snapshot(), before, scope, failed)
+
+
+def _cell_budget(limit: float) -> Scope:
+    """This cell's budget: a refusal against it says to raise `--budget` here, not the session budget."""
+    return Scope(f"this cell's budget (%%llmguard --budget {limit:g})", limit, "usd",
+                 fix="raise this cell's budget on its first line (%%llmguard --budget USD)")
 
 
 def _execute(ip: Any, cell: str) -> Any:

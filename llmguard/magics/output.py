@@ -9,6 +9,8 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from llmguard.money import usd  # noqa: F401 - the one money format, re-exported for the magics
+
 
 def show(text: str, html_text: str | None = None, **extra: Any) -> None:
     """Display `text` (and an HTML version for frontends that render it) as one output.
@@ -37,18 +39,6 @@ def note_html(text: str, tone: str = "info") -> str:
 
 def note(text: str, tone: str = "info") -> None:
     show(text, note_html(text, tone))
-
-
-def usd(value: float | None) -> str:
-    """Dollars with enough digits that a few simulated calls never read as $0.0000."""
-    if value is None:
-        return "?"
-    if value == 0:
-        return "$0.00"
-    text = f"{value:.6f}" if abs(value) < 0.01 else f"{value:.4f}" if abs(value) < 1 else f"{value:,.2f}"
-    whole, _, decimals = text.partition(".")
-    decimals = decimals.rstrip("0").ljust(2, "0")
-    return f"${whole}.{decimals}"
 
 
 def count(value: float | None) -> str:
