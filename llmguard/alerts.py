@@ -876,10 +876,9 @@ def _ms(value: float) -> str:
 
 
 def _usd(value: float) -> str:
-    if value >= 1:
-        return f"${value:,.2f}"
-    text = f"{value:.4f}".rstrip("0")
-    return "$" + (text + "0" * max(0, 2 - len(text.partition(".")[2])))
+    from llmguard.money import usd
+
+    return usd(value)
 
 
 def _duration(seconds: float) -> str:
