@@ -29,7 +29,7 @@ def main() -> None:
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     with sim_process() as base_url, tempfile.TemporaryDirectory() as home_a, tempfile.TemporaryDirectory() as home_b:
-        client = openai.OpenAI(base_url=base_url + "/v1", api_key="sk-bench", max_retries=0)
+        client = openai.OpenAI(base_url=base_url + "/v1", api_key="sk-bench", max_retries=0, timeout=60)
         cached = llmguard.install(home=home_a)
         uncached = llmguard.install(home=home_b, cache="off")
         transport.detach()

@@ -60,7 +60,7 @@ def stats(base_url: str) -> dict:
 
 
 async def send_all(base_url: str, items, max_retries: int) -> tuple[float, int]:
-    client = openai.AsyncOpenAI(base_url=base_url + "/v1", api_key="sk-bench", max_retries=max_retries)
+    client = openai.AsyncOpenAI(base_url=base_url + "/v1", api_key="sk-bench", max_retries=max_retries, timeout=60)
     failures = 0
 
     async def one(messages, max_tokens):

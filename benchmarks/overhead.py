@@ -35,7 +35,7 @@ def main() -> None:
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     with sim_process() as base_url, tempfile.TemporaryDirectory() as home:
-        client = openai.OpenAI(base_url=base_url + "/v1", api_key="sk-bench", max_retries=0)
+        client = openai.OpenAI(base_url=base_url + "/v1", api_key="sk-bench", max_retries=0, timeout=60)
         guard = llmguard.install(home=home)
         transport.detach()
         messages = [{"role": "user", "content": "Say hi."}]

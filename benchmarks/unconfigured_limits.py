@@ -49,7 +49,7 @@ def run_arm(base: str, calls: int, limits: dict | None) -> dict:
     if limits:
         settings["limits"] = {MODEL: limits}
     guard = llmguard.install(**settings)
-    client = openai.OpenAI(base_url=base + "/v1", api_key="sk-bench", max_retries=0)
+    client = openai.OpenAI(base_url=base + "/v1", api_key="sk-bench", max_retries=0, timeout=60)
     failed = 0
 
     def one(i: int) -> None:

@@ -57,12 +57,13 @@ def run_demo(home: str | None = None, calls: int = 36) -> int:
         warnings.simplefilter("ignore", RuntimeWarning)
         guard = llmguard.install(**settings)
         try:
-            client = openai.OpenAI(base_url=sim.base_url + "/v1", api_key="sk-demo-not-a-real-key")
+            # timeout= bounds each attempt (the SDK default waits up to 600 s): copy it into real code too
+            client = openai.OpenAI(base_url=sim.base_url + "/v1", api_key="sk-demo-not-a-real-key", timeout=60)
             claude = None
             if has_anthropic:
                 import anthropic
 
-                claude = anthropic.Anthropic(base_url=sim.base_url, api_key="sk-ant-demo-not-a-real-key")
+                claude = anthropic.Anthropic(base_url=sim.base_url, api_key="sk-ant-demo-not-a-real-key", timeout=60)
             total = len(plan) + (6 if claude else 0)
             with Progress(console=console, transient=False) as progress:
                 task = progress.add_task("calls through llmguard", total=total)

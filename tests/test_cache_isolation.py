@@ -12,7 +12,8 @@ MSG = [{"role": "user", "content": "Name a colour."}]
 
 
 def _azure(sim, deployment: str) -> openai.AzureOpenAI:
-    return openai.AzureOpenAI(azure_endpoint=sim.base_url, api_key=FAKE_OPENAI_KEY, api_version="2024-10-21",
+    # a test client of the local simulator: pytest-timeout bounds a hang
+    return openai.AzureOpenAI(azure_endpoint=sim.base_url, api_key=FAKE_OPENAI_KEY, api_version="2024-10-21",  # noqa: LG201
                               azure_deployment=deployment, max_retries=0)
 
 

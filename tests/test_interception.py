@@ -267,7 +267,8 @@ def test_legacy_httpx_clients_are_guarded_too(fresh_sim, guard):
     httpx = pytest.importorskip("httpx")
     import openai
 
-    client = openai.OpenAI(base_url=fresh_sim.base_url + "/v1", api_key="sk-legacy-123456", http_client=httpx.Client())
+    # built the way a user would, SDK defaults and all: the test is that the guard still intercepts it
+    client = openai.OpenAI(base_url=fresh_sim.base_url + "/v1", api_key="sk-legacy-123456", http_client=httpx.Client())  # noqa: LG201
     answer = client.chat.completions.create(model="gpt-4o-mini", messages=MSG, max_tokens=5)
     assert answer.choices[0].message.content
     [event] = rows(guard)
