@@ -120,7 +120,7 @@ def test_budget_reserves_worst_case_and_settles_real_cost():
     budget = Budget(budget_usd=1.0, quotas={"tenant:acme": {"tokens_per_run": 1000}})
     first = budget.reserve(0.6, 100, {"tenant": "acme"})
     refusal = budget.reserve(0.6, 100, {"tenant": "acme"})
-    assert isinstance(refusal, BudgetRefusal) and "session budget" in refusal.message and "$0.6000" in refusal.message
+    assert isinstance(refusal, BudgetRefusal) and "session budget" in refusal.message and "$0.60" in refusal.message
     budget.settle(first, 0.1, 50)
     assert not isinstance(budget.reserve(0.6, 100, {"tenant": "acme"}), BudgetRefusal)
     tokens_refusal = budget.reserve(0.0, 900, {"tenant": "acme"})
