@@ -11,7 +11,8 @@ In a notebook, `cell` is the 1-based index of the cell among all the notebook's 
 raw cells count: it is `nb.cells[cell - 1]`), and `line` is the 1-based line inside that cell.
 `lint_source` lints Python text; use `lint_notebook_source` for a notebook's JSON.
 
-Exit codes of the CLI: 0 no findings, 1 findings (LG000 included), 2 usage or config error.
+Exit codes of the CLI: 0 no findings, 1 findings (LG000 included), 2 usage or config error, an
+unreadable folder, or a linter bug (reported with the file it hit; the rest of the run goes on).
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
 """`llmguard lint` and `llmguard rule`: argument definitions and handlers for the main CLI.
 
 Exit codes: 0 no findings, 1 findings (LG000 included; with `--diff`: changes to apply),
-2 usage or config error (bad arguments, invalid `[tool.llmguard.lint]`, a path that does not exist).
+2 usage or config error (bad arguments, invalid `[tool.llmguard.lint]`, a path that does not exist,
+a folder that cannot be read) or a linter bug (an internal error, named with the file it hit), so a
+crash never looks like an ordinary "findings" result.
 Importing this module is cheap: the engine (and libcst) load only when a command runs.
 """
 
@@ -43,6 +45,8 @@ def add_lint_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--jobs", "-j", type=int, default=0, metavar="N",
                         help="worker processes for large trees (default 0: one per CPU; 1: no workers)")
     parser.add_argument("--concise", action="store_true", help="text format: one line per finding")
+    parser.add_argument("--follow-symlinks", action="store_true",
+                        help="walk into symbolic links to folders (each folder is still visited once)")
 
 
 def _flatten(values: list[list[str]] | None) -> list[str]:
@@ -78,10 +82,21 @@ def run_lint(args: argparse.Namespace) -> int:
     except LintConfigError as exc:
         print(f"llmguard lint: config error: {exc}", file=err)
         return 2
-    out, close = _output(args)
+    try:
+        out, close = _output(args)
+    except OSError as exc:
+        print(f"llmguard lint: cannot write {args.output_file}: {exc.strerror or exc}", file=err)
+        return 2
     try:
         code = _costs(args, config, paths, out) if args.costs else _lint(args, config, paths, out, len(missing))
         return 2 if missing else code
+    except Exception as exc:  # noqa: BLE001 - a linter bug: exit 2, never 1 (which means "findings")
+        import traceback
+
+        where = traceback.extract_tb(exc.__traceback__)[-1]
+        print(f"llmguard lint: internal error: {type(exc).__name__}: {exc} (at {os.path.basename(where.filename)}:"
+              f"{where.lineno}); please report it", file=err)
+        return 2
     finally:
         if close:
             out.close()
@@ -106,7 +121,7 @@ def _lint(  # noqa: ANN001
     from llmguard.lint.runner import run
 
     result = run(paths, config, use_cache=not args.no_cache, jobs=args.jobs, fix=args.fix and not args.diff,
-                 diff=args.diff)
+                 diff=args.diff, follow_symlinks=getattr(args, "follow_symlinks", False))
     for message in result.errors + result.warnings:
         print(message, file=sys.stderr)
     if args.diff:
@@ -127,7 +142,7 @@ def _lint(  # noqa: ANN001
     elif args.format == "sarif":
         from llmguard.lint.formats import sarif
 
-        out.write(sarif.render(findings, version=__version__))
+        out.write(sarif.render(findings, version=__version__, config=config))
     elif args.format == "github":
         from llmguard.lint.formats import github
 
@@ -162,7 +177,7 @@ def _costs(args: argparse.Namespace, config, paths: list[str], out: TextIO) -> i
         print(f"llmguard lint --costs: --format {args.format} is not available for the cost map (use text or json)",
               file=sys.stderr)
         return 2
-    return 2 if any("no such file" in p for p in problems) else 0
+    return 2 if any("no such file" in p or "cannot read folder" in p or "internal error" in p for p in problems) else 0
 
 
 # -- llmguard rule ---------------------------------------------------------------------------------

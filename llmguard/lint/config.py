@@ -6,6 +6,8 @@ and prompt-file globs are relative to. Keys use dashes (underscores are accepted
 
     select, ignore            rule codes or prefixes ("LG2", "ALL"); --select/--ignore override/extend
     per-file-ignores          { "tests/**" = ["LG3"] }, gitignore-style globs relative to the root
+    include-tests             also run LG201/LG301 on test files (default false: tests/, test/, test_*.py,
+                              *_test.py, conftest.py use stub clients and short calls on purpose)
     exclude                   gitignore-style globs (on top of .venv, build, node_modules, ...)
     respect-gitignore         read .gitignore files (default true)
     max-prompt-tokens         LG401/LG403 budget (2000)      max-output-tokens   LG303 (4096)
@@ -23,14 +25,17 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import os
+import sys
 from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 DEFAULTS: dict[str, Any] = {
     "select": ["ALL"],
     "ignore": [],
     "per-file-ignores": {},
+    "include-tests": False,
     "exclude": [],
     "respect-gitignore": True,
     "max-prompt-tokens": 2000,
@@ -68,6 +73,7 @@ class LintConfig:
     select: tuple[str, ...] = ("ALL",)
     ignore: tuple[str, ...] = ()
     per_file_ignores: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    include_tests: bool = False
     exclude: tuple[str, ...] = ()
     respect_gitignore: bool = True
     max_prompt_tokens: int = 2000
@@ -99,11 +105,41 @@ class LintConfig:
             updated = replace(updated, ignore=updated.ignore + tuple(_check_codes(ignore, "--ignore")))
         return updated
 
+    def skips_test_rules(self, path: str) -> bool:
+        """True when `path` is a test file and the rules a test client makes noisy (LG201, LG301) skip it."""
+        return not self.include_tests and is_test_path(path, self.root)
+
     def fingerprint(self) -> str:
         """Stable hash of everything that changes results (not the root or where it came from)."""
         data = asdict(self)
         data.pop("root"), data.pop("source")
         return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+_TEST_DIRS = {"tests", "test"}
+
+
+def is_test_path(path: str, root: Path | None = None) -> bool:
+    """A file under tests/ or test/, or named test_*.py, *_test.py or conftest.py (relative to `root`).
+
+    The part of the path above the config root does not count: a project checked out in a folder
+    named `tests` is not all tests.
+    """
+    if not path or path.startswith("<"):  # "<cell>", "<stdin>"
+        return False
+    given = PurePath(path)
+    relative = given
+    if root is not None:
+        for absolute in (os.path.abspath, os.path.realpath):  # realpath: a root reached through a symlink
+            try:
+                relative = Path(absolute(path)).relative_to(root)
+                break
+            except ValueError:
+                continue
+    stem = relative.name.rsplit(".", 1)[0]
+    if stem.startswith("test_") or stem.endswith("_test") or stem == "conftest":
+        return True
+    return any(part in _TEST_DIRS for part in relative.parts[:-1])
 
 
 def _matches(code: str, selector: str) -> bool:
@@ -149,6 +185,25 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise LintConfigError(f"{path}: invalid TOML: {exc}") from None
 
 
+_WARNED: set[str] = set()  # pyproject files already warned about in this process
+
+
+def _warn_misplaced(path: Path, data: dict[str, Any]) -> None:
+    """Say once, on stderr, when lint settings sit in [tool.llmguard] (the runtime guard's table)."""
+    tool = data.get("tool")
+    ours = tool.get("llmguard") if isinstance(tool, dict) else None
+    if not isinstance(ours, dict):
+        return
+    keys = [str(k) for k in ours if str(k).replace("_", "-") in DEFAULTS and str(k) != "lint"]
+    where = str(path.resolve())
+    if not keys or where in _WARNED:
+        return
+    _WARNED.add(where)
+    print(f"llmguard lint: {where}: [tool.llmguard] has lint settings ({', '.join(keys)}), which are ignored "
+          "there: [tool.llmguard] configures the runtime guard; move them under [tool.llmguard.lint]",
+          file=sys.stderr)
+
+
 def _lint_table(data: dict[str, Any]) -> dict[str, Any] | None:
     tool = data.get("tool")
     if not isinstance(tool, dict):
@@ -170,7 +225,11 @@ def find_config_file(start_dir: str | Path) -> Path | None:
             text = candidate.read_text(encoding="utf-8", errors="replace")
         except OSError:
             continue
-        if "llmguard" in text and _lint_table(_read_toml(candidate)) is not None:
+        if "llmguard" not in text:
+            continue
+        data = _read_toml(candidate)
+        _warn_misplaced(candidate, data)
+        if _lint_table(data) is not None:
             return candidate
     return None
 
@@ -182,6 +241,7 @@ def load_config(start_dir: str | Path = ".", config_file: str | Path | None = No
         if not path.is_file():
             raise LintConfigError(f"--config {config_file}: no such file")
         data = _read_toml(path)
+        _warn_misplaced(path, data)
         table = _lint_table(data)
         if table is None:  # a standalone llmguard-lint.toml holds the keys at the top level
             table = data.get("lint", data) if path.name != "pyproject.toml" else {}
@@ -213,6 +273,7 @@ def config_from_table(table: Any, root: Path | None = None, source: str | None =
         select=tuple(_check_codes(v.str_list("select", values["select"]), f"{where} select")),
         ignore=tuple(_check_codes(v.str_list("ignore", values["ignore"]), f"{where} ignore")),
         per_file_ignores=v.per_file_ignores(values["per-file-ignores"]),
+        include_tests=v.boolean("include-tests", values["include-tests"]),
         exclude=tuple(v.str_list("exclude", values["exclude"])),
         respect_gitignore=v.boolean("respect-gitignore", values["respect-gitignore"]),
         max_prompt_tokens=v.number("max-prompt-tokens", values["max-prompt-tokens"], integer=True),

@@ -3,6 +3,10 @@ excluded ones, plus prompt template files matching `prompt-files`.
 
 Paths given explicitly are linted whatever their extension (pre-commit passes extension-less
 Python scripts), but configured excludes still apply to them, so the hook and a full run agree.
+
+Symbolic links to folders are not followed unless asked (`--follow-symlinks`), and every folder is
+walked at most once (by device and inode), so a link loop can neither hang the walk nor report a
+file twice. Links to files are linted like files. A folder that cannot be read is reported.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ class SourcePath:
 class Discovery:
     files: list[SourcePath] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)  # paths given that do not exist
+    unreadable: list[tuple[str, str]] = field(default_factory=list)  # (folder as displayed, why it cannot be read)
 
 
 def display_path(path: str, cwd: str) -> str:
@@ -117,11 +122,12 @@ class _Rules:
         return None
 
 
-def discover(paths: list[str], config: LintConfig, cwd: str | None = None) -> Discovery:
+def discover(paths: list[str], config: LintConfig, cwd: str | None = None, follow_symlinks: bool = False) -> Discovery:
     cwd = cwd or os.getcwd()
     rules = _Rules(config)
     found = Discovery()
     seen: set[str] = set()
+    walk = _Walk(rules, found, cwd, follow_symlinks)
 
     def add(path: str, kind: str) -> None:
         if path not in seen:
@@ -137,37 +143,64 @@ def discover(paths: list[str], config: LintConfig, cwd: str | None = None) -> Di
             if not rules.excluded(absolute, False, []):  # explicit files: excludes apply, .gitignore does not
                 add(absolute, rules.kind(absolute) or "python")
             continue
-        _walk(absolute, rules, rules.layers_above(absolute), add)
+        walk.run(absolute, rules.layers_above(absolute), add)
     found.files.sort(key=lambda f: f.display)
     return found
 
 
-def _walk(top: str, rules: _Rules, layers: list[tuple[str, PatternSet]], add) -> None:  # noqa: ANN001
-    stack = [(top, layers)]
-    while stack:
-        folder, active = stack.pop()
+class _Walk:
+    """Folder walks for one run, sharing the set of folders already visited."""
+
+    def __init__(self, rules: _Rules, found: Discovery, cwd: str, follow_symlinks: bool) -> None:
+        self.rules, self.found, self.cwd, self.follow = rules, found, cwd, follow_symlinks
+        self.visited: set[tuple[int, int]] = set()
+
+    def _first_visit(self, path: str) -> bool:
         try:
-            entries = list(os.scandir(folder))
+            st = os.stat(path)
         except OSError:
-            continue
-        own = rules.gitignore(folder) if folder != top else None  # top's own is already in `layers`
-        if own is not None:
-            active = [*active, (folder, own)]
-        subfolders = []
-        for entry in entries:
+            return True  # scandir will say what is wrong with it
+        key = (st.st_dev, st.st_ino)
+        if key in self.visited:
+            return False
+        self.visited.add(key)
+        return True
+
+    def run(self, top: str, layers: list[tuple[str, PatternSet]], add) -> None:  # noqa: ANN001
+        rules = self.rules
+        if not self._first_visit(top):
+            return
+        stack = [(top, layers)]
+        while stack:
+            folder, active = stack.pop()
             try:
-                is_dir = entry.is_dir()
-            except OSError:
-                is_dir = False
-            if rules.excluded(entry.path, is_dir, active):
+                with os.scandir(folder) as listing:
+                    entries = list(listing)
+            except OSError as exc:
+                self.found.unreadable.append((display_path(folder, self.cwd), exc.strerror or str(exc)))
                 continue
-            if is_dir:
-                subfolders.append(entry.path)
-                continue
-            kind = rules.kind(entry.path)
-            if kind is not None:
-                add(entry.path, kind)
-        stack.extend((sub, active) for sub in sorted(subfolders, reverse=True))
+            own = rules.gitignore(folder) if folder != top else None  # top's own is already in `layers`
+            if own is not None:
+                active = [*active, (folder, own)]
+            subfolders = []
+            for entry in entries:
+                try:
+                    is_dir = entry.is_dir()  # through a link too
+                    linked_dir = is_dir and entry.is_symlink()
+                except OSError:
+                    is_dir = linked_dir = False
+                if linked_dir and not self.follow:
+                    continue
+                if rules.excluded(entry.path, is_dir, active):
+                    continue
+                if is_dir:
+                    if self._first_visit(entry.path):
+                        subfolders.append(entry.path)
+                    continue
+                kind = rules.kind(entry.path)
+                if kind is not None:
+                    add(entry.path, kind)
+            stack.extend((sub, active) for sub in sorted(subfolders, reverse=True))
 
 
 def relative_to_root(path: str, config: LintConfig) -> str:

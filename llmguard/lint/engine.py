@@ -1,8 +1,11 @@
-"""Lint one file: decode → literal prefilter → libcst parse → rules → positions → suppressions.
+"""Lint one file: decode → literal prefilter → guard → libcst parse → rules → positions → suppressions.
 
 The prefilter runs before any parsing: each rule names literals a file must contain for it to
 match (an SDK, tenacity, backoff, an LLM host...), and a file no selected rule can match is done
 after a few substring searches. Only files with findings pay for positions (see positions.py).
+The guard (guard.py) keeps text that would crash or stall libcst away from it; work that
+recurses past Python's recursion limit runs again with a deeper stack. A notebook's cells are
+checked one by one first, so one broken cell is reported once and the others are still linted.
 """
 
 from __future__ import annotations
@@ -16,17 +19,18 @@ from typing import Any
 
 import libcst as cst
 
-from llmguard.lint import sdk
+from llmguard.lint import guard, sdk
 from llmguard.lint.config import LintConfig
 from llmguard.lint.context import FileContext
 from llmguard.lint.findings import PARSE_ERROR, PARSE_ERROR_NAME, Finding, Report
-from llmguard.lint.notebooks import JoinedNotebook, NotebookError, is_python, join, load_notebook
+from llmguard.lint.lines import split_lines
+from llmguard.lint.notebooks import JoinedNotebook, Notebook, NotebookError, is_python, join, load_notebook
 from llmguard.lint.positions import ranges_for
 from llmguard.lint.rules import get_rule
 from llmguard.lint.rules.base import Rule
 from llmguard.lint.suppress import Suppressions, file_ignored
 
-_NOTEBOOK_RETRIES = 50
+_TOO_DEEP = "too complex to lint: nested too deeply for the linter (not checked)"
 
 
 @dataclass
@@ -34,6 +38,7 @@ class FileResult:
     findings: list[Finding] = field(default_factory=list)
     dependencies: list[str] = field(default_factory=list)  # other files the result depends on
     parsed: bool = False
+    internal_errors: list[str] = field(default_factory=list)  # linter bugs met here: never cached, exit code 2
 
 
 @dataclass
@@ -44,6 +49,7 @@ class Analysis:
     context: FileContext
     reports: list[tuple[Rule, Report]]
     errors: list[Finding]
+    internal_errors: list[str] = field(default_factory=list)
 
 
 class Engine:
@@ -83,7 +89,12 @@ class Engine:
             joined = join(nb, text)
             if len(joined.text) > self.config.max_file_bytes:
                 return self._error(path, _too_large(len(joined.text), self.config), ignored)
-            return self.lint_text(joined.text, path, joined, ignored)
+            result = self.lint_text(joined.text, path, joined, ignored)
+            if not file_ignored(joined.text):
+                extra = self.notebook_findings(nb, text, path, ignored)
+                if extra:
+                    result.findings = sorted(result.findings + extra, key=Finding.sort_key)
+            return result
         if len(data) > self.config.max_file_bytes:
             return self._error(path, _too_large(len(data), self.config), ignored)
         if b"\0" in data:
@@ -106,7 +117,19 @@ class Engine:
         findings = list(analysis.errors)
         findings.extend(self._findings(analysis, path, notebook, text))
         findings.sort(key=Finding.sort_key)
-        return FileResult(findings, sorted(analysis.context.dependencies), parsed=True)
+        return FileResult(findings, sorted(analysis.context.dependencies), parsed=True,
+                          internal_errors=analysis.internal_errors)
+
+    def notebook_findings(self, nb: Notebook, raw: str, path: str, ignored: frozenset[str]) -> list[Finding]:
+        """What rules find outside the joined code cells (saved outputs, markdown): `Rule.check_notebook`."""
+        out = []
+        for rule in self.rules:
+            if rule.code in ignored or not any(literal in raw for literal in rule.notebook_literals):
+                continue
+            for hit in rule.check_notebook(nb.cells):
+                out.append(Finding(rule.code, rule.name, hit.message, path, hit.line, hit.column, hit.line,
+                                   hit.end_column, hit.cell))
+        return out
 
     def lint_template(self, data: bytes, path: str, ignored: frozenset[str] = frozenset()) -> FileResult:
         """A prompt template file (`prompt-files`): LG403 when it is over the token budget."""
@@ -132,39 +155,58 @@ class Engine:
         rules = [r for r in self.candidates(text) if r.code not in ignored and (r.fixable or not only_fixable)]
         if not rules:
             return None
+        keep_errors = self.report_parse_errors and PARSE_ERROR not in ignored
+        try:
+            return guard.deep_retry(lambda: self._analyze(text, path, notebook, rules, keep_errors))
+        except RecursionError:
+            return FileResult([self._error_finding(path, _TOO_DEEP, 1, 1, notebook)] if keep_errors else [])
+
+    def _analyze(self, text: str, path: str, notebook: JoinedNotebook | None, rules: list[Rule],
+                 keep_errors: bool) -> Analysis | FileResult:
         errors: list[Finding] = []
+        blamed: set[int] = set()  # notebook cells already reported and blanked
+        if notebook is not None:
+            text, errors, blamed = usable_cells(text, path, notebook)
+        problem = guard.check(text)
+        if problem is not None:
+            errors.append(self._error_finding(path, problem.message, problem.line, problem.column, notebook))
+            return FileResult(errors if keep_errors else [])
         module = None
-        for _ in range(_NOTEBOOK_RETRIES if notebook is not None else 1):
+        while module is None:
             try:
                 module = cst.parse_module(text)
-                break
-            except Exception as exc:  # noqa: BLE001 - ParserSyntaxError, RecursionError, native parser errors
+            except RecursionError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - ParserSyntaxError, native parser errors
                 line, column, message = _syntax_error(text, exc)
                 errors.append(self._error_finding(path, message, line, column, notebook))
-                if notebook is None or not 1 <= line <= len(notebook.rows):
-                    break
-                text = _blank_cell(text, notebook, notebook.rows[line - 1][0])
-        if module is None:
-            return FileResult([e for e in errors if self.report_parse_errors and PARSE_ERROR not in ignored])
-        if not self.report_parse_errors or PARSE_ERROR in ignored:
+                if notebook is None or not 1 <= line <= len(notebook.rows) or notebook.rows[line - 1][0] in blamed:
+                    return FileResult(errors if keep_errors else [])
+                cell = notebook.rows[line - 1][0]  # cells that only fail together: drop the one blamed
+                blamed.add(cell)
+                text = _blank_cell(text, notebook, cell)
+        if not keep_errors:
             errors = []
         context = FileContext(module, text, path, self.config)
         reports: list[tuple[Rule, Report]] = []
+        internal: list[str] = []
         for rule in rules:
             try:
                 reports.extend((rule, report) for report in rule.check(context))
+            except RecursionError:
+                raise
             except Exception as exc:  # noqa: BLE001 - a rule bug must not stop the run
-                errors.append(self._error_finding(
-                    path, f"internal error in rule {rule.code} ({type(exc).__name__}: {exc}); please report it",
-                    1, 1, notebook))
+                message = f"internal error in rule {rule.code} ({type(exc).__name__}: {exc}); please report it"
+                internal.append(message)
+                errors.append(self._error_finding(path, message, 1, 1, notebook))
         if reports:
             reports = self._unsuppressed(module, text, reports)
-        return Analysis(module, context, reports, errors)
+        return Analysis(module, context, reports, errors, internal)
 
     def _unsuppressed(self, module: cst.Module, text: str, reports: list[tuple[Rule, Report]]) -> list[tuple[Rule, Report]]:
         nodes = [r.node for _, r in reports] + [r.anchor for _, r in reports if r.anchor is not None]
         ranges = ranges_for(module, nodes)
-        suppressions = Suppressions(text.splitlines())
+        suppressions = Suppressions(split_lines(text))
         kept = []
         for rule, report in reports:
             report.position = ranges.get(id(report.node), (1, 0, 1, 0))
@@ -238,6 +280,44 @@ def _syntax_error(text: str, exc: Exception) -> tuple[int, int, str]:
     if isinstance(exc, RecursionError):
         return 1, 1, "cannot parse: nested too deeply for the parser (not checked)"
     return 1, 1, f"cannot parse: {type(exc).__name__}: {exc} (not checked)"
+
+
+def usable_cells(text: str, path: str, notebook: JoinedNotebook) -> tuple[str, list[Finding], set[int]]:
+    """The joined text with each cell that does not parse on its own blanked, and an LG000 for each.
+
+    Checking cells one by one keeps a broken cell from being blamed on the ones after it (a stub
+    `def f():` makes the next cell's first line "expected an indented block").
+    """
+    lines = text.split("\n")
+    rows: dict[int, list[int]] = {}
+    for row, (cell, _) in enumerate(notebook.rows):
+        rows.setdefault(cell, []).append(row)
+    errors: list[Finding] = []
+    bad: set[int] = set()
+    for cell, cell_rows in rows.items():
+        problem = _cell_problem("\n".join(lines[r] for r in cell_rows) + "\n")
+        if problem is None:
+            continue
+        bad.add(cell)
+        line = min(max(1, problem.line), len(cell_rows))
+        errors.append(Finding(PARSE_ERROR, PARSE_ERROR_NAME, problem.message, path, line, problem.column, line,
+                              problem.column, cell))
+        for r in cell_rows:
+            lines[r] = ""
+    return ("\n".join(lines) if bad else text), errors, bad
+
+
+def _cell_problem(source: str) -> guard.Problem | None:
+    problem, error = guard.verdict(source)
+    if problem is not None or error is None:
+        return problem
+    try:  # CPython rejects it; libcst may still read newer syntax than this interpreter's
+        cst.parse_module(source)
+        return None
+    except RecursionError:
+        raise
+    except Exception:  # noqa: BLE001 - ParserSyntaxError, native parser errors
+        return guard.Problem(f"syntax error: {error.msg} (not checked)", error.lineno or 1, max(1, error.offset or 1))
 
 
 def _blank_cell(text: str, notebook: JoinedNotebook, cell: int) -> str:

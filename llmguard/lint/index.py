@@ -17,6 +17,7 @@ from typing import Any
 import libcst as cst
 
 from llmguard.lint.names import ImportMap, dotted
+from llmguard.lint.values import string_value
 
 _NOT_CODE = {
     "lpar", "rpar", "comma", "semicolon", "colon", "equal", "star", "dot", "operator", "lbracket",
@@ -87,6 +88,11 @@ class FileIndex:
     assignments: dict[str, list[Assignment]] = field(default_factory=dict)
     module_constants: list[tuple[str, cst.BaseExpression]] = field(default_factory=list)
     order: dict[int, int] = field(default_factory=dict)  # id(call) -> position in source order
+    classes: dict[str, cst.ClassDef] = field(default_factory=dict)  # module-level class name -> its definition
+    method_class: dict[int, cst.ClassDef] = field(default_factory=dict)  # id(method) -> the class it is in
+    # `d["key"] = v` and `x += v`: mutations of a dict or list that an Assign index does not see
+    item_sets: dict[str, list[tuple[Scope, str | None, cst.BaseExpression]]] = field(default_factory=dict)
+    augmented: dict[str, list[tuple[Scope, cst.BaseExpression]]] = field(default_factory=dict)
 
     def assign(self, key: str, scope: Scope, value: cst.BaseExpression, order: int) -> None:
         self.assignments.setdefault(key, []).append(Assignment(scope, value, order))
@@ -105,13 +111,15 @@ class FileIndex:
 def build_index(module: cst.Module, known: frozenset[str] = frozenset()) -> FileIndex:
     index = FileIndex(ImportMap(known=known))
     imports = index.imports
-    stack: list[tuple[cst.CSTNode, Scope, bool]] = [(module, None, False)]
+    # (node, enclosing function, the class whose body this is directly in)
+    stack: list[tuple[cst.CSTNode, Scope, cst.ClassDef | None]] = [(module, None, None)]
     counter = 0
     while stack:
-        node, scope, in_class = stack.pop()
+        node, scope, owner = stack.pop()
+        in_class = owner is not None
         counter += 1
         kind = type(node)
-        child_scope, child_in_class = scope, in_class
+        child_scope, child_owner = scope, owner
         if kind is cst.Call:
             index.calls.append((node, scope))
             index.order[id(node)] = counter
@@ -121,30 +129,38 @@ def build_index(module: cst.Module, known: frozenset[str] = frozenset()) -> File
         elif kind is cst.AnnAssign:
             if node.value is not None:
                 _record_target(index, node.target, scope, node.value, counter, in_class)
+        elif kind is cst.AugAssign:
+            key = dotted(node.target)
+            if key is not None:
+                index.augmented.setdefault(key, []).append((scope, node.value))
         elif kind is cst.WithItem:
             if node.asname is not None:
                 _record_target(index, node.asname.name, scope, node.item, counter, in_class)
         elif kind is cst.FunctionDef:
             for decorator in node.decorators:
                 index.decorators.append((decorator, node))
-            child_scope, child_in_class = node, False
+            if owner is not None:
+                index.method_class[id(node)] = owner
+            child_scope, child_owner = node, None
         elif kind is cst.Lambda:
             child_scope = node
         elif kind is cst.ClassDef:
-            child_in_class = True
+            if scope is None and owner is None:
+                index.classes[node.name.value] = node
+            child_owner = node
         elif kind is cst.While or kind is cst.For:
             index.loops.append((node, scope))
         elif kind is cst.Import or kind is cst.ImportFrom:
             imports.add(node)
             continue
-        kids: list[tuple[cst.CSTNode, Scope, bool]] = []
+        kids: list[tuple[cst.CSTNode, Scope, cst.ClassDef | None]] = []
         for name in _FIELDS.get(kind) or _fields(kind):
             value = getattr(node, name)
             if isinstance(value, cst.CSTNode):
                 if type(value) not in _LEAVES:
-                    kids.append((value, child_scope, child_in_class))
+                    kids.append((value, child_scope, child_owner))
             elif isinstance(value, tuple | list):
-                kids.extend((v, child_scope, child_in_class) for v in value
+                kids.extend((v, child_scope, child_owner) for v in value
                             if isinstance(v, cst.CSTNode) and type(v) not in _LEAVES)
         kids.reverse()
         stack.extend(kids)
@@ -160,6 +176,12 @@ def _record_target(
         if values is not None and len(values) == len(elements):
             for sub_target, sub_value in zip(elements, values, strict=True):
                 _record_target(index, sub_target, scope, sub_value, order, in_class)
+        return
+    if isinstance(target, cst.Subscript):  # params["max_tokens"] = 100
+        base = dotted(target.value)
+        if base is not None and len(target.slice) == 1 and isinstance(target.slice[0].slice, cst.Index):
+            name = string_value(target.slice[0].slice.value)
+            index.item_sets.setdefault(base, []).append((None if "." in base else scope, name, value))
         return
     key = dotted(target)
     if key is None:

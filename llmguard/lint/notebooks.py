@@ -19,6 +19,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from llmguard.lint.lines import split_lines
+
 MAGIC_PLACEHOLDER = "pass  # llmguard-magic"
 CELL_MARKER = "# llmguard-cell {index}"
 _CELL_MARKER_RE = re.compile(r"^# llmguard-cell (\d+)$")
@@ -42,6 +44,8 @@ def load_notebook(text: str) -> Notebook:
         data = json.loads(text)
     except ValueError as exc:
         raise NotebookError(f"invalid notebook: not valid JSON ({exc})") from None
+    except RecursionError:
+        raise NotebookError("invalid notebook: JSON nested too deeply to read") from None
     if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
         if isinstance(data, dict) and "worksheets" in data:
             raise NotebookError(
@@ -65,9 +69,14 @@ def load_notebook(text: str) -> Notebook:
 
 def is_python(nb: Notebook) -> bool:
     """False for notebooks whose kernel is another language (R, Julia, ...): nothing to lint."""
-    meta = nb.raw.get("metadata") or {}
-    language = (meta.get("language_info") or {}).get("name") or (meta.get("kernelspec") or {}).get("language")
+    meta = _mapping(nb.raw.get("metadata"))
+    language = _mapping(meta.get("language_info")).get("name") or _mapping(meta.get("kernelspec")).get("language")
     return not isinstance(language, str) or language.lower() in ("python", "python3", "ipython", "")
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    """Metadata written by other tools can have any type; anything but an object counts as absent."""
+    return value if isinstance(value, dict) else {}
 
 
 def cell_source(cell: dict[str, Any]) -> str:
@@ -77,15 +86,17 @@ def cell_source(cell: dict[str, Any]) -> str:
 
 def neutralise(source: str) -> tuple[list[str], dict[int, str]]:
     """Lines of a cell with IPython syntax replaced; returns (lines, {line index: original line})."""
-    lines = source.splitlines()
+    lines = split_lines(source)
     replaced: dict[int, str] = {}
     if lines and lines[0].lstrip().startswith("%%"):
         return ["" for _ in lines], {i: line for i, line in enumerate(lines)}
     in_string: str | None = None
     continuing = False
+    indent = ""
     for i, line in enumerate(lines):
         if in_string is None and (continuing or _MAGIC_RE.match(line) or _HELP_RE.match(line)):
-            indent = line[: len(line) - len(line.lstrip())]
+            if not continuing:  # a continuation line (`!pip install \`) keeps the magic's own indent
+                indent = line[: len(line) - len(line.lstrip())]
             replaced[i] = line
             lines[i] = indent + MAGIC_PLACEHOLDER
             continuing = line.rstrip().endswith("\\")
@@ -181,7 +192,7 @@ def split_fixed(nb: Notebook, fixed: str, replaced: dict[int, dict[int, str]]) -
             continue
         originals = replaced[index]
         old = cell_source(nb.cells[index])
-        while new_lines and new_lines[-1] == "" and len(new_lines) > len(old.splitlines()):
+        while new_lines and new_lines[-1] == "" and len(new_lines) > len(split_lines(old)):
             new_lines.pop()
         restored, magic = [], iter(sorted(originals.items()))
         for line in new_lines:

@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import re
 
-from llmguard.lint import sdk
+from llmguard.lint import keys, sdk
 from llmguard.lint.config import LintConfig
 
 # A module-level assignment to a prompt-like name (LG401 checks those even without an SDK call).
 PROMPT_ASSIGNMENT = re.compile(r"^\w*(?:" + "|".join(sdk.PROMPT_NAME_WORDS) + r")\w*\s*(?::[^=\n]*)?=",
                                re.IGNORECASE | re.MULTILINE)
-ANY_RULE_LITERALS = sdk.SDK_LITERALS + sdk.RETRY_LITERALS + sdk.LLM_HOSTS
+# Wrappers the SDK literals do not cover (LG205), and API-key prefixes (LG501).
+WRAPPER_LITERALS = ("ChatGoogleGenerativeAI",)
+ANY_RULE_LITERALS = sdk.SDK_LITERALS + sdk.RETRY_LITERALS + sdk.LLM_HOSTS + WRAPPER_LITERALS + keys.KEY_LITERALS
+# "sk-" also occurs in "task-" or "risk-": those literals only count when a whole key is there.
+_PLAIN_LITERALS = tuple(literal for literal in ANY_RULE_LITERALS if literal not in keys.KEY_LITERALS)
 
 
 def could_exceed(text: str, limit: int) -> bool:
@@ -25,7 +29,7 @@ def could_exceed(text: str, limit: int) -> bool:
 
 def may_need_rules(text: str, config: LintConfig) -> bool:
     """False when no rule could match `text` (a superset test of every rule's own prefilter)."""
-    if any(literal in text for literal in ANY_RULE_LITERALS):
+    if any(literal in text for literal in _PLAIN_LITERALS) or keys.has_key(text):
         return True
     if any(t.name.rsplit(".", 1)[-1] in text for t in config.call_targets):
         return True

@@ -6,6 +6,7 @@ import libcst as cst
 
 from llmguard.lint.context import FileContext, LLMCall
 from llmguard.lint.index import Scope
+from llmguard.lint.names import dotted
 from llmguard.lint.values import keyword, string_value
 
 PROMPT_KEYWORDS = ("system", "prompt", "input", "instructions")
@@ -42,12 +43,12 @@ def _is_sequence(ctx: FileContext, expr: cst.BaseExpression, scope: Scope) -> bo
 
 
 def message_contents(ctx: FileContext, expr: cst.BaseExpression, scope: Scope) -> list[cst.BaseExpression]:
-    value = ctx.follow(expr, scope)
-    if not isinstance(value, cst.List | cst.Tuple):
-        return []
+    """The content of every message a `messages=` value may hold: list literals, comprehensions,
+    `a + b`, `[*a, b]`, every assignment of a variable, and what `.append()`, `.insert()`,
+    `.extend()` and `+=` add to it in the same function."""
     found: list[cst.BaseExpression] = []
-    for element in value.elements:
-        message = ctx.follow(element.value, scope)
+    for element in _messages(ctx, expr, scope, 0):
+        message = ctx.follow(element, scope)
         content = _dict_value(message, "content")
         if content is None:
             continue
@@ -57,6 +58,54 @@ def message_contents(ctx: FileContext, expr: cst.BaseExpression, scope: Scope) -
         else:
             found.append(content)
     return found
+
+
+def _messages(ctx: FileContext, expr: cst.BaseExpression, scope: Scope, depth: int) -> list[cst.BaseExpression]:
+    if depth > 4:
+        return []
+    key = dotted(expr)
+    if key is None:
+        values = [expr]
+    else:
+        values = ctx.bindings(key, scope) or [ctx.follow(expr, scope)]
+        values = [v for v in values if v is not expr]
+    out: list[cst.BaseExpression] = []
+    for value in values:
+        if isinstance(value, cst.List | cst.Tuple):
+            for element in value.elements:
+                if isinstance(element, cst.StarredElement):
+                    out.extend(_messages(ctx, element.value, scope, depth + 1))
+                else:
+                    out.append(element.value)
+        elif isinstance(value, cst.ListComp | cst.GeneratorExp):
+            out.append(value.elt)
+        elif isinstance(value, cst.BinaryOperation) and isinstance(value.operator, cst.Add):
+            out.extend(_messages(ctx, value.left, scope, depth + 1))
+            out.extend(_messages(ctx, value.right, scope, depth + 1))
+        elif isinstance(value, cst.Call) and isinstance(value.func, cst.Name) and value.func.value in ("list", "tuple") \
+                and len(value.args) == 1:
+            out.extend(_messages(ctx, value.args[0].value, scope, depth + 1))
+    if key is not None:
+        out.extend(_added(ctx, key, scope, depth))
+    return out
+
+
+def _added(ctx: FileContext, key: str, scope: Scope, depth: int) -> list[cst.BaseExpression]:
+    """Messages `.append()`/`.insert()`/`.extend()`/`+=` add to the list named `key` in `scope`."""
+    out: list[cst.BaseExpression] = []
+    for method, call, where in ctx.method_calls.get(key, ()):
+        if (where is not scope and "." not in key) or not call.args:
+            continue
+        if method == "append":
+            out.append(call.args[0].value)
+        elif method == "insert" and len(call.args) == 2:
+            out.append(call.args[1].value)
+        elif method == "extend":
+            out.extend(_messages(ctx, call.args[0].value, scope, depth + 1))
+    for where, value in ctx.index.augmented.get(key, ()):
+        if where is scope or "." in key:
+            out.extend(_messages(ctx, value, scope, depth + 1))
+    return out
 
 
 def _block_texts(blocks: cst.List | cst.Tuple) -> list[cst.BaseExpression]:

@@ -1,8 +1,10 @@
 """A whole run: discover → cache lookup → prefilter → parse and check (in parallel for large trees).
 
 Reading, hashing and the literal prefilter happen in this process (they are cheap); only files
-that need parsing go to worker processes, and only when there are enough of them to pay for the
-workers' start-up.
+that need parsing go to worker processes (pool.py), and only when there are enough of them to
+pay for the workers' start-up. A linter bug met on one file (an exception, a worker that dies)
+becomes an LG000 for that file plus an error naming it (exit code 2); the run goes on, and such
+results are never cached.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ _PARALLEL_MIN_FILES = 24  # below this many files to parse, worker start-up cost
 @dataclass
 class RunResult:
     findings: list[Finding] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)  # usage problems (missing paths): exit code 2
+    errors: list[str] = field(default_factory=list)  # missing paths, unreadable folders, linter bugs: exit code 2
     warnings: list[str] = field(default_factory=list)
     files: int = 0
     cached: int = 0
@@ -39,12 +41,14 @@ class RunResult:
 
 def run(
     paths: list[str], config: LintConfig, *, use_cache: bool = True, jobs: int = 0, fix: bool = False,
-    diff: bool = False, cwd: str | None = None,
+    diff: bool = False, cwd: str | None = None, follow_symlinks: bool = False,
 ) -> RunResult:
     cwd = cwd or os.getcwd()
-    found = discover(paths, config, cwd)
+    found = discover(paths, config, cwd, follow_symlinks=follow_symlinks)
     result = RunResult(files=len(found.files))
     result.errors.extend(f"llmguard lint: {p}: no such file or directory" for p in found.missing)
+    result.errors.extend(f"llmguard lint: {folder}: cannot read folder: {why} (not checked)"
+                         for folder, why in found.unreadable)
     ignores = _PerFileIgnores(config)
     if fix or diff:
         _apply_fixes(_engine(config), found.files, ignores, result, write=fix)
@@ -79,6 +83,9 @@ def run(
     for (source, _, key, content), file_result in zip(pending, results, strict=True):
         result.findings.extend(file_result.findings)
         result.parsed += file_result.parsed
+        if file_result.internal_errors:
+            result.errors.extend(f"llmguard lint: {source.display}: {e}" for e in file_result.internal_errors)
+            continue  # a linter bug is not a property of the file: never cache it
         if cache is not None:
             cache.store(source.path, key, content, tuple(_portable(f) for f in file_result.findings),
                         file_result.dependencies)
@@ -108,6 +115,14 @@ def _portable(finding: Finding) -> tuple[Any, ...]:
 
 def _restore(items: tuple[tuple[Any, ...], ...], display: str) -> list[Finding]:
     return [Finding(*item[:3], display, *item[3:]) for item in items]
+
+
+def _crashed(display: str, message: str) -> FileResult:
+    """The result for a file the linter itself failed on: an LG000, and an error for exit code 2."""
+    from llmguard.lint.engine import FileResult
+
+    return FileResult([Finding(PARSE_ERROR, PARSE_ERROR_NAME, f"{message} (not checked)", display, 1, 1, 1, 1)],
+                      internal_errors=[message])
 
 
 def _unreadable(display: str, exc: OSError) -> Finding:
@@ -145,23 +160,36 @@ def _lint_all(
     results: list[FileResult | None] = [None] * len(pending)
     to_parse: list[int] = []
     for i, (source, data, _, _) in enumerate(pending):
-        quick = _quick(engine, source, data, ignores.codes(source.path))
+        try:
+            quick = _quick(engine, source, data, ignores.codes(source.path))
+        except Exception as exc:  # noqa: BLE001 - a linter bug costs this file, not the run
+            quick = _crashed(source.display, _internal(exc))
         if quick is not None:
             results[i] = quick
         else:
             to_parse.append(i)
     workers = _worker_count(jobs, len(to_parse))
-    if workers <= 1:
-        for i in to_parse:
-            source, data = pending[i][0], pending[i][1]
-            results[i] = engine.lint_bytes(data, source.display, source.kind, ignores.codes(source.path))
-    else:
-        to_parse.sort(key=lambda i: -len(pending[i][1]))  # largest first: workers finish together
-        tasks = [(pending[i][0].display, pending[i][1], pending[i][0].kind, ignores.codes(pending[i][0].path))
-                 for i in to_parse]
-        for i, file_result in zip(to_parse, _parallel(config, tasks, workers), strict=True):
-            results[i] = file_result
+    tasks = [(pending[i][0].display, pending[i][1], pending[i][0].kind, ignores.codes(pending[i][0].path))
+             for i in to_parse]
+    done: dict[int, FileResult] = {}
+    if workers > 1:
+        order = sorted(range(len(tasks)), key=lambda t: -len(tasks[t][1]))  # largest first: workers finish together
+        done = {order[k]: r for k, r in _parallel(config, [tasks[t] for t in order], workers).items()}
+    for t, i in enumerate(to_parse):  # in this process: everything, or what no worker process was started for
+        results[i] = done[t] if t in done else _lint_one(engine, tasks[t])
     return [r if r is not None else FileResult() for r in results]
+
+
+def _lint_one(engine: Engine, task: tuple[str, bytes, str, frozenset[str]]) -> FileResult:
+    display, data, kind, ignored = task
+    try:
+        return engine.lint_bytes(data, display, kind, ignored)
+    except Exception as exc:  # noqa: BLE001 - a linter bug costs this file, not the run
+        return _crashed(display, _internal(exc))
+
+
+def _internal(exc: Exception) -> str:
+    return f"internal error ({type(exc).__name__}: {exc}); please report it"
 
 
 def _quick(engine: Engine, source: SourcePath, data: bytes, ignored: frozenset[str]) -> FileResult | None:
@@ -196,24 +224,21 @@ def _init_worker(config: LintConfig) -> None:
 
 
 def _work(task: tuple[str, bytes, str, frozenset[str]]) -> FileResult:
-    display, data, kind, ignored = task
     assert _worker_engine is not None
-    return _worker_engine.lint_bytes(data, display, kind, ignored)
+    return _lint_one(_worker_engine, task)
 
 
-def _parallel(config: LintConfig, tasks: list[tuple[str, bytes, str, frozenset[str]]], workers: int) -> list[FileResult]:
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+def _died(task: tuple[str, bytes, str, frozenset[str]], why: str) -> FileResult:
+    return _crashed(task[0], f"the linter crashed on this file ({why}); please report it")
 
-    method = "fork" if "fork" in multiprocessing.get_all_start_methods() and sys.platform != "darwin" else "spawn"
-    context = multiprocessing.get_context(method)
-    chunk = max(1, min(16, len(tasks) // (workers * 16)))
-    try:
-        with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(config,)) as pool:
-            return list(pool.map(_work, tasks, chunksize=chunk))
-    except (OSError, RuntimeError):  # no process support here (sandbox, frozen app): do it in-process
-        engine = _engine(config)
-        return [engine.lint_bytes(data, display, kind, ignored) for display, data, kind, ignored in tasks]
+
+def _parallel(config: LintConfig, tasks: list[tuple[str, bytes, str, frozenset[str]]],
+              workers: int) -> dict[int, FileResult]:
+    """{task index: result}; a task missing from it never reached a worker (no processes here)."""
+    from llmguard.lint.pool import run_tasks
+
+    batch = max(1, min(16, len(tasks) // (workers * 16)))
+    return run_tasks(tasks, _work, _died, workers=workers, batch_size=batch, init=_init_worker, initargs=(config,))
 
 
 # -- fixes -------------------------------------------------------------------------------------
@@ -229,10 +254,17 @@ def _apply_fixes(engine: Engine, files: list[SourcePath], ignores: _PerFileIgnor
                 data = handle.read()
         except OSError:
             continue
-        if source.kind == "python" and _quick(engine, source, data, frozenset()) is not None:
+        try:
+            if source.kind == "python" and _quick(engine, source, data, frozenset()) is not None:
+                continue
+            outcome = fix_file(engine, data, source.display, source.kind, ignores.codes(source.path))
+        except Exception as exc:  # noqa: BLE001 - a linter bug costs this file's fixes, not the run
+            result.errors.append(f"llmguard lint: {source.display}: internal error while fixing "
+                                 f"({type(exc).__name__}: {exc}); please report it")
             continue
-        outcome = fix_file(engine, data, source.display, source.kind, ignores.codes(source.path))
         if outcome.new_text is None:
+            if outcome.skipped:
+                result.warnings.append(outcome.skipped)
             continue
         result.fixed += outcome.applied
         result.diffs.append(outcome.diff)

@@ -91,12 +91,26 @@ HTTP_SESSIONS = {
     "aiohttp.ClientSession": "aiohttp",
 }
 HTTP_VERBS = {"get", "post", "put", "patch", "delete", "request", "stream"}
-LLM_HOSTS = (
+LLM_API_HOSTS = (
     "api.openai.com", "api.anthropic.com", ".openai.azure.com", "generativelanguage.googleapis.com",
     "aiplatform.googleapis.com", "bedrock-runtime.", "api.mistral.ai", "api.groq.com", "api.together.xyz",
     "api.together.ai", "api.cohere.ai", "api.cohere.com", "api.deepseek.com", "openrouter.ai/api",
     "api.fireworks.ai", "api.perplexity.ai", "api.x.ai",
 )
+# Endpoint paths that only LLM APIs (and the servers that mimic them: vLLM, Ollama, LiteLLM's proxy,
+# llama.cpp) serve, found anywhere in a URL: self-hosted and proxied endpoints have no known host.
+LLM_API_PATHS = (
+    "/chat/completions", "/v1/completions", "/v1/messages", "/v1/responses", "/v1/embeddings",
+    ":generateContent", ":streamGenerateContent", ":embedContent", ":batchEmbedContents", ":rawPredict",
+    ":streamRawPredict",
+)
+# Shorter paths that other APIs use too: an LLM endpoint only when the URL ends with them
+# (`f"{base_url}/completions"`, not `/users/completions-report`).
+LLM_API_TAIL_PATHS = ("/completions", "/responses", "/embeddings", "/api/generate", "/api/chat", "/api/embed")
+# The literals that name an LLM API in a URL (the raw-HTTP rules' prefilter). `LLM_HOSTS` keeps the
+# name prefilter.py uses; it holds paths too.
+LLM_URL_LITERALS = LLM_API_HOSTS + LLM_API_PATHS + LLM_API_TAIL_PATHS
+LLM_HOSTS = LLM_URL_LITERALS
 
 # Text a file must contain for any rule about SDK calls to match (the literal prefilter).
 SDK_LITERALS = (

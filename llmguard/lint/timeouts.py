@@ -9,6 +9,7 @@ import libcst as cst
 
 from llmguard.lint.context import FileContext
 from llmguard.lint.http import raw_http_calls
+from llmguard.lint.index import Scope
 from llmguard.lint.values import is_none, keyword, number
 
 _TIMEOUT_TYPES = {"httpx.Timeout", "httpx2.Timeout", "aiohttp.ClientTimeout"}
@@ -45,12 +46,16 @@ def timeout_arguments(ctx: FileContext) -> Iterator[tuple[cst.Call, cst.Arg]]:
         yield from emit(raw.node, "timeout")
 
 
-def timeout_seconds(ctx: FileContext, expr: cst.BaseExpression) -> float | None:
-    """Seconds a timeout value allows to wait for a response (math.inf when unbounded), or None if unknown."""
+def timeout_seconds(ctx: FileContext, expr: cst.BaseExpression, scope: Scope = None) -> float | None:
+    """Seconds a timeout value allows to wait for a response (math.inf when unbounded), or None if unknown.
+
+    A name assigned once in the file (`TIMEOUT = None`) counts as its value; a parameter does not.
+    """
+    expr = ctx.constant(expr, scope)
     if is_none(expr):
         return math.inf
     if isinstance(expr, cst.Tuple) and len(expr.elements) == 2:  # requests' (connect, read)
-        return timeout_seconds(ctx, expr.elements[1].value)
+        return timeout_seconds(ctx, expr.elements[1].value, scope)
     if isinstance(expr, cst.Call) and ctx.qualify(expr.func) in _TIMEOUT_TYPES:
         return _timeout_object(ctx, expr)
     return number(expr, ctx.qualify)

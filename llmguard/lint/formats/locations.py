@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from llmguard.lint.findings import Finding
+from llmguard.lint.lines import split_lines
 
 
 @lru_cache(maxsize=256)
@@ -15,7 +16,7 @@ def _joined(path: str):  # noqa: ANN202
     try:
         with open(path, encoding="utf-8") as handle:
             text = handle.read()
-        return join(load_notebook(text), text), text.splitlines()
+        return join(load_notebook(text), text), split_lines(text)
     except (OSError, UnicodeDecodeError, NotebookError):
         return None
 

@@ -10,6 +10,8 @@ from rich.text import Text
 
 from llmguard.lint.findings import Finding
 from llmguard.lint.formats.locations import label
+from llmguard.lint.keys import redact
+from llmguard.lint.lines import split_lines
 
 
 @lru_cache(maxsize=64)
@@ -20,14 +22,14 @@ def _source_lines(path: str, cell: int | None) -> list[str]:
     except OSError:
         return []
     if cell is None:
-        return text.splitlines()
+        return split_lines(text)
     from llmguard.lint.notebooks import NotebookError, cell_source, load_notebook
 
     try:
         nb = load_notebook(text)
     except NotebookError:
         return []
-    return cell_source(nb.cells[cell - 1]).splitlines() if 0 < cell <= len(nb.cells) else []
+    return split_lines(cell_source(nb.cells[cell - 1])) if 0 < cell <= len(nb.cells) else []
 
 
 def _header(finding: Finding) -> Text:
@@ -48,10 +50,11 @@ def _snippet(finding: Finding) -> Text | None:
     lines = _source_lines(finding.path, finding.cell)
     if not 0 < finding.line <= len(lines) or finding.code == "LG000" and finding.line == 1 and finding.column == 1:
         return None
-    source = lines[finding.line - 1].expandtabs(1)
+    source = redact(lines[finding.line - 1].expandtabs(1))  # never print an API key (LG501 masks it)
     gutter = str(finding.line)
     pad = " " * len(gutter)
-    width = max(1, (finding.end_column if finding.end_line == finding.line else len(source) + 1) - finding.column)
+    end = min(finding.end_column, len(source) + 1) if finding.end_line == finding.line else len(source) + 1
+    width = max(1, end - finding.column)
     out = Text()
     out.append(f"{pad} |\n", style="blue")
     out.append(f"{gutter} | ", style="blue")

@@ -21,12 +21,18 @@ RULE_MODULES: dict[str, str] = {
     "LG202": "lg202_timeout_disabled",
     "LG203": "lg203_timeout_too_long",
     "LG204": "lg204_raw_http_without_timeout",
+    "LG205": "lg205_wrapper_without_timeout",
     "LG301": "lg301_missing_max_tokens",
     "LG302": "lg302_max_tokens_none",
     "LG303": "lg303_max_tokens_too_high",
+    "LG304": "lg304_sampling_multiplier",
+    "LG305": "lg305_temperature_on_reasoning_model",
+    "LG306": "lg306_unknown_model",
     "LG401": "lg401_oversized_prompt_literal",
     "LG402": "lg402_unbounded_document_prompt",
     "LG403": "lg403_oversized_prompt_file",
+    "LG501": "lg501_hardcoded_api_key",
+    "LG601": "lg601_llm_call_in_loop",
 }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from llmguard.lint import sdk
 from llmguard.lint.findings import Report
@@ -12,6 +12,21 @@ from llmguard.lint.findings import Report
 if TYPE_CHECKING:
     from llmguard.lint.config import LintConfig
     from llmguard.lint.context import FileContext
+
+
+@dataclass(frozen=True)
+class NotebookHit:
+    """A hit in a notebook outside its joined code (a saved output, a markdown cell): where and what.
+
+    `cell` is 1-based over all cells, `line`/`column` 1-based inside the cell's source, or 1/1 for an
+    output (outputs have no source lines).
+    """
+
+    cell: int
+    line: int
+    column: int
+    end_column: int
+    message: str
 
 
 @dataclass(frozen=True)
@@ -34,6 +49,7 @@ class Rule:
     literals: ClassVar[tuple[str, ...]] = sdk.SDK_LITERALS  # a file without any of these cannot match
     also: ClassVar[tuple[str, ...]] = ()  # ...nor one without any of these (when given)
     fixable: ClassVar[bool] = False
+    notebook_literals: ClassVar[tuple[str, ...]] = ()  # a notebook's raw JSON needs one for check_notebook
     VALID: ClassVar[tuple[str, ...]] = ()
     INVALID: ClassVar[tuple[Invalid, ...]] = ()
 
@@ -49,6 +65,13 @@ class Rule:
 
     def check(self, ctx: FileContext) -> Iterable[Report]:
         raise NotImplementedError
+
+    def check_notebook(self, cells: list[dict[str, Any]]) -> Iterable[NotebookHit]:
+        """Hits in what `check` never sees: saved outputs and non-code cells. Most rules have none.
+
+        The engine calls it once per notebook whose raw JSON contains one of `notebook_literals`.
+        """
+        return ()
 
     @classmethod
     def docs(cls) -> str:

@@ -15,7 +15,9 @@ class ParseError(Rule):
     literals = ()
     what = """
 Reports a file that llmguard needed to check but could not: a syntax error, undecodable bytes, a
-binary file, an invalid notebook, a file over `max-file-bytes`, or a path that cannot be read.
+binary file, an invalid notebook (or one notebook cell, then the other cells are still checked), a
+file over `max-file-bytes`, a path that cannot be read, or code "too complex to lint" (nested more
+than 1,000 levels deep, or so much deeply nested code that parsing it would take minutes).
 The rest of the run goes on. Files that no selected rule could match (no LLM SDK, tenacity or
 backoff mentioned) are never parsed, so a syntax error there is left to your other tools.
 """

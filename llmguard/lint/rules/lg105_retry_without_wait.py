@@ -63,7 +63,7 @@ import openai
 client = openai.OpenAI(timeout=20)
 def classify_all(docs):
     results = []
-    for doc in docs:
+    for doc in docs:  # noqa: LG601 - one call per document is the point here
         try:
             results.append(client.chat.completions.create(model="gpt-4o-mini", max_tokens=5,
                                                           messages=[{"role": "user", "content": doc}]))
@@ -87,7 +87,7 @@ import openai
 client = openai.OpenAI(timeout=20)
 def sample(n):
     outcomes = []
-    for _ in range(n):
+    for _ in range(n):  # noqa: LG601
         try:
             client.chat.completions.create(model="gpt-4o-mini", max_tokens=5, messages=[])
             outcomes.append("ok")

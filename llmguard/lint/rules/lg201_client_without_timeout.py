@@ -23,7 +23,11 @@ Flags `OpenAI()`, `AsyncOpenAI()`, `AzureOpenAI()`, `Anthropic()`, `AsyncAnthrop
 `AnthropicBedrock()`, `AnthropicVertex()` (and their async variants) constructed without
 `timeout=`, unless every call made through the client in the same file passes `timeout=` itself
 (directly or through `with_options(timeout=...)`). A client given an `http_client=` that sets a
-timeout, or `**kwargs`, is not flagged.
+timeout is not flagged. `**options` built from a dict in view counts by its keys; one whose
+contents cannot be seen gives a low-confidence finding, and the `**kwargs` of the enclosing
+function (a factory that forwards its caller's options) none. Test files (`tests/`, `test/`,
+`test_*.py`, `*_test.py`, `conftest.py`) are skipped unless `include-tests = true`: a test
+client talks to a stub or a local server.
 """
     why = """
 Both SDKs wait up to 600 seconds (10 minutes) for a response by default, and retry after that. A
@@ -75,12 +79,22 @@ def ask(msgs):
     )
 
     def check(self, ctx: FileContext) -> Iterator[Report]:
+        if ctx.config.skips_test_rules(ctx.path):
+            return
         ctx.llm_calls  # noqa: B018 - links calls to the clients they go through
         for client in ctx.clients:
             call = client.node
-            if keyword(call, "timeout") is not None or has_star_kwargs(call) or self._http_client_times_out(call):
+            given = ctx.passes(call, client.scope, "timeout")
+            if given is True or self._http_client_times_out(call):
                 continue
-            if client.reached and all(bounded for _, bounded in client.reached):
+            reached = [bounded for _, bounded in client.reached]
+            if reached and all(bounded is True for bounded in reached):
+                continue
+            note = ctx.star_note(call, client.scope)
+            if not note and reached and all(bounded is not False for bounded in reached):
+                note = next(ctx.star_note(c.node, c.scope) for c, bounded in client.reached if bounded is None)
+            if note:  # a **mapping may set it: say so, and never --fix a guess
+                yield Report(call, self._message(client) + note, confidence="low")
                 continue
             seconds = _format_seconds(ctx.config.fix_timeout_s)
             yield Report(call, self._message(client), fix=f"add timeout={seconds}",

@@ -18,8 +18,9 @@ class TimeoutTooLong(Rule):
     literals = sdk.SDK_LITERALS + sdk.LLM_HOSTS
     also = ("timeout",)
     what = """
-Flags a literal timeout (a number, simple arithmetic such as `10 * 60`, or `httpx.Timeout(N)`)
-above `max-timeout-s` on the same clients and calls as LG202.
+Flags a literal timeout (a number, simple arithmetic such as `10 * 60`, or `httpx.Timeout(N)`,
+also through a module constant assigned once) above `max-timeout-s` on the same clients and calls
+as LG202.
 """
     why = """
 A 600-second timeout is the SDK default this linter exists to replace: a stalled call holds its
@@ -45,7 +46,7 @@ client = Anthropic(timeout=httpx.Timeout(60, connect=5))
     def check(self, ctx: FileContext) -> Iterator[Report]:
         limit = ctx.config.max_timeout_s
         for call, arg in timeout_arguments(ctx):
-            seconds = timeout_seconds(ctx, arg.value)
+            seconds = timeout_seconds(ctx, arg.value, ctx.scope_of(call))
             if seconds is not None and limit < seconds < float("inf"):
                 yield Report(arg, f"timeout of {seconds:g} s is above max-timeout-s={limit:g}: a stalled call "
                              "holds its caller that long before any retry", anchor=call)

@@ -8,7 +8,6 @@ from llmguard.lint.context import FileContext, LLMCall
 from llmguard.lint.edits import AddKeyword
 from llmguard.lint.findings import Report
 from llmguard.lint.rules.base import Invalid, Rule
-from llmguard.lint.values import has_star_kwargs, keyword
 
 
 class MissingMaxTokens(Rule):
@@ -21,9 +20,13 @@ Flags LLM generation calls without their output bound: OpenAI `chat.completions.
 (`max_tokens` or `max_completion_tokens`), `responses.create/parse/stream` (`max_output_tokens`),
 `completions.create` (`max_tokens`), Anthropic `messages.create/stream` (`max_tokens`), legacy
 `openai.ChatCompletion.create`, `litellm.completion`/`acompletion`, LangChain `ChatOpenAI`/
-`ChatAnthropic`, and the wrappers named in `call-targets`. Calls passing `**kwargs` are not flagged.
+`ChatAnthropic`, `functools.partial(<one of these>, ...)` (unless every call of the partial passes
+the bound), and the wrappers named in `call-targets`. `**params` built from a dict in view
+counts by its keys; one whose contents cannot be seen gives a low-confidence finding, and the
+`**kwargs` of the enclosing function (a wrapper that forwards its caller's arguments) none.
 `--fix` adds the endpoint's own argument (`max_completion_tokens` for chat completions), except on
-calls matched only by their method shape (low confidence).
+low-confidence findings. Test files (`tests/`, `test/`, `test_*.py`, `*_test.py`, `conftest.py`)
+are skipped unless `include-tests = true`.
 """
     why = """
 Without a bound the model may generate until the context window is full: a runaway or looping
@@ -69,13 +72,20 @@ Client().messages.create(to="+15550100", from_="+15550101", body="hi")
     )
 
     def check(self, ctx: FileContext) -> Iterator[Report]:
+        if ctx.config.skips_test_rules(ctx.path):
+            return
         for call in ctx.llm_calls:
-            if not call.generates or has_star_kwargs(call.node) or keyword(call.node, *call.max_tokens_args):
+            if not call.generates:
                 continue
+            given = ctx.call_passes(call, *call.max_tokens_args)
+            if given is True:
+                continue
+            confidence = call.confidence if given is False else "low"
+            note = ctx.star_note(call.node, call.scope) if given is None else ""
             n = ctx.config.fix_max_tokens
-            safe = call.fix_arg is not None and call.confidence == "high"  # never fix a call we only guessed
+            safe = call.fix_arg is not None and confidence == "high"  # never fix a call we only guessed
             edit = AddKeyword(call.node, call.fix_arg, str(n)) if safe else None
-            yield Report(call.node, _message(call), confidence=call.confidence,
+            yield Report(call.node, _message(call) + note, confidence=confidence,
                          fix=f"add {call.fix_arg}={n}" if safe else None, edit=edit)
 
 

@@ -17,7 +17,9 @@ class MaxTokensNone(Rule):
     also = ("None", "inf", "maxsize")
     what = """
 Flags `max_tokens=None` (or `max_completion_tokens`, `max_output_tokens`, an infinite value) on
-the same calls as LG301.
+the same calls as LG301, also when the value is a module constant assigned once (`MAX_TOKENS =
+None`) or a key of a `**params` dict in view. A parameter default (`def ask(max_tokens=None)`)
+is the caller's choice and is not flagged.
 """
     why = """
 `None` asks for no bound: the model may generate until its context window is full, and the cost
@@ -29,15 +31,40 @@ client.chat.completions.create(model=MODEL, messages=msgs, max_tokens=None)
     use_instead = """
 client.chat.completions.create(model=MODEL, messages=msgs, max_tokens=settings.max_tokens or 1024)
 """
-    VALID = ("from openai import OpenAI\nOpenAI(timeout=9).chat.completions.create(model='m', messages=[], max_tokens=5)\n",)
+    VALID = (
+        "from openai import OpenAI\nOpenAI(timeout=9).chat.completions.create(model='m', messages=[], max_tokens=5)\n",
+        """
+from openai import OpenAI
+client = OpenAI(timeout=9)
+def ask(msgs, max_tokens=None):
+    return client.chat.completions.create(model="gpt-4o-mini", messages=msgs, max_tokens=max_tokens or 512)
+""",
+    )
     INVALID = (
         Invalid("from openai import OpenAI\nOpenAI(timeout=9).chat.completions.create(model='m', messages=[], "
                 "max_completion_tokens=None)\n"),
+        Invalid("""
+from openai import OpenAI
+MAX_TOKENS = None  # "set later"
+client = OpenAI(timeout=9)
+client.chat.completions.create(model="gpt-4o-mini", messages=[], max_tokens=MAX_TOKENS)
+"""),
     )
 
     def check(self, ctx: FileContext) -> Iterator[Report]:
         for call in ctx.llm_calls:
-            arg = keyword(call.node, *call.max_tokens_args) if call.generates else None
-            if arg is not None and (is_none(arg.value) or is_infinite(arg.value, ctx.qualify)):
-                yield Report(arg, f"{arg.keyword.value}=None leaves the output unbounded; set a number",
+            if not call.generates:
+                continue
+            arg = keyword(call.node, *call.max_tokens_args)
+            if arg is not None:
+                name, node, value = arg.keyword.value, arg, ctx.constant(arg.value, call.scope)
+            else:
+                found = ctx.star_value(call.node, call.scope, *call.max_tokens_args)
+                if found is None:
+                    continue
+                name, value = found
+                node = value
+                value = ctx.constant(value, call.scope)
+            if is_none(value) or is_infinite(value, ctx.qualify):
+                yield Report(node, f"{name}=None leaves the output unbounded; set a number",
                              anchor=call.node, confidence=call.confidence)

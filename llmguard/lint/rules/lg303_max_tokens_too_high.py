@@ -16,7 +16,8 @@ class MaxTokensTooHigh(Rule):
     summary = "A literal max tokens bound is above `max-output-tokens` (default 4096)."
     what = """
 Flags a literal `max_tokens`/`max_completion_tokens`/`max_output_tokens` (a number or simple
-arithmetic) above `max-output-tokens` on the same calls as LG301.
+arithmetic, also through a module constant assigned once) above `max-output-tokens` on the same
+calls as LG301.
 """
     why = """
 The bound is the worst case you pay for and wait for on every call. A value copied from the
@@ -40,9 +41,10 @@ client.messages.create(model="claude-sonnet-4-5", max_tokens=2048, messages=msgs
         limit = ctx.config.max_output_tokens
         for call in ctx.llm_calls:
             arg = keyword(call.node, *call.max_tokens_args) if call.generates else None
-            if arg is None or is_infinite(arg.value, ctx.qualify):
+            value = ctx.constant(arg.value, call.scope) if arg is not None else None
+            if value is None or is_infinite(value, ctx.qualify):
                 continue
-            n = number(arg.value, ctx.qualify)
+            n = number(value, ctx.qualify)
             if n is not None and n > limit:
                 yield Report(arg, f"{arg.keyword.value}={n:g} is above max-output-tokens={limit}: every call may "
                              "cost and take that much", anchor=call.node, confidence=call.confidence)
