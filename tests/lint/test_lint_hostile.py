@@ -220,12 +220,18 @@ def test_unreadable_folder_for_real(tmp_path):
         (base / "locked").mkdir()
         (base / "locked" / "hidden.py").write_text(GOOD)
         os.chmod(base / "locked", 0)
-        env = {**os.environ, "LLMGUARD_HOME": str(base / "home")}
+        import llmguard
+
+        # the unprivileged user may not read the venv's editable-install hook: point it at the source
+        source = str(Path(llmguard.__file__).resolve().parents[1])
+        env = {**os.environ, "LLMGUARD_HOME": str(base / "home"), "PYTHONPATH": source}
         os.mkdir(base / "home")
         os.chmod(base / "home", 0o777)
         proc = subprocess.run(command, cwd=base, capture_output=True, text=True, timeout=120, env=env)
-        if "Permission denied" in proc.stderr and "python" in proc.stderr.split(":")[0]:
-            pytest.skip(f"the unprivileged user cannot run this interpreter: {proc.stderr[:200]}")
+        if ("Permission denied" in proc.stderr and "python" in proc.stderr.split(":")[0]) or (
+            "No module named" in proc.stderr
+        ):
+            pytest.skip(f"the unprivileged user cannot run llmguard from here: {proc.stderr[:200]}")
         assert proc.returncode == 2, (proc.stdout, proc.stderr)
         assert "locked: cannot read folder: Permission denied" in proc.stderr
         assert "ok/good.py:2:10: LG201" in proc.stdout
