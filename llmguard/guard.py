@@ -464,7 +464,7 @@ class Guard:
         A request the provider received is billed by it even if nobody reads the answer, so such a
         call is recorded (and charged to the budget) at its worst case, marked approximate.
         """
-        event, call = state.event, state.call
+        event = state.event
         if isinstance(exc, KeyboardInterrupt):
             kind = "interrupted"
         elif isinstance(exc, asyncio.CancelledError | GeneratorExit):
@@ -476,18 +476,8 @@ class Guard:
         event.total_ms = (time.perf_counter() - state.started) * 1000
         cost = 0.0
         if state.sent:
-            event.input_tokens = state.prompt_tokens or self._prompt_tokens(call)
-            event.output_tokens = state.max_out or self._output_bound(call)
-            event.tokens_approximate = True
-            worst = self.pricer.worst_case(
-                call.provider,
-                event.model,
-                event.input_tokens,
-                event.output_tokens,
-                state.adapter.prompt_cache_ttl(call),
-            )
-            cost = float(worst) if worst is not None else 0.0
-            event.cost_usd = cost if worst is not None else None
+            self._record_worst_case(state)
+            cost = event.cost_usd or 0.0
             what = "after it was sent; recorded at its worst case, as the provider may bill it"
         else:
             event.cost_usd = 0.0
