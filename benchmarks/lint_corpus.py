@@ -533,7 +533,9 @@ def parse_llmguard(stdout: str) -> dict:
 def parse_semgrep(stdout: str) -> dict:
     data = json.loads(stdout)
     scanned = sorted(data.get("paths", {}).get("scanned", []))
-    return {"files": len(scanned), "findings": len(data.get("results", [])), "errors": len(data.get("errors", [])),
+    errors = data.get("errors", [])
+    kinds = sorted({f"{e.get('type', '?')}".split(",")[0][:40] for e in errors})
+    return {"files": len(scanned), "findings": len(data.get("results", [])), "errors": len(errors), "kinds": kinds,
             "scanned": scanned}
 
 
@@ -679,7 +681,8 @@ def make_arms(corpus: Path, folders: list[str], tmp: Path, jobs: int, semgrep: l
         # --project-root .: read the corpus' .semgrepignore although the scanning roots are its subfolders
         arms.insert(1, Arm("semgrep", "semgrep scan, 1 rule (LG201 as YAML)",
                            [*semgrep, "scan", "--config", str(rule), "--json", "--metrics=off", "--quiet",
-                            "--disable-version-check", "--project-root", ".", "--jobs", str(jobs), *folders],
+                            "--disable-version-check", "--project-root", ".", "--exclude", "*.pyi", "--jobs", str(jobs),
+                            *folders],
                            semgrep_env, parse_semgrep))
     return arms
 
@@ -696,6 +699,9 @@ def main() -> int:
     parser.add_argument("--build-only", action="store_true", help="build the corpus and stop")
     parser.add_argument("--no-semgrep", action="store_true", help="skip semgrep")
     parser.add_argument("--all-rules", action="store_true", help="add an arm: llmguard cold with every rule")
+    parser.add_argument("--code", type=Path, metavar="DIR",
+                        help="measure the llmguard package in DIR/llmguard (a candidate change) instead of a snapshot "
+                             "of the installed one")
     parser.add_argument("--synthetic", nargs="+", metavar=("DIR", "FILES"), help="write the synthetic corpus")
     args = parser.parse_args()
     if args.synthetic:
@@ -721,7 +727,9 @@ def main() -> int:
           f"tools; {args.repeats} interleaved rounds (order rotates each round)")
     with tempfile.TemporaryDirectory(prefix="llmguard-corpus-bench-") as tmp_name:
         tmp = Path(tmp_name)
-        code = snapshot_code(tmp)
+        code = args.code.resolve() if args.code else snapshot_code(tmp)
+        print(f"code measured: {code / 'llmguard'}" + ("" if args.code else " (a snapshot of the installed package, "
+                                                                          "taken now: edits during the run do not count)"))
         arms = make_arms(corpus, folders, tmp, args.jobs, semgrep, args.all_rules, code)
         by_name = {arm.name: arm for arm in arms}
         fill = Arm("fill", "cache fill", by_name["warm"].command, by_name["warm"].env, parse_llmguard)
@@ -793,7 +801,7 @@ def _checks(arms: list[Arm], info: Survey) -> bool:
             print(f"  semgrep: scanned {counts} files per its JSON; llmguard's .py files: {len(python)} "
                   f"({'the same files' if same else 'DIFFERENT'}: {len(only_semgrep)} only semgrep, "
                   f"{len(only_llmguard)} only llmguard{_examples(only_semgrep | only_llmguard)}); "
-                  f"{findings} findings, {errors} errors per run")
+                  f"{findings} findings, {errors} errors per run {arm.outcomes[0]['kinds'] or ''}")
             ok = ok and same
         else:
             same = counts == [expected]

@@ -47,15 +47,28 @@ def _translate(glob: str) -> str:
     return "".join(out)
 
 
+_GLOB_CHARS = frozenset("*?[\\")
+
+
 class PatternSet:
     """Patterns relative to one folder; `match` says ignored (True), re-included (False) or no opinion.
 
-    All patterns compile into one regex per kind of path (files, folders), alternatives in reverse
-    order, so a single match finds the last matching pattern, which is the one gitignore obeys.
+    gitignore obeys the last pattern that matches, so `match` finds the highest-numbered one. Most
+    lines of a real .gitignore name one path component (`__pycache__`, `*.so`, `dist/`); those
+    are looked up per component of the path (a dict for plain names, one `endswith` for `*.ext`,
+    one regex for other globs). The rest (anchored, with a `/` or `**`) compile into one regex
+    per kind of path, alternatives in reverse order, so its first match is the last pattern.
     """
 
     def __init__(self, lines: list[str]) -> None:
         self.negated: list[bool] = []
+        # per component; "dirs" = dir-only patterns (a trailing /), which match folder components only
+        self._names: dict[str, int] = {}
+        self._dir_names: dict[str, int] = {}
+        self._suffixes: list[tuple[str, int]] = []
+        self._dir_suffixes: list[tuple[str, int]] = []
+        globs: list[str] = []
+        dir_globs: list[str] = []
         for_dirs: list[str] = []
         for_files: list[str] = []
         for raw in lines:
@@ -71,23 +84,60 @@ class PatternSet:
             line = line.rstrip("/")
             if not line:
                 continue
+            index = len(self.negated)
+            self.negated.append(negate)
+            group = f"p{index}"
+            if "/" not in line and "**" not in line:  # one component, at any depth
+                if not _GLOB_CHARS.intersection(line):
+                    (self._dir_names if dir_only else self._names)[line] = index  # later lines win
+                elif line.startswith("*") and not _GLOB_CHARS.intersection(line[1:]):
+                    (self._dir_suffixes if dir_only else self._suffixes).append((line[1:], index))
+                else:
+                    (dir_globs if dir_only else globs).append(f"(?P<{group}>{_translate(line)})")
+                continue
             prefix = "" if "/" in line else "(?:.*/)?"  # a pattern with a slash is anchored to its folder
             body = prefix + _translate(line.lstrip("/"))
-            group = f"p{len(self.negated)}"
-            self.negated.append(negate)
             for_dirs.append(f"(?P<{group}>{body}(?:/|$))")
             for_files.append(f"(?P<{group}>{body}/)" if dir_only else f"(?P<{group}>{body}(?:/|$))")
+        self._globs = re.compile("|".join(reversed(globs))) if globs else None
+        self._dir_globs = re.compile("|".join(reversed(dir_globs))) if dir_globs else None
+        self._suffix_tuple = tuple(s for s, _ in self._suffixes)
+        self._dir_suffix_tuple = tuple(s for s, _ in self._dir_suffixes)
+        self._components = bool(self._names or self._dir_names or self._suffixes or self._dir_suffixes or globs
+                                or dir_globs)
         self._dirs = re.compile("|".join(reversed(for_dirs))) if for_dirs else None
         self._files = re.compile("|".join(reversed(for_files))) if for_files else None
 
     def match(self, relative: str, is_dir: bool = False) -> bool | None:
+        best = -1
         regex = self._dirs if is_dir else self._files
-        if regex is None:
-            return None
-        found = regex.match(relative)
-        if found is None:
-            return None
-        return not self.negated[int(found.lastgroup[1:])]  # type: ignore[index]
+        if regex is not None:
+            found = regex.match(relative)
+            if found is not None:
+                best = int(found.lastgroup[1:])  # type: ignore[index]
+        if self._components:
+            parts = relative.split("/")
+            folders = parts if is_dir else parts[:-1]  # dir-only patterns match folder components only
+            for part in parts:
+                best = max(best, _component(part, self._names, self._suffixes, self._suffix_tuple, self._globs))
+            if self._dir_names or self._dir_suffixes or self._dir_globs is not None:
+                for part in folders:
+                    best = max(best, _component(part, self._dir_names, self._dir_suffixes, self._dir_suffix_tuple,
+                                                self._dir_globs))
+        return None if best < 0 else not self.negated[best]
 
     def __bool__(self) -> bool:
         return bool(self.negated)
+
+
+def _component(part: str, names: dict[str, int], suffixes: list[tuple[str, int]], suffix_tuple: tuple[str, ...],
+               globs: re.Pattern[str] | None) -> int:
+    """The highest-numbered one-component pattern matching `part` (-1: none)."""
+    best = names.get(part, -1)
+    if suffix_tuple and part.endswith(suffix_tuple):
+        best = max(best, max(index for suffix, index in suffixes if part.endswith(suffix)))
+    if globs is not None:
+        found = globs.fullmatch(part)
+        if found is not None:
+            best = max(best, int(found.lastgroup[1:]))  # type: ignore[index]
+    return best

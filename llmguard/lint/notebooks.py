@@ -7,9 +7,15 @@ GitHub annotations, which need a line of the `.ipynb` file itself, point at the 
 that source line when the notebook is stored one source line per JSON line (as Jupyter writes it).
 
 IPython syntax is neither parsed nor reported: a cell starting with a `%%` cell magic becomes blank
-lines; a line magic (`%time f()`), a shell line (`!pip install x`, `files = !ls`) or a help line
+lines; a line magic (`%env X=1`), a shell line (`!pip install x`, `files = !ls`) or a help line
 (`len?`) becomes `pass  # llmguard-magic`, which keeps every line where it was and keeps an
 indented block valid.
+
+Magics that run Python are linted as the Python they run: the body of a `%%time`, `%%timeit`,
+`%%capture` or `%%prun` cell (its first line becomes the placeholder), and the statement after a
+`%time`/`%timeit`/`%prun` line magic, written as `if 1:` padded to the magic's width so every
+column stays where it was (`%time f()` -> `if 1: f()`). `--fix` leaves such lines alone
+(`python_magics=False`): only their findings are reported.
 """
 
 from __future__ import annotations
@@ -25,6 +31,12 @@ MAGIC_PLACEHOLDER = "pass  # llmguard-magic"
 CELL_MARKER = "# llmguard-cell {index}"
 _CELL_MARKER_RE = re.compile(r"^# llmguard-cell (\d+)$")
 _MAGIC_RE = re.compile(r"^\s*(?:[%!]|[\w.]+\s*=\s*[%!])")
+# cell magics whose body IPython runs as Python in the user namespace
+_PYTHON_CELL_MAGIC_RE = re.compile(r"^\s*%%(?:time|timeit|capture|prun)(?:\s|$)")
+# `%time stmt`, `%timeit -n 10 -r 3 stmt`: group 1 is everything before the statement
+_PYTHON_LINE_MAGIC_RE = re.compile(
+    r"^(\s*%(?:time|timeit|prun)\s+(?:-[nrp]\s*\d+\s+|-[qoct]\s+|-[sTDlr]\s*\S+\s+)*)(?=[^\s-])"
+)
 _HELP_RE = re.compile(r"^\s*[\w.]+\?{1,2}\s*$|^\s*\?{1,2}[\w.]+\s*$")
 
 
@@ -84,16 +96,39 @@ def cell_source(cell: dict[str, Any]) -> str:
     return "".join(source) if isinstance(source, list) else source
 
 
-def neutralise(source: str) -> tuple[list[str], dict[int, str]]:
-    """Lines of a cell with IPython syntax replaced; returns (lines, {line index: original line})."""
+def is_python_cell_magic(source: str) -> bool:
+    """A `%%time`-like cell: its body is Python IPython runs as usual."""
+    return _PYTHON_CELL_MAGIC_RE.match(source) is not None
+
+
+def neutralise(source: str, python_magics: bool = True) -> tuple[list[str], dict[int, str]]:
+    """Lines of a cell with IPython syntax replaced; returns (lines, {line index: original line}).
+
+    `python_magics`: lint the Python that `%%time` cells and `%time` lines run (see the module
+    docstring); False replaces `%time` lines by the placeholder, as `--fix` needs.
+    """
     lines = split_lines(source)
     replaced: dict[int, str] = {}
+    first = 0
     if lines and lines[0].lstrip().startswith("%%"):
-        return ["" for _ in lines], {i: line for i, line in enumerate(lines)}
+        if not is_python_cell_magic(lines[0]):
+            return ["" for _ in lines], {i: line for i, line in enumerate(lines)}
+        replaced[0] = lines[0]
+        lines[0] = MAGIC_PLACEHOLDER
+        first = 1
     in_string: str | None = None
     continuing = False
     indent = ""
     for i, line in enumerate(lines):
+        if i < first:
+            continue
+        if python_magics and in_string is None and not continuing:
+            magic = _PYTHON_LINE_MAGIC_RE.match(line)
+            if magic is not None:
+                prefix = magic.group(1)
+                indent = prefix[: len(prefix) - len(prefix.lstrip())]
+                lines[i] = indent + "if 1:".ljust(len(prefix) - len(indent)) + line[len(prefix) :]
+                continue
         if in_string is None and (continuing or _MAGIC_RE.match(line) or _HELP_RE.match(line)):
             if not continuing:  # a continuation line (`!pip install \`) keeps the magic's own indent
                 indent = line[: len(line) - len(line.lstrip())]
@@ -160,16 +195,17 @@ def _raw_source_lines(raw_text: str, n_cells: int) -> dict[int, tuple[int, bool]
 def join_for_fix(nb: Notebook) -> tuple[str, dict[int, dict[int, str]]]:
     """Code cells joined with marker comments, so a fixed module splits back into its cells.
 
-    Cells that are a `%%` cell magic are left out (their text is kept as it was).
+    Cells that are a `%%` cell magic are left out (their text is kept as it was), but for the
+    `%%time`-like ones, whose body is Python; `%time` lines stay placeholders (never rewritten).
     """
     parts: list[str] = []
     replaced: dict[int, dict[int, str]] = {}
     for index in nb.code_cells:
         source = cell_source(nb.cells[index])
         parts.append(CELL_MARKER.format(index=index))
-        if source.lstrip().startswith("%%"):
+        if source.lstrip().startswith("%%") and not is_python_cell_magic(source):
             continue
-        cell_lines, cell_replaced = neutralise(source)
+        cell_lines, cell_replaced = neutralise(source, python_magics=False)
         replaced[index] = cell_replaced
         parts.extend(cell_lines)
     return "\n".join(parts) + "\n", replaced

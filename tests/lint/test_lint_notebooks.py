@@ -29,13 +29,33 @@ def test_findings_point_at_cell_and_line():
 
 
 def test_magics_are_neutralised_without_moving_lines():
-    lines, replaced = neutralise("%time f()\nx = !ls\nif x:\n    %env A=1\nlen?\ny = '%not magic'\n")
+    lines, replaced = neutralise("%env A=1\nx = !ls\nif x:\n    %env A=1\nlen?\ny = '%not magic'\n")
     assert lines[0] == MAGIC_PLACEHOLDER and lines[1] == MAGIC_PLACEHOLDER
     assert lines[3] == "    " + MAGIC_PLACEHOLDER and lines[4] == MAGIC_PLACEHOLDER
     assert lines[5] == "y = '%not magic'"
     assert sorted(replaced) == [0, 1, 3, 4]
     lines, _ = neutralise("%%writefile x.py\nimport (\n")
     assert lines == ["", ""]
+
+
+def test_python_run_by_time_and_capture_magics_is_linted():
+    # issue 12: calls inside %%capture / %%time cells and after %time / %timeit were not seen
+    cells = [
+        ("code", "from openai import OpenAI\nclient = OpenAI(timeout=5)"),
+        ("code", "%%capture out\nr = client.chat.completions.create(model='gpt-4o', messages=[])"),
+        ("code", "%%time\nr = client.chat.completions.create(model='gpt-4o', messages=[])"),
+        ("code", "%time r = client.chat.completions.create(model='gpt-4o', messages=[])"),
+        ("code", "for i in range(2):\n    %timeit -n 1 -r 1 client.chat.completions.create(model='gpt-4o', messages=[])"),
+        ("code", "%%bash\nclient.chat.completions.create(model='gpt-4o', messages=[])"),
+    ]
+    found = [(f.code, f.cell, f.line, f.column) for f in lint_notebook_source(make_notebook(cells))]
+    lg301 = [row for row in found if row[0] == "LG301"]
+    # the column is the call's column in the cell as written: `%time ` is 6 characters wide
+    assert lg301 == [("LG301", 2, 2, 5), ("LG301", 3, 2, 5), ("LG301", 4, 1, 11), ("LG301", 5, 2, 23)]
+    lines, replaced = neutralise("%time f()\n%timeit -n 10 g()\n%time\n")
+    assert lines == ["if 1: f()", "if 1:         g()", MAGIC_PLACEHOLDER]
+    assert replaced == {2: "%time"}
+    assert neutralise("%%time\nx = 1\n")[0] == [MAGIC_PLACEHOLDER, "x = 1"]
 
 
 def test_magic_inside_a_string_is_left_alone():
