@@ -13,7 +13,8 @@ from collections.abc import Iterator
 def sim_process(*args: str) -> Iterator[str]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "llmguard.cli", "sim", "--port", "0", *args],
-        stdout=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         line = proc.stdout.readline()

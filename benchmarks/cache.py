@@ -17,7 +17,7 @@ from pathlib import Path
 import openai
 
 import llmguard
-from llmguard import transport
+from llmguard.intercept import transport
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _simproc import sim_process  # noqa: E402
@@ -53,7 +53,9 @@ def main() -> None:
         runs: dict[str, list[float]] = {"bare": [], "hit": [], "miss": [], "guard, no cache": []}
         for i in range(args.calls + 100):
             record = i >= 100  # warm-up first
-            for name in (("bare", "hit", "miss", "guard, no cache") if i % 2 else ("guard, no cache", "miss", "hit", "bare")):
+            for name in (
+                ("bare", "hit", "miss", "guard, no cache") if i % 2 else ("guard, no cache", "miss", "hit", "bare")
+            ):
                 if name == "bare":
                     value = call(unique())
                 elif name == "hit":

@@ -12,8 +12,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from llmguard.cache import CachedResponse, ResponseCache, cache_key
-from llmguard.dedup import InflightRegistry
+from llmguard.cache.inflight import InflightRegistry
+from llmguard.cache.store import CachedResponse, ResponseCache, cache_key
 from llmguard.providers.base import CallRequest
 
 
@@ -31,15 +31,30 @@ def per_op_us(fn, batches: int = 30, per_batch: int = 500) -> float:
 
 def main() -> None:
     body = json.dumps(
-        {"id": "chatcmpl-1", "object": "chat.completion", "model": "gpt-4o-mini",
-         "choices": [{"index": 0, "message": {"role": "assistant", "content": "word " * 360}}],
-         "usage": {"prompt_tokens": 20, "completion_tokens": 360, "total_tokens": 380}}
+        {
+            "id": "chatcmpl-1",
+            "object": "chat.completion",
+            "model": "gpt-4o-mini",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "word " * 360}}],
+            "usage": {"prompt_tokens": 20, "completion_tokens": 360, "total_tokens": 380},
+        }
     ).encode()
-    answer = CachedResponse(200, [("content-type", "application/json")], body, model="gpt-4o-mini",
-                            provider="openai", input_tokens=20, output_tokens=360, cost_usd=0.0002)
-    call = CallRequest("openai", "chat.completions", "gpt-4o-mini",
-                       {"model": "gpt-4o-mini", "temperature": 0,
-                        "messages": [{"role": "user", "content": "question " * 200}]})
+    answer = CachedResponse(
+        200,
+        [("content-type", "application/json")],
+        body,
+        model="gpt-4o-mini",
+        provider="openai",
+        input_tokens=20,
+        output_tokens=360,
+        cost_usd=0.0002,
+    )
+    call = CallRequest(
+        "openai",
+        "chat.completions",
+        "gpt-4o-mini",
+        {"model": "gpt-4o-mini", "temperature": 0, "messages": [{"role": "user", "content": "question " * 200}]},
+    )
     with tempfile.TemporaryDirectory() as folder:
         store = ResponseCache(Path(folder) / "cache")
         key = cache_key(call, "http://127.0.0.1:8000", {"tenant": "acme"})

@@ -29,7 +29,7 @@ from pathlib import Path
 import openai
 
 import llmguard
-from llmguard import tokens
+from llmguard.policies import tokens
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _simproc import sim_process  # noqa: E402
@@ -89,8 +89,13 @@ def main() -> None:
     flags = ["--rpm", str(args.rpm), "--tpm", str(args.tpm), "--window-s", str(args.window_s)]
 
     with sim_process(*flags) as base_url:
-        guard = llmguard.install(home=tempfile.mkdtemp(), window_s=args.window_s, max_wait_s=3600, learn_limits=not args.no_learn,
-                                 limits={MODEL: {"rpm": args.rpm, "tpm": args.tpm}})
+        guard = llmguard.install(
+            home=tempfile.mkdtemp(),
+            window_s=args.window_s,
+            max_wait_s=3600,
+            learn_limits=not args.no_learn,
+            limits={MODEL: {"rpm": args.rpm, "tpm": args.tpm}},
+        )
         guarded_end, guarded_failed = asyncio.run(send_all(base_url, items, max_retries=0))
         guarded = stats(base_url)
         guarded_s = guarded_end - guarded["first_request_ts"]
@@ -102,13 +107,19 @@ def main() -> None:
         naive = stats(base_url)
         naive_s = naive_end - naive["first_request_ts"]
 
-    print(f"workload: {args.calls} calls, limits rpm={args.rpm} tpm={args.tpm} per {args.window_s}s window; "
-          f"{binding} bind")
+    print(
+        f"workload: {args.calls} calls, limits rpm={args.rpm} tpm={args.tpm} per {args.window_s}s window; "
+        f"{binding} bind"
+    )
     print(f"theoretical minimum makespan : {minimum:8.2f} s")
-    print(f"llmguard   makespan          : {guarded_s:8.2f} s  ratio {guarded_s / minimum:.3f}x  "
-          f"429s {guarded['rate_limited']:5d}  failed calls {guarded_failed}  (target <= 1.03x, 0 429s)")
-    print(f"naive      makespan          : {naive_s:8.2f} s  ratio {naive_s / minimum:.3f}x  "
-          f"429s {naive['rate_limited']:5d}  failed calls {naive_failed}  (all at once, SDK retries)")
+    print(
+        f"llmguard   makespan          : {guarded_s:8.2f} s  ratio {guarded_s / minimum:.3f}x  "
+        f"429s {guarded['rate_limited']:5d}  failed calls {guarded_failed}  (target <= 1.03x, 0 429s)"
+    )
+    print(
+        f"naive      makespan          : {naive_s:8.2f} s  ratio {naive_s / minimum:.3f}x  "
+        f"429s {naive['rate_limited']:5d}  failed calls {naive_failed}  (all at once, SDK retries)"
+    )
 
 
 if __name__ == "__main__":

@@ -86,16 +86,34 @@ def _children_cpu() -> float:
 def timed_run(corpus: Path, home: Path, jobs: int) -> dict:
     env = {**os.environ, "LLMGUARD_HOME": str(home)}
     cpu = _children_cpu()
-    out = subprocess.run([sys.executable, "-c", _TIMED_RUN, str(corpus), str(jobs)], env=env, check=True,
-                         capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", _TIMED_RUN, str(corpus), str(jobs)], env=env, check=True, capture_output=True, text=True
+    ).stdout
     return {**json.loads(out), "cpu": _children_cpu() - cpu}  # the whole process, imports and start-up included
 
 
 def cli_run(corpus: Path, home: Path, jobs: int) -> float:
     env = {**os.environ, "LLMGUARD_HOME": str(home)}
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "llmguard.lint", "lint", str(corpus), "--exit-zero", "--format", "json",
-                    "-o", os.devnull, "--jobs", str(jobs)], env=env, check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "llmguard.lint",
+            "lint",
+            str(corpus),
+            "--exit-zero",
+            "--format",
+            "json",
+            "-o",
+            os.devnull,
+            "--jobs",
+            str(jobs),
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     return time.perf_counter() - start
 
 
@@ -109,38 +127,50 @@ def main() -> None:
         corpus = Path(tmp) / "corpus"
         stats = generate(corpus, files=max(2000, args.files))
         paths = sorted(p for p in corpus.rglob("*") if p.suffix in (".py", ".ipynb"))
-        print(f"corpus: {stats['files']} files ({stats['sdk_files']} = {stats['sdk_files'] / stats['files']:.1%} "
-              f"mention an LLM SDK/tenacity/backoff), {stats['total_lines']:,} lines, median {stats['median_lines']} "
-              f"lines/file, mean {stats['mean_lines']:.0f}, p99 {stats['p99_lines']}; {os.cpu_count()} CPUs")
+        print(
+            f"corpus: {stats['files']} files ({stats['sdk_files']} = {stats['sdk_files'] / stats['files']:.1%} "
+            f"mention an LLM SDK/tenacity/backoff), {stats['total_lines']:,} lines, median {stats['median_lines']} "
+            f"lines/file, mean {stats['mean_lines']:.0f}, p99 {stats['p99_lines']}; {os.cpu_count()} CPUs"
+        )
 
         sample = random.Random(1).sample(paths, min(args.sample, len(paths)))
         per_file, cpu_per_file = naive_seconds_per_file(sample)
         naive_rate, naive_cpu_rate = 1 / per_file, 1 / cpu_per_file
-        print(f"naive   (libcst parse + QualifiedNameProvider + 1 rule, 1 process): {naive_rate:8.1f} files/s, "
-              f"{naive_cpu_rate:.1f} files per CPU-second (measured on a random sample of {len(sample)} files, "
-              f"extrapolated: {per_file * len(paths):.0f} s for the corpus)")
+        print(
+            f"naive   (libcst parse + QualifiedNameProvider + 1 rule, 1 process): {naive_rate:8.1f} files/s, "
+            f"{naive_cpu_rate:.1f} files per CPU-second (measured on a random sample of {len(sample)} files, "
+            f"extrapolated: {per_file * len(paths):.0f} s for the corpus)"
+        )
 
         home = Path(tmp) / "home"
         cold = timed_run(corpus, home, args.jobs)
         warm = timed_run(corpus, home, args.jobs)
         cold_rate, warm_rate = cold["files"] / cold["seconds"], warm["files"] / warm["seconds"]
         cold_cpu_rate = cold["files"] / cold["cpu"]
-        print(f"cold    (empty cache, --jobs {args.jobs or os.cpu_count()}): {cold_rate:8.1f} files/s, "
-              f"{cold_cpu_rate:.1f} files per CPU-second ({cold['seconds']:.2f} s, {cold['cpu']:.2f} CPU-s with "
-              f"start-up; {cold['parsed']} files parsed after the prefilter, {cold['findings']} findings)")
-        print(f"warm    (cached re-run):       {warm_rate:8.1f} files/s ({warm['seconds'] * 1000:.0f} ms; "
-              f"{warm['cached']} cache hits, {warm['parsed']} parsed)")
+        print(
+            f"cold    (empty cache, --jobs {args.jobs or os.cpu_count()}): {cold_rate:8.1f} files/s, "
+            f"{cold_cpu_rate:.1f} files per CPU-second ({cold['seconds']:.2f} s, {cold['cpu']:.2f} CPU-s with "
+            f"start-up; {cold['parsed']} files parsed after the prefilter, {cold['findings']} findings)"
+        )
+        print(
+            f"warm    (cached re-run):       {warm_rate:8.1f} files/s ({warm['seconds'] * 1000:.0f} ms; "
+            f"{warm['cached']} cache hits, {warm['parsed']} parsed)"
+        )
         ratio = cold_rate / naive_rate
-        print(f"ratio   cold / naive: {ratio:.1f}x by wall clock ({args.jobs or os.cpu_count()} workers against 1 "
-              f"process), {cold_cpu_rate / naive_cpu_rate:.1f}x per CPU-second "
-              f"(target >= 25x: {'met' if ratio >= 25 else 'NOT met'}); "
-              f"warm: {'met' if warm_rate >= 10_000 else 'NOT met'} (target >= 10,000 files/s)")
+        print(
+            f"ratio   cold / naive: {ratio:.1f}x by wall clock ({args.jobs or os.cpu_count()} workers against 1 "
+            f"process), {cold_cpu_rate / naive_cpu_rate:.1f}x per CPU-second "
+            f"(target >= 25x: {'met' if ratio >= 25 else 'NOT met'}); "
+            f"warm: {'met' if warm_rate >= 10_000 else 'NOT met'} (target >= 10,000 files/s)"
+        )
 
         cli_home = Path(tmp) / "cli-home"
         cli_cold = cli_run(corpus, cli_home, args.jobs)
         cli_warm = cli_run(corpus, cli_home, args.jobs)
-        print(f"CLI end to end, interpreter start-up included: cold {len(paths) / cli_cold:.0f} files/s "
-              f"({cli_cold:.2f} s), warm {len(paths) / cli_warm:.0f} files/s ({cli_warm:.2f} s)")
+        print(
+            f"CLI end to end, interpreter start-up included: cold {len(paths) / cli_cold:.0f} files/s "
+            f"({cli_cold:.2f} s), warm {len(paths) / cli_warm:.0f} files/s ({cli_warm:.2f} s)"
+        )
 
 
 if __name__ == "__main__":

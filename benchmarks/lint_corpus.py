@@ -43,10 +43,50 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 # -- the synthetic corpus -------------------------------------------------------------------------
-NOUNS = ["order", "user", "invoice", "report", "session", "record", "event", "ticket", "metric", "payload",
-         "account", "message", "document", "chunk", "batch", "job", "task", "node", "edge", "config"]
-VERBS = ["load", "parse", "build", "update", "render", "validate", "collect", "merge", "process", "fetch",
-         "store", "normalize", "compute", "format", "resolve", "dispatch", "index", "encode", "scan", "sync"]
+NOUNS = [
+    "order",
+    "user",
+    "invoice",
+    "report",
+    "session",
+    "record",
+    "event",
+    "ticket",
+    "metric",
+    "payload",
+    "account",
+    "message",
+    "document",
+    "chunk",
+    "batch",
+    "job",
+    "task",
+    "node",
+    "edge",
+    "config",
+]
+VERBS = [
+    "load",
+    "parse",
+    "build",
+    "update",
+    "render",
+    "validate",
+    "collect",
+    "merge",
+    "process",
+    "fetch",
+    "store",
+    "normalize",
+    "compute",
+    "format",
+    "resolve",
+    "dispatch",
+    "index",
+    "encode",
+    "scan",
+    "sync",
+]
 
 GENERIC_BLOCKS = [
     '''
@@ -77,7 +117,7 @@ class {Noun}{Verb}er:
         self.items.clear()
         return count
 ''',
-    '''
+    """
 async def {verb}_all_{noun}s(ids, limit: int = 8):
     gate = asyncio.Semaphore(limit)
 
@@ -87,15 +127,15 @@ async def {verb}_all_{noun}s(ids, limit: int = 8):
             return i * 2
 
     return await asyncio.gather(*(one(i) for i in ids))
-''',
-    '''
+""",
+    """
 def {verb}_{noun}_rows(rows):
     totals = {{}}
     for row in rows:
         key = (row.get("{noun}"), row.get("kind", "default"))
         totals[key] = totals.get(key, 0) + row.get("value", 0)
     return sorted(totals.items(), key=lambda item: -item[1])
-''',
+""",
     '''
 class {Noun}Error(Exception):
     """Raised when a {noun} cannot be {verb}ed."""
@@ -105,7 +145,7 @@ class {Noun}Error(Exception):
         self.{noun} = {noun}
         self.reason = reason
 ''',
-    '''
+    """
 def safe_{verb}(path: str) -> str | None:
     try:
         with open(path, encoding="utf-8") as handle:
@@ -116,8 +156,8 @@ def safe_{verb}(path: str) -> str | None:
     except OSError as exc:
         logger.error("cannot {verb} %s: %s", path, exc)
         raise
-''',
-    '''
+""",
+    """
 def {verb}_{noun}_table(items, width: int = 40) -> str:
     lines = []
     for index, item in enumerate(items):
@@ -125,8 +165,8 @@ def {verb}_{noun}_table(items, width: int = 40) -> str:
         lines.append(f"{{index:>4}} | {{label}} | {{len(str(item)):>6}}")
     header = "-" * (width + 16)
     return "\\n".join([header, *lines, header])
-''',
-    '''
+""",
+    """
 class {Noun}Repository:
     def __init__(self, connection) -> None:
         self.connection = connection
@@ -141,8 +181,8 @@ class {Noun}Repository:
     def delete(self, key) -> None:
         self.connection.execute("delete from {noun} where id = ?", (key,))
         self._cache.pop(key, None)
-''',
-    '''
+""",
+    """
 def retry_{verb}(func, attempts: int = 3, delay: float = 0.5):
     for attempt in range(attempts):
         try:
@@ -151,23 +191,23 @@ def retry_{verb}(func, attempts: int = 3, delay: float = 0.5):
             if attempt == attempts - 1:
                 raise
             time.sleep(delay * (2 ** attempt))
-''',
-    '''
+""",
+    """
 {NOUN}_DEFAULTS = {{
     "enabled": True,
     "threshold": {num},
     "labels": ["{noun}", "{verb}", "misc"],
     "timeout": {num}.0,
 }}
-''',
-    '''
+""",
+    """
 def {verb}_{noun}_matrix(n: int) -> list[list[int]]:
     matrix = [[0] * n for _ in range(n)]
     for i in range(n):
         for j in range(n):
             matrix[i][j] = (i * j) % 7 if i != j else 1
     return matrix
-''',
+""",
 ]
 TEMPLATE_CONSTANT = '''
 {NOUN}_TEMPLATE = """\\
@@ -200,7 +240,7 @@ SDK_HEADERS = [
     "import backoff\nimport openai\nfrom openai import AsyncOpenAI\n",
 ]
 SDK_BLOCKS = [
-    '''
+    """
 client = OpenAI(timeout=30, max_retries=2)
 
 
@@ -211,16 +251,16 @@ def ask_{noun}(question: str) -> str:
         max_tokens=300,
     )
     return response.choices[0].message.content or ""
-''',
-    '''
+""",
+    """
 {noun}_client = OpenAI()
 
 
 def summarise_{noun}(text: str) -> str:
     result = {noun}_client.chat.completions.create(model="gpt-4o", messages=[{{"role": "user", "content": text}}])
     return result.choices[0].message.content
-''',
-    '''
+""",
+    """
 llm = Anthropic(timeout=60)
 
 
@@ -231,37 +271,38 @@ def {verb}_with_claude(text: str) -> str:
         messages=[{{"role": "user", "content": text[:8000]}}],
     )
     return reply.content[0].text
-''',
-    '''
+""",
+    """
 @retry(stop=stop_after_attempt(5), wait=wait_random_exponential(min=1, max=30),
        retry=retry_if_exception_type((openai.RateLimitError, openai.APITimeoutError)))
 def {verb}_{noun}_llm(prompt: str) -> str:
     client = OpenAI(timeout=20)
     out = client.responses.create(model="gpt-4o-mini", input=prompt, max_output_tokens=200)
     return out.output_text
-''',
-    '''
+""",
+    """
 def {verb}_forever(client, messages):
     while True:
         try:
             return client.chat.completions.create(model="gpt-4o-mini", messages=messages, max_tokens=100)
         except Exception:
             time.sleep(1)
-''',
-    '''
+""",
+    """
 @backoff.on_exception(backoff.expo, openai.RateLimitError, max_tries=6)
 async def {verb}_async(client, prompt: str) -> str:
     r = await client.chat.completions.create(model="gpt-4o-mini", max_tokens=64,
                                              messages=[{{"role": "user", "content": prompt}}])
     return r.choices[0].message.content
-''',
+""",
 ]
 
 
 def _fill(template: str, rng: random.Random) -> str:
     noun, verb = rng.choice(NOUNS), rng.choice(VERBS)
-    return template.format(noun=noun, Noun=noun.capitalize(), NOUN=noun.upper(), verb=verb, Verb=verb.capitalize(),
-                           num=rng.randint(2, 500))
+    return template.format(
+        noun=noun, Noun=noun.capitalize(), NOUN=noun.upper(), verb=verb, Verb=verb.capitalize(), num=rng.randint(2, 500)
+    )
 
 
 def _lines(rng: random.Random, median: int = 150, sigma: float = 0.9, cap: int = 3000) -> int:
@@ -287,8 +328,7 @@ def _notebook(source: str) -> str:
     for chunk in source.split("\n\n\n"):
         lines = chunk.strip("\n").splitlines(keepends=True)
         if lines:
-            cells.append({"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
-                          "source": lines})
+            cells.append({"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": lines})
     nb = {"cells": cells, "metadata": {"language_info": {"name": "python"}}, "nbformat": 4, "nbformat_minor": 5}
     return json.dumps(nb, indent=1) + "\n"
 
@@ -309,9 +349,14 @@ def generate(root: Path, files: int = 2500, seed: int = 5, sdk_rate: float = 0.1
             (package / f"module_{i:05d}.py").write_text(source, encoding="utf-8")
         sizes.append(source.count("\n"))
     sizes.sort()
-    return {"files": files, "sdk_files": sdk_files, "median_lines": sizes[len(sizes) // 2],
-            "mean_lines": sum(sizes) / len(sizes), "p99_lines": sizes[int(len(sizes) * 0.99)],
-            "total_lines": sum(sizes)}
+    return {
+        "files": files,
+        "sdk_files": sdk_files,
+        "median_lines": sizes[len(sizes) // 2],
+        "mean_lines": sum(sizes) / len(sizes),
+        "p99_lines": sizes[int(len(sizes) * 0.99)],
+        "total_lines": sum(sizes),
+    }
 
 
 # -- the real corpus -------------------------------------------------------------------------------
@@ -360,15 +405,30 @@ def build_real(cache: Path, releases: tuple[Release, ...] = PINNED, log=print) -
 
 
 def _archives(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.glob("*") if p.name.endswith((".whl", ".tar.gz", ".zip"))) if folder.is_dir() else []
+    return (
+        sorted(p for p in folder.glob("*") if p.name.endswith((".whl", ".tar.gz", ".zip"))) if folder.is_dir() else []
+    )
 
 
 def _download(release: Release, dest: Path) -> Path:
     if not _archives(dest):
         dest.mkdir(parents=True, exist_ok=True)
         only = ["--no-binary", ":all:"] if release.kind == "sdist" else ["--only-binary", ":all:"]
-        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", *only, "--dest", str(dest),
-                        f"{release.name}=={release.version}"], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--quiet",
+                *only,
+                "--dest",
+                str(dest),
+                f"{release.name}=={release.version}",
+            ],
+            check=True,
+        )
     found = _archives(dest)
     if len(found) != 1:
         raise RuntimeError(f"expected one archive for {release.folder} in {dest}, found {[p.name for p in found]}")
@@ -398,8 +458,10 @@ def _write_semgrepignore(corpus: Path) -> None:
     """Without this file semgrep skips tests/, build/... by default; with it, it skips what llmguard skips."""
     from llmguard.lint.discover import DEFAULT_EXCLUDES
 
-    lines = ["# written by benchmarks/lint_corpus.py: the folders llmguard lint skips, and no more",
-             *sorted(DEFAULT_EXCLUDES)]
+    lines = [
+        "# written by benchmarks/lint_corpus.py: the folders llmguard lint skips, and no more",
+        *sorted(DEFAULT_EXCLUDES),
+    ]
     (corpus / ".semgrepignore").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
@@ -440,22 +502,33 @@ def survey(corpus: Path, folders: list[str]) -> Survey:
 # -- semgrep ---------------------------------------------------------------------------------------
 # LG201's core: a client of either SDK built without timeout= (an http_client= may carry one). semgrep
 # resolves `from openai import OpenAI` and `import openai as o` aliases to these names itself.
-_CLIENTS = ("openai.OpenAI", "openai.AsyncOpenAI", "openai.AzureOpenAI", "openai.AsyncAzureOpenAI",
-            "anthropic.Anthropic", "anthropic.AsyncAnthropic", "anthropic.AnthropicBedrock",
-            "anthropic.AsyncAnthropicBedrock", "anthropic.AnthropicVertex", "anthropic.AsyncAnthropicVertex")
-SEMGREP_RULE = "\n".join([
-    "rules:",
-    "  - id: client-without-timeout",
-    "    languages: [python]",
-    "    severity: WARNING",
-    "    message: OpenAI/Anthropic client without timeout= waits up to 600 s per attempt (the SDK default)",
-    "    patterns:",
-    "      - pattern-either:",
-    *(f"          - pattern: {name}(...)" for name in _CLIENTS),
-    "      - pattern-not: $CLIENT(..., timeout=$T, ...)",
-    "      - pattern-not: $CLIENT(..., http_client=$H, ...)",
-    "",
-])
+_CLIENTS = (
+    "openai.OpenAI",
+    "openai.AsyncOpenAI",
+    "openai.AzureOpenAI",
+    "openai.AsyncAzureOpenAI",
+    "anthropic.Anthropic",
+    "anthropic.AsyncAnthropic",
+    "anthropic.AnthropicBedrock",
+    "anthropic.AsyncAnthropicBedrock",
+    "anthropic.AnthropicVertex",
+    "anthropic.AsyncAnthropicVertex",
+)
+SEMGREP_RULE = "\n".join(
+    [
+        "rules:",
+        "  - id: client-without-timeout",
+        "    languages: [python]",
+        "    severity: WARNING",
+        "    message: OpenAI/Anthropic client without timeout= waits up to 600 s per attempt (the SDK default)",
+        "    patterns:",
+        "      - pattern-either:",
+        *(f"          - pattern: {name}(...)" for name in _CLIENTS),
+        "      - pattern-not: $CLIENT(..., timeout=$T, ...)",
+        "      - pattern-not: $CLIENT(..., http_client=$H, ...)",
+        "",
+    ]
+)
 
 
 def semgrep_command(cache: Path, log=print) -> list[str] | str:  # noqa: ANN001
@@ -466,12 +539,16 @@ def semgrep_command(cache: Path, log=print) -> list[str] | str:  # noqa: ANN001
     venv = cache / "semgrep-venv"
     binary = venv / "bin" / "semgrep"
     if not binary.exists():
-        log(f"semgrep: installing semgrep=={SEMGREP_VERSION} with pip into {venv} (its pins would change the "
-            "project venv's) ...")
+        log(
+            f"semgrep: installing semgrep=={SEMGREP_VERSION} with pip into {venv} (its pins would change the "
+            "project venv's) ..."
+        )
         try:
             subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-            subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
-                            f"semgrep=={SEMGREP_VERSION}"], check=True)
+            subprocess.run(
+                [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", f"semgrep=={SEMGREP_VERSION}"],
+                check=True,
+            )
         except (OSError, subprocess.CalledProcessError) as exc:
             return f"cannot install semgrep: {exc}"
     return [str(binary)]
@@ -535,8 +612,13 @@ def parse_semgrep(stdout: str) -> dict:
     scanned = sorted(data.get("paths", {}).get("scanned", []))
     errors = data.get("errors", [])
     kinds = sorted({f"{e.get('type', '?')}".split(",")[0][:40] for e in errors})
-    return {"files": len(scanned), "findings": len(data.get("results", [])), "errors": len(errors), "kinds": kinds,
-            "scanned": scanned}
+    return {
+        "files": len(scanned),
+        "findings": len(data.get("results", [])),
+        "errors": len(errors),
+        "kinds": kinds,
+        "scanned": scanned,
+    }
 
 
 def _median_range(values: list[float]) -> str:
@@ -545,10 +627,26 @@ def _median_range(values: list[float]) -> str:
 
 # -- import weight ---------------------------------------------------------------------------------
 # Modules of the runtime guard (and what it pulls in) that the linter never needs.
-RUNTIME_MODULES = ("llmguard.guard", "llmguard.ledger", "llmguard.transport", "llmguard.journal", "llmguard.meter",
-                   "llmguard.limiter", "llmguard.cache_layer", "llmguard.providers", "llmguard.magics",
-                   "IPython", "ipywidgets", "httpx", "httpx2", "openai", "anthropic", "tiktoken", "genai_prices",
-                   "diskcache")
+RUNTIME_MODULES = (
+    "llmguard.pipeline.guard",
+    "llmguard.ledger.sqlite",
+    "llmguard.intercept.transport",
+    "llmguard.ledger.journal",
+    "llmguard.intercept.meter",
+    "llmguard.policies.limiter",
+    "llmguard.cache.stage",
+    "llmguard.providers",
+    "llmguard.magics",
+    "IPython",
+    "ipywidgets",
+    "httpx",
+    "httpx2",
+    "openai",
+    "anthropic",
+    "tiktoken",
+    "genai_prices",
+    "diskcache",
+)
 _PROBE = """
 import json, os, runpy, sys
 kind, target, *argv = json.loads(os.environ["LLMGUARD_PROBE"])
@@ -570,8 +668,12 @@ def loaded_modules(kind: str, target: str, *argv: str, code: Path | None = None)
     """sys.modules of a fresh interpreter after `import target` or `python -m target argv...`."""
     with tempfile.TemporaryDirectory(prefix="llmguard-probe-") as tmp:
         out = Path(tmp) / "modules.json"
-        env = {**os.environ, "LLMGUARD_PROBE": json.dumps([kind, target, *argv]), "LLMGUARD_PROBE_OUT": str(out),
-               "LLMGUARD_HOME": str(Path(tmp) / "home")}
+        env = {
+            **os.environ,
+            "LLMGUARD_PROBE": json.dumps([kind, target, *argv]),
+            "LLMGUARD_PROBE_OUT": str(out),
+            "LLMGUARD_HOME": str(Path(tmp) / "home"),
+        }
         if code is not None:
             env["PYTHONPATH"] = os.pathsep.join(p for p in (str(code), os.environ.get("PYTHONPATH", "")) if p)
         subprocess.run([sys.executable, "-c", _PROBE], env=env, cwd=tmp, check=True, capture_output=True)
@@ -582,18 +684,20 @@ def runtime_loaded(modules: list[str]) -> list[str]:
     return [m for m in modules if any(m == r or m.startswith(r + ".") for r in RUNTIME_MODULES)]
 
 
-def import_times(statement: str = "import llmguard.lint", repeats: int = 5, env: dict | None = None
-                 ) -> tuple[float, float]:
+def import_times(
+    statement: str = "import llmguard.lint", repeats: int = 5, env: dict | None = None
+) -> tuple[float, float]:
     """Medians, in ms, of `-X importtime`: the top-level llmguard entries' cumulative, and all imports."""
     ours, totals = [], []
     for _ in range(repeats):
-        err = subprocess.run([sys.executable, "-X", "importtime", "-c", statement], check=True, env=env,
-                             capture_output=True, text=True).stderr
+        err = subprocess.run(
+            [sys.executable, "-X", "importtime", "-c", statement], check=True, env=env, capture_output=True, text=True
+        ).stderr
         own = total = 0
         for line in err.splitlines():
             if not line.startswith("import time:") or "self [us]" in line:
                 continue
-            self_us, cumulative, name = line[len("import time:"):].split("|")
+            self_us, cumulative, name = line[len("import time:") :].split("|")
             total += int(self_us)
             if name.startswith(" llmguard") and not name.startswith("  "):  # top level: not imported by another
                 own += int(cumulative)
@@ -609,8 +713,9 @@ def import_report(code: Path | None = None) -> bool:
             "import llmguard.lint": loaded_modules("import", "llmguard.lint", code=code),
             "llmguard --version": loaded_modules("run", "llmguard.cli", "--version", code=code),
             "llmguard lint <empty dir>": loaded_modules("run", "llmguard.cli", "lint", empty, "--no-cache", code=code),
-            "python -m llmguard.lint lint <empty dir>": loaded_modules("run", "llmguard.lint", "lint", empty,
-                                                                       "--no-cache", code=code),
+            "python -m llmguard.lint lint <empty dir>": loaded_modules(
+                "run", "llmguard.lint", "lint", empty, "--no-cache", code=code
+            ),
         }
     finally:
         os.rmdir(empty)
@@ -620,12 +725,16 @@ def import_report(code: Path | None = None) -> bool:
         ours = sorted({m for m in modules if m.startswith("llmguard.") and not m.startswith("llmguard.lint")})
         extra = [m for m in ("libcst", "rich", "sqlite3") if m in modules]
         ok = ok and not bad
-        print(f"  {what:<42} {len(modules):4d} modules; runtime: {', '.join(bad) or 'none'}; other llmguard: "
-              f"{_shorten(ours)}; {'+'.join(extra) or 'no libcst/rich/sqlite3'}")
+        print(
+            f"  {what:<42} {len(modules):4d} modules; runtime: {', '.join(bad) or 'none'}; other llmguard: "
+            f"{_shorten(ours)}; {'+'.join(extra) or 'no libcst/rich/sqlite3'}"
+        )
     env = None if code is None else {**os.environ, "PYTHONPATH": str(code)}
     own, total = import_times(env=env)
-    print(f"  python -X importtime -c 'import llmguard.lint': llmguard + llmguard.lint {own:.1f} ms cumulative, "
-          f"{total:.1f} ms all imports incl. start-up (median of 5)")
+    print(
+        f"  python -X importtime -c 'import llmguard.lint': llmguard + llmguard.lint {own:.1f} ms cumulative, "
+        f"{total:.1f} ms all imports incl. start-up (median of 5)"
+    )
     return ok
 
 
@@ -646,13 +755,15 @@ def snapshot_code(tmp: Path) -> Path:
     import llmguard
 
     target = tmp / "code"
-    shutil.copytree(Path(llmguard.__file__).parent, target / "llmguard",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))  # copy2 keeps the mtimes
+    shutil.copytree(
+        Path(llmguard.__file__).parent, target / "llmguard", ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+    )  # copy2 keeps the mtimes
     return target
 
 
-def make_arms(corpus: Path, folders: list[str], tmp: Path, jobs: int, semgrep: list[str] | None,
-              all_rules: bool, code: Path) -> list[Arm]:
+def make_arms(
+    corpus: Path, folders: list[str], tmp: Path, jobs: int, semgrep: list[str] | None, all_rules: bool, code: Path
+) -> list[Arm]:
     path = os.pathsep.join(p for p in (str(code), os.environ.get("PYTHONPATH", "")) if p)
     base_env = {**os.environ, "PYTHONPATH": path}
     common = [*folders, "--config", str(corpus / CONFIG_NAME), "--statistics", "--exit-zero", "--jobs", str(jobs)]
@@ -661,29 +772,76 @@ def make_arms(corpus: Path, folders: list[str], tmp: Path, jobs: int, semgrep: l
     warm_env = {**base_env, "LLMGUARD_HOME": str(tmp / "home-warm")}
     cold_env = {**base_env, "LLMGUARD_HOME": str(tmp / "home-cold")}
     arms = [
-        Arm("cold", "llmguard lint --select LG201 --no-cache", [*cli, *common, "--select", "LG201", "--no-cache"],
-            cold_env, parse_llmguard),
-        Arm("warm", "llmguard lint --select LG201, cache filled", [*cli, *common, "--select", "LG201"], warm_env,
-            parse_llmguard),
-        Arm("warm-light", "python -m llmguard.lint lint --select LG201, cache filled",
-            [*light, *common, "--select", "LG201"], warm_env, parse_llmguard),
+        Arm(
+            "cold",
+            "llmguard lint --select LG201 --no-cache",
+            [*cli, *common, "--select", "LG201", "--no-cache"],
+            cold_env,
+            parse_llmguard,
+        ),
+        Arm(
+            "warm",
+            "llmguard lint --select LG201, cache filled",
+            [*cli, *common, "--select", "LG201"],
+            warm_env,
+            parse_llmguard,
+        ),
+        Arm(
+            "warm-light",
+            "python -m llmguard.lint lint --select LG201, cache filled",
+            [*light, *common, "--select", "LG201"],
+            warm_env,
+            parse_llmguard,
+        ),
     ]
     if all_rules:
-        arms.append(Arm("cold-all", "llmguard lint (every rule) --no-cache", [*cli, *common, "--no-cache"], cold_env,
-                        parse_llmguard))
+        arms.append(
+            Arm(
+                "cold-all",
+                "llmguard lint (every rule) --no-cache",
+                [*cli, *common, "--no-cache"],
+                cold_env,
+                parse_llmguard,
+            )
+        )
     if semgrep is not None:
         rule = tmp / "lg201.yaml"
         rule.write_text(SEMGREP_RULE, encoding="utf-8")
-        semgrep_env = {**base_env, "SEMGREP_ENABLE_VERSION_CHECK": "0", "SEMGREP_SEND_METRICS": "off",
-                       "SEMGREP_SETTINGS_FILE": str(tmp / "semgrep-settings.yml"),
-                       "SEMGREP_LOG_FILE": str(tmp / "semgrep.log"),
-                       "SEMGREP_VERSION_CACHE_PATH": str(tmp / "semgrep-version")}
+        semgrep_env = {
+            **base_env,
+            "SEMGREP_ENABLE_VERSION_CHECK": "0",
+            "SEMGREP_SEND_METRICS": "off",
+            "SEMGREP_SETTINGS_FILE": str(tmp / "semgrep-settings.yml"),
+            "SEMGREP_LOG_FILE": str(tmp / "semgrep.log"),
+            "SEMGREP_VERSION_CACHE_PATH": str(tmp / "semgrep-version"),
+        }
         # --project-root .: read the corpus' .semgrepignore although the scanning roots are its subfolders
-        arms.insert(1, Arm("semgrep", "semgrep scan, 1 rule (LG201 as YAML)",
-                           [*semgrep, "scan", "--config", str(rule), "--json", "--metrics=off", "--quiet",
-                            "--disable-version-check", "--project-root", ".", "--exclude", "*.pyi", "--jobs", str(jobs),
-                            *folders],
-                           semgrep_env, parse_semgrep))
+        arms.insert(
+            1,
+            Arm(
+                "semgrep",
+                "semgrep scan, 1 rule (LG201 as YAML)",
+                [
+                    *semgrep,
+                    "scan",
+                    "--config",
+                    str(rule),
+                    "--json",
+                    "--metrics=off",
+                    "--quiet",
+                    "--disable-version-check",
+                    "--project-root",
+                    ".",
+                    "--exclude",
+                    "*.pyi",
+                    "--jobs",
+                    str(jobs),
+                    *folders,
+                ],
+                semgrep_env,
+                parse_semgrep,
+            ),
+        )
     return arms
 
 
@@ -699,9 +857,13 @@ def main() -> int:
     parser.add_argument("--build-only", action="store_true", help="build the corpus and stop")
     parser.add_argument("--no-semgrep", action="store_true", help="skip semgrep")
     parser.add_argument("--all-rules", action="store_true", help="add an arm: llmguard cold with every rule")
-    parser.add_argument("--code", type=Path, metavar="DIR",
-                        help="measure the llmguard package in DIR/llmguard (a candidate change) instead of a snapshot "
-                             "of the installed one")
+    parser.add_argument(
+        "--code",
+        type=Path,
+        metavar="DIR",
+        help="measure the llmguard package in DIR/llmguard (a candidate change) instead of a snapshot "
+        "of the installed one",
+    )
     parser.add_argument("--synthetic", nargs="+", metavar=("DIR", "FILES"), help="write the synthetic corpus")
     args = parser.parse_args()
     if args.synthetic:
@@ -723,32 +885,45 @@ def main() -> int:
     if isinstance(semgrep, str):
         print(f"semgrep: {semgrep}; measuring llmguard only")
         semgrep = None
-    print(f"\nmachine: {os.cpu_count()} CPUs, load average {_load()} before measuring; --jobs {args.jobs} for both "
-          f"tools; {args.repeats} interleaved rounds (order rotates each round)")
+    print(
+        f"\nmachine: {os.cpu_count()} CPUs, load average {_load()} before measuring; --jobs {args.jobs} for both "
+        f"tools; {args.repeats} interleaved rounds (order rotates each round)"
+    )
     with tempfile.TemporaryDirectory(prefix="llmguard-corpus-bench-") as tmp_name:
         tmp = Path(tmp_name)
         code = args.code.resolve() if args.code else snapshot_code(tmp)
-        print(f"code measured: {code / 'llmguard'}" + ("" if args.code else " (a snapshot of the installed package, "
-                                                                          "taken now: edits during the run do not count)"))
+        print(
+            f"code measured: {code / 'llmguard'}"
+            + (
+                ""
+                if args.code
+                else " (a snapshot of the installed package, taken now: edits during the run do not count)"
+            )
+        )
         arms = make_arms(corpus, folders, tmp, args.jobs, semgrep, args.all_rules, code)
         by_name = {arm.name: arm for arm in arms}
         fill = Arm("fill", "cache fill", by_name["warm"].command, by_name["warm"].env, parse_llmguard)
         run_arm(fill, corpus)  # the warm arms read the cache this writes
         filled = _cache_files(tmp / "home-warm")
         for round_ in range(args.repeats):
-            for arm in arms[round_ % len(arms):] + arms[: round_ % len(arms)]:
+            for arm in arms[round_ % len(arms) :] + arms[: round_ % len(arms)]:
                 run_arm(arm, corpus)
         load_after = _load()
-        print(f"{'arm':<11} {'what':<58} {'files':>6} {'wall, median (min–max)':>24} {'files/s':>9} "
-              f"{'files/CPU-s':>11}")
+        print(
+            f"{'arm':<11} {'what':<58} {'files':>6} {'wall, median (min–max)':>24} {'files/s':>9} {'files/CPU-s':>11}"
+        )
         for arm in [*arms, fill]:
-            print(f"{arm.name:<11} {arm.label:<58} {arm.files:6d} {_median_range(arm.walls):>24} "
-                  f"{arm.rate():9.0f} {arm.cpu_rate():11.0f}")
+            print(
+                f"{arm.name:<11} {arm.label:<58} {arm.files:6d} {_median_range(arm.walls):>24} "
+                f"{arm.rate():9.0f} {arm.cpu_rate():11.0f}"
+            )
         print(f"(fill = one cold run writing the cache, not repeated; load average after: {load_after})")
         checks_ok = _checks(arms, info)
         untouched = filled == _cache_files(tmp / "home-warm") and len(filled) == 1
-        print(f"  warm runs: the cache file the fill wrote was {'left untouched' if untouched else 'REWRITTEN'} "
-              f"(a miss stores an entry and rewrites it: {'every file was a hit' if untouched else 'some missed'})")
+        print(
+            f"  warm runs: the cache file the fill wrote was {'left untouched' if untouched else 'REWRITTEN'} "
+            f"(a miss stores an entry and rewrites it: {'every file was a hit' if untouched else 'some missed'})"
+        )
         checks_ok = checks_ok and untouched
         print("\nimport weight:")
         import_ok = import_report(code)
@@ -770,14 +945,20 @@ def _print_survey(info: Survey, releases: tuple[Release, ...], corpus: Path) -> 
     for release in releases:
         row = info.rows[release.folder]
         files = row.get("python", 0) + row.get("notebook", 0)
-        print(f"  {release.folder:<28} {release.kind:<6} {row.get('python', 0):6d} {row.get('notebook', 0):6d} "
-              f"{row.get('lines', 0):9,d} {_share(row.get('pass_one', 0), files):>11} "
-              f"{_share(row.get('pass_all', 0), files):>10}")
+        print(
+            f"  {release.folder:<28} {release.kind:<6} {row.get('python', 0):6d} {row.get('notebook', 0):6d} "
+            f"{row.get('lines', 0):9,d} {_share(row.get('pass_one', 0), files):>11} "
+            f"{_share(row.get('pass_all', 0), files):>10}"
+        )
     files = info.total("python") + info.total("notebook")
-    print(f"  {'total':<35} {info.total('python'):6d} {info.total('notebook'):6d} {info.total('lines'):9,d} "
-          f"{_share(info.total('pass_one'), files):>11} {_share(info.total('pass_all'), files):>10}")
-    print("  (pass = the share of files llmguard's literal prefilter sends on to libcst; the rest are done "
-          "after a few substring searches)")
+    print(
+        f"  {'total':<35} {info.total('python'):6d} {info.total('notebook'):6d} {info.total('lines'):9,d} "
+        f"{_share(info.total('pass_one'), files):>11} {_share(info.total('pass_all'), files):>10}"
+    )
+    print(
+        "  (pass = the share of files llmguard's literal prefilter sends on to libcst; the rest are done "
+        "after a few substring searches)"
+    )
 
 
 def _share(part: int, whole: int) -> str:
@@ -798,16 +979,20 @@ def _checks(arms: list[Arm], info: Survey) -> bool:
             only_semgrep, only_llmguard = scanned - python, python - scanned
             same = counts == [len(python)] and not only_semgrep and not only_llmguard
             errors = sorted({o["errors"] for o in arm.outcomes})
-            print(f"  semgrep: scanned {counts} files per its JSON; llmguard's .py files: {len(python)} "
-                  f"({'the same files' if same else 'DIFFERENT'}: {len(only_semgrep)} only semgrep, "
-                  f"{len(only_llmguard)} only llmguard{_examples(only_semgrep | only_llmguard)}); "
-                  f"{findings} findings, {errors} errors per run {arm.outcomes[0]['kinds'] or ''}")
+            print(
+                f"  semgrep: scanned {counts} files per its JSON; llmguard's .py files: {len(python)} "
+                f"({'the same files' if same else 'DIFFERENT'}: {len(only_semgrep)} only semgrep, "
+                f"{len(only_llmguard)} only llmguard{_examples(only_semgrep | only_llmguard)}); "
+                f"{findings} findings, {errors} errors per run {arm.outcomes[0]['kinds'] or ''}"
+            )
             ok = ok and same
         else:
             same = counts == [expected]
             codes = arm.outcomes[0].get("codes", {})
-            print(f"  {arm.name}: {counts} files checked (llmguard discovery: {expected}: "
-                  f"{'same' if same else 'DIFFERENT'}); findings {findings} ({_codes(codes)})")
+            print(
+                f"  {arm.name}: {counts} files checked (llmguard discovery: {expected}: "
+                f"{'same' if same else 'DIFFERENT'}); findings {findings} ({_codes(codes)})"
+            )
             ok = ok and same
     warm, cold = next(a for a in arms if a.name == "warm"), next(a for a in arms if a.name == "cold")
     if warm.outcomes[0]["findings"] != cold.outcomes[0]["findings"]:
@@ -830,16 +1015,20 @@ def _targets(arms: dict[str, Arm], import_ok: bool, checks_ok: bool) -> None:
     semgrep = arms.get("semgrep")
     if semgrep is not None:
         ratio, cpu_ratio = cold.rate() / semgrep.rate(), cold.cpu_rate() / semgrep.cpu_rate()
-        print(f"  cold >= 2x semgrep's files/s, one LLM rule each: {cold.rate():.0f} vs {semgrep.rate():.0f} files/s "
-              f"= {ratio:.2f}x (per CPU-second {cpu_ratio:.2f}x): "
-              f"{verdict(ratio >= 2, f'{2 / ratio:.2f}x (cold must get {2 / ratio:.2f}x faster)')}")
+        print(
+            f"  cold >= 2x semgrep's files/s, one LLM rule each: {cold.rate():.0f} vs {semgrep.rate():.0f} files/s "
+            f"= {ratio:.2f}x (per CPU-second {cpu_ratio:.2f}x): "
+            f"{verdict(ratio >= 2, f'{2 / ratio:.2f}x (cold must get {2 / ratio:.2f}x faster)')}"
+        )
     else:
         print("  cold >= 2x semgrep: not measured (no semgrep)")
     needed = warm.files / 20_000
-    print(f"  warm >= 20,000 files/s: {warm.rate():.0f} files/s ({statistics.median(warm.walls) * 1000:.0f} ms for "
-          f"{warm.files} files; 20,000/s needs {needed * 1000:.0f} ms): "
-          f"{verdict(warm.rate() >= 20_000, f'{20_000 - warm.rate():.0f} files/s')}"
-          f" (the light entry python -m llmguard.lint: {arms['warm-light'].rate():.0f} files/s)")
+    print(
+        f"  warm >= 20,000 files/s: {warm.rate():.0f} files/s ({statistics.median(warm.walls) * 1000:.0f} ms for "
+        f"{warm.files} files; 20,000/s needs {needed * 1000:.0f} ms): "
+        f"{verdict(warm.rate() >= 20_000, f'{20_000 - warm.rate():.0f} files/s')}"
+        f" (the light entry python -m llmguard.lint: {arms['warm-light'].rate():.0f} files/s)"
+    )
     print(f"  import llmguard.lint loads no runtime module: {verdict(import_ok, 'runtime modules loaded (see above)')}")
     if not checks_ok:
         print("  WARNING: some arm did not check what it claims (see checks above): compare the rates with care")

@@ -18,7 +18,7 @@ from pathlib import Path
 import openai
 
 import llmguard
-from llmguard import transport
+from llmguard.intercept import transport
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _simproc import sim_process  # noqa: E402

@@ -4,7 +4,7 @@ Builds a synthetic ledger (30 days, four models, eight features, 200 tenants, st
 queue waits, cache hits and user steps in realistic proportions) with one executemany in one
 transaction, then times each report the way `llmguard report` runs it. Target: a few seconds.
 Everything is aggregated in SQL on the ledger's own two indexes (ts, run_id). Over the full range,
-percentiles come from a deterministic sample (see llmguard.report.SAMPLE_ABOVE); the same report
+percentiles come from a deterministic sample (see llmguard.reporting.report.SAMPLE_ABOVE); the same report
 with --exact is timed beside it, and the sample's error against the exact figures is printed.
 
     python benchmarks/report.py [--rows 1000000] [--keep ledger.sqlite3]
@@ -22,9 +22,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from llmguard import alerts, report
 from llmguard.config import Settings
-from llmguard.ledger import _CREATE, _INDEXES, _INSERT, COLUMNS, CallEvent, connect
+from llmguard.ledger.sqlite import _CREATE, _INDEXES, _INSERT, COLUMNS, CallEvent, connect
+from llmguard.reporting import alerts, report
 
 DAY = 86400.0
 MODELS = ["gpt-4o-mini"] * 10 + ["gpt-4o"] * 5 + ["claude-3-5-haiku-latest"] * 4 + ["gpt-4.1-nano"]
@@ -62,8 +62,9 @@ def rows(n: int, now: float):
         cache_hit = roll < 150
         row[index["input_tokens"]] = tokens[i % 4091]
         row[index["output_tokens"]] = tokens[(i * 7) % 4091] // 5
-        row[index["cost_usd"]] = 0.0 if cache_hit else row[index["input_tokens"]] * 2.5e-6 + row[
-            index["output_tokens"]] * 1e-5
+        row[index["cost_usd"]] = (
+            0.0 if cache_hit else row[index["input_tokens"]] * 2.5e-6 + row[index["output_tokens"]] * 1e-5
+        )
         row[index["cache_hit"]] = int(cache_hit)
         row[index["saved_usd"]] = 0.004 if cache_hit else None
         row[index["dedup_hit"]] = int(150 <= roll < 160)
@@ -79,8 +80,9 @@ def rows(n: int, now: float):
         row[index["total_ms"]] = total + row[index["queue_ms"]] + row[index["retry_delay_ms"]]
         if h % 5 < 2:
             row[index["stream"]], row[index["ttft_ms"]] = 1, small[(i * 3) % 4093]
-        row[index["steps"]] = (json.dumps({"retrieval": round(small[(i * 5) % 4093], 3), "validation": 12.5})
-                               if h % 5 == 4 else None)
+        row[index["steps"]] = (
+            json.dumps({"retrieval": round(small[(i * 5) % 4093], 3), "validation": 12.5}) if h % 5 == 4 else None
+        )
         row[index["tags"]] = None
         yield row
 
@@ -115,13 +117,18 @@ def accuracy(path: Path) -> None:
         sampled, exact = report.breakdown(path, by), report.breakdown(path, by, exact=True)
         for a, b in zip(sampled, exact, strict=True):
             pairs = [(k, a[k], b[k]) for k in a if k.endswith("_ms") and a[k] and b[k]]
-            pairs += [(f"step p{q}", a["steps"][s][f"p{q}_ms"], b["steps"][s][f"p{q}_ms"])
-                      for s in a["steps"] for q in report.QUANTILES]
+            pairs += [
+                (f"step p{q}", a["steps"][s][f"p{q}_ms"], b["steps"][s][f"p{q}_ms"])
+                for s in a["steps"]
+                for q in report.QUANTILES
+            ]
             for name, got, want in pairs:
                 quantile = name.rsplit("p", 1)[-1].split("_")[0]
                 worst[quantile] = max(worst.get(quantile, 0.0), abs(got - want) / want)
-    print("  sampled percentiles vs exact, worst relative error over every group and figure: "
-          + ", ".join(f"p{q} {worst.get(str(q), 0.0):.1%}" for q in report.QUANTILES))
+    print(
+        "  sampled percentiles vs exact, worst relative error over every group and figure: "
+        + ", ".join(f"p{q} {worst.get(str(q), 0.0):.1%}" for q in report.QUANTILES)
+    )
 
 
 def main() -> int:
@@ -139,14 +146,18 @@ def main() -> int:
         last = report.span(path, report.Filters())[1]
         now = (last or now) + 1
     print(f"on {os.cpu_count()} CPU(s), SQLite {__import__('sqlite3').sqlite_version}:")
-    settings = Settings(limits={"gpt-4o-mini": {"rpm": 500, "tpm": 200_000}}, budget_usd=50.0,
-                        quotas={"tenant:tenant-7": {"usd_per_day": 1.0}})
+    settings = Settings(
+        limits={"gpt-4o-mini": {"rpm": 500, "tpm": 200_000}},
+        budget_usd=50.0,
+        quotas={"tenant:tenant-7": {"usd_per_day": 1.0}},
+    )
     thresholds = alerts.load_thresholds()
 
     def json_report(by: str, exact: bool = False, **filters) -> str:
         made = report.make_filters(path, now=now, **filters)
-        rep = report.build_report(path, by, made, alerts=lambda: alerts.evaluate(path, made, settings, thresholds, now),
-                                  exact=exact)
+        rep = report.build_report(
+            path, by, made, alerts=lambda: alerts.evaluate(path, made, settings, thresholds, now), exact=exact
+        )
         return report.to_json(rep.to_dict())
 
     for by in ("model", "feature,model"):
@@ -160,7 +171,7 @@ def main() -> int:
     timed("alerts (last hour vs the hour before)", lambda: alerts.evaluate(path, made, settings, thresholds, now))
     made = report.make_filters(path, since="7d", now=now)
     timed("alerts (--since 7d vs the 7 days before)", lambda: alerts.evaluate(path, made, settings, thresholds, now))
-    from llmguard.report_html import report_html
+    from llmguard.reporting.html import report_html
 
     timed("HTML report, --since 24h", lambda: report_html(path, since="24h", settings=settings, now=now))
     folder.cleanup()

@@ -7,7 +7,7 @@ import time
 
 import tiktoken
 
-from llmguard import tokens
+from llmguard.policies import tokens
 
 
 def best_of(fn, repeat: int = 7, number: int = 200) -> float:
@@ -31,8 +31,10 @@ def main() -> None:
         ours = best_of(lambda text=text: tokens.count_text(text, "gpt-4"))
         theirs = best_of(lambda text=text: enc.encode(text))
         ordinary = best_of(lambda text=text: enc.encode_ordinary(text))
-        print(f"{label:18s} tiktoken.encode {theirs * 1e6:9.1f} us  encode_ordinary {ordinary * 1e6:9.1f} us  "
-              f"llmguard.count_text {ours * 1e6:9.1f} us  ratio vs encode {ours / theirs:.3f} (target <= 1.10)")
+        print(
+            f"{label:18s} tiktoken.encode {theirs * 1e6:9.1f} us  encode_ordinary {ordinary * 1e6:9.1f} us  "
+            f"llmguard.count_text {ours * 1e6:9.1f} us  ratio vs encode {ours / theirs:.3f} (target <= 1.10)"
+        )
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from pathlib import Path
 import openai
 
 import llmguard
-from llmguard.ledger import read_events
+from llmguard.ledger.sqlite import read_events
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _simproc import sim_process  # noqa: E402

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from llmguard import errors
     from llmguard.config import ConfigError, Settings
     from llmguard.context import session_tags, set_session_tags, step, tag
-    from llmguard.guard import Guard
+    from llmguard.pipeline.guard import Guard
 
 # The runtime is imported on first use, so `import llmguard.sim` and `import llmguard.lint` load
 # none of the guard (the simulator must stay independent of it; the linter must start fast).
@@ -25,7 +25,7 @@ _LAZY = {
     "set_session_tags": ("llmguard.context", "set_session_tags"),
     "step": ("llmguard.context", "step"),
     "tag": ("llmguard.context", "tag"),
-    "Guard": ("llmguard.guard", "Guard"),
+    "Guard": ("llmguard.pipeline.guard", "Guard"),
 }
 
 
@@ -46,8 +46,19 @@ def __getattr__(name: str) -> Any:
 
 __version__ = "0.1.0"
 __all__ = [
-    "ConfigError", "Guard", "Settings", "errors", "install", "uninstall", "current", "tag", "step",
-    "set_session_tags", "session_tags", "load_ipython_extension", "unload_ipython_extension",
+    "ConfigError",
+    "Guard",
+    "Settings",
+    "errors",
+    "install",
+    "uninstall",
+    "current",
+    "tag",
+    "step",
+    "set_session_tags",
+    "session_tags",
+    "load_ipython_extension",
+    "unload_ipython_extension",
 ]
 
 _lock = threading.Lock()
@@ -62,9 +73,10 @@ def install(**settings: Any) -> Guard:
     replaces the running guard.
     """
     global _guard
-    from llmguard import context, transport
+    from llmguard import context
     from llmguard.config import load_settings
-    from llmguard.guard import Guard
+    from llmguard.intercept import transport
+    from llmguard.pipeline.guard import Guard
 
     guard = Guard(load_settings(settings))
     with _lock:
@@ -79,7 +91,8 @@ def install(**settings: Any) -> Guard:
 def uninstall() -> None:
     """Restore the SDKs' HTTP stack exactly as it was; later calls are not recorded."""
     global _guard
-    from llmguard import context, transport
+    from llmguard import context
+    from llmguard.intercept import transport
 
     with _lock:
         previous, _guard = _guard, None

@@ -25,7 +25,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_cache(args: argparse.Namespace) -> int:
     import json
 
-    from llmguard import cache
+    from llmguard.cache import store as cache
 
     home = _home(args)
     if args.action == "stats":
@@ -54,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--calls", type=int, default=36, help="number of calls to send (default 36)")
     demo.set_defaults(func=cmd_demo)
 
-    from llmguard import report_cli
+    from llmguard.reporting import cli as report_cli
 
     rep = sub.add_parser("report", help="cost and latency breakdowns and alerts from the ledger")
     report_cli.add_report_arguments(rep)

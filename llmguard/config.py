@@ -97,6 +97,7 @@ NONE_WORDS = ("none", "off", "")  # an optional setting given as text ("none" in
 
 # ---- where a value came from, and how to say what is wrong with it ----------------------------
 
+
 @dataclass(frozen=True)
 class Source:
     """Where values came from: named in messages, and it decides how the example is written."""
@@ -162,9 +163,8 @@ def _toml(value: Any) -> str:
 
 # ---- the checks (each returns the clean value or calls at.fail) ------------------------------
 
-def _num(
-    value: Any, at: _At, low: float = 0.0, above: bool = False, whole: bool = False, what: str = ""
-) -> Any:
+
+def _num(value: Any, at: _At, low: float = 0.0, above: bool = False, whole: bool = False, what: str = "") -> Any:
     """A finite number >= low (> low if `above`); text is parsed only when it comes from the environment."""
     of = f" of {what}" if what else ""
     want = f"{'a whole' if whole else 'a finite'} number{of} {'above' if above else 'at least'} {low:g}"
@@ -233,8 +233,11 @@ def _name(value: Any, at: _At, what: str) -> str:
 def _home(value: Any, at: _At) -> str:
     if isinstance(value, os.PathLike):
         value = os.fspath(value)
-    return _name(value, at, "the folder for the ledger, the cache and shared state (an empty name would be the "
-                            "working directory)")
+    return _name(
+        value,
+        at,
+        "the folder for the ledger, the cache and shared state (an empty name would be the working directory)",
+    )
 
 
 def _table(value: Any, at: _At, of: str) -> dict[Any, Any]:
@@ -279,8 +282,10 @@ def _limits(value: Any, at: _At) -> dict[str, dict[str, Any]]:
     clean = {}
     for model, spec in _table(value, at, "models").items():
         spec = _record(spec, at[model], LIMIT_KEYS)
-        clean[model] = {key: None if v is None else _num(v, at[model][key], above=True, what=LIMIT_UNITS[key])
-                        for key, v in spec.items()}
+        clean[model] = {
+            key: None if v is None else _num(v, at[model][key], above=True, what=LIMIT_UNITS[key])
+            for key, v in spec.items()
+        }
     return clean
 
 
@@ -300,8 +305,10 @@ def _quotas(value: Any, at: _At) -> dict[str, dict[str, Any]]:
             shapes = ", ".join(f"'{s}:NAME'" for s in QUOTA_SCOPES[:-1]) + f" or '{QUOTA_SCOPES[-1]}:NAME'"
             at[key].fail(units, f"has the key {key!r}; a quota key is {shapes}")
         units = _record(units, at[key], QUOTA_UNITS)
-        clean[key] = {unit: _num(v, at[key][unit], what="USD" if unit.startswith("usd") else "tokens")
-                      for unit, v in units.items()}
+        clean[key] = {
+            unit: _num(v, at[key][unit], what="USD" if unit.startswith("usd") else "tokens")
+            for unit, v in units.items()
+        }
     return clean
 
 
@@ -394,9 +401,7 @@ def _validated(updates: Mapping[str, Any], source: Source, problems: list[str] |
         try:
             if key not in _FIELDS:
                 known = ", ".join(sorted(_FIELDS))
-                raise ConfigError(
-                    f"llmguard: unknown setting {raw_key!r} from {source.label}; known settings: {known}"
-                )
+                raise ConfigError(f"llmguard: unknown setting {raw_key!r} from {source.label}; known settings: {known}")
             clean[key] = check_setting(key, value, source)
         except ConfigError as exc:
             if problems is None:
@@ -406,6 +411,7 @@ def _validated(updates: Mapping[str, Any], source: Source, problems: list[str] |
 
 
 # ---- sources ----------------------------------------------------------------------------------
+
 
 def find_pyproject(start: Path | None = None) -> Path | None:
     here = (start or Path.cwd()).resolve()
@@ -510,5 +516,7 @@ def load_settings_for_reading(
         return settings, None
     listed = "\n".join("  - " + p.removeprefix("llmguard: ") for p in problems)
     count = f"{len(problems)} invalid setting{'s' if len(problems) != 1 else ''}"
-    return settings, (f"llmguard: ignoring {count} (their defaults are used while reading; "
-                      f"`llmguard.install()` refuses them until they are fixed):\n{listed}")
+    return settings, (
+        f"llmguard: ignoring {count} (their defaults are used while reading; "
+        f"`llmguard.install()` refuses them until they are fixed):\n{listed}"
+    )

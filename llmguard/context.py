@@ -217,11 +217,21 @@ def _tell(listener: StepListener, frame: StepFrame, elapsed_ms: float, over: boo
     """Hand one finished step to the listener; nothing it raises reaches the user's code."""
     try:
         tags = current_tags()
-        listener(StepEvent(
-            name=frame.name, duration_ms=elapsed_ms, ts=frame.wall, over_budget=over, calls=frame.calls,
-            tenant=tags.get("tenant"), user=tags.get("user"), feature=tags.get("feature"),
-            prompt_version=tags.get("prompt_version"), notebook=tags.get("notebook"), cell=tags.get("cell"),
-        ))
+        listener(
+            StepEvent(
+                name=frame.name,
+                duration_ms=elapsed_ms,
+                ts=frame.wall,
+                over_budget=over,
+                calls=frame.calls,
+                tenant=tags.get("tenant"),
+                user=tags.get("user"),
+                feature=tags.get("feature"),
+                prompt_version=tags.get("prompt_version"),
+                notebook=tags.get("notebook"),
+                cell=tags.get("cell"),
+            )
+        )
     except Exception:
         pass
 

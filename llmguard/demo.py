@@ -8,8 +8,16 @@ import warnings
 from pathlib import Path
 
 _TOPICS = [
-    "the refund policy", "a failed payment", "shipping to Canada", "a password reset", "an invoice in euros",
-    "a damaged parcel", "upgrading a plan", "GDPR data export", "a late delivery", "API rate limits",
+    "the refund policy",
+    "a failed payment",
+    "shipping to Canada",
+    "a password reset",
+    "an invoice in euros",
+    "a damaged parcel",
+    "upgrading a plan",
+    "GDPR data export",
+    "a late delivery",
+    "API rate limits",
 ]
 _DOCUMENT = (
     "Quarterly operations review. Revenue grew while support volume rose faster than staffing. "
@@ -30,8 +38,9 @@ def _batch(calls: int, rng: random.Random) -> list[dict]:
             model, max_tokens = "gpt-4o", 300
         else:
             prompt, model, max_tokens = f"Classify the ticket topic: {topic}. One word.", "gpt-4.1-nano", 5
-        plan.append({"i": i, "kind": kind, "prompt": prompt, "model": model, "max_tokens": max_tokens,
-                     "stream": i % 4 == 1})
+        plan.append(
+            {"i": i, "kind": kind, "prompt": prompt, "model": model, "max_tokens": max_tokens, "stream": i % 4 == 1}
+        )
     return plan
 
 
@@ -40,7 +49,7 @@ def run_demo(home: str | None = None, calls: int = 36) -> int:
     from rich.progress import Progress
 
     import llmguard
-    from llmguard import report
+    from llmguard.reporting import report
     from llmguard.sim import SimProvider
 
     console = Console()
@@ -86,14 +95,16 @@ def run_demo(home: str | None = None, calls: int = 36) -> int:
                         with llmguard.tag(feature="assistant", tenant="acme"):
                             if i % 2:
                                 with claude.messages.stream(
-                                    model="claude-3-5-haiku-latest", max_tokens=200,
+                                    model="claude-3-5-haiku-latest",
+                                    max_tokens=200,
                                     messages=[{"role": "user", "content": f"Draft reply #{i} about {_TOPICS[i]}"}],
                                 ) as stream:
                                     for _ in stream.text_stream:
                                         pass
                             else:
                                 claude.messages.create(
-                                    model="claude-3-5-haiku-latest", max_tokens=200,
+                                    model="claude-3-5-haiku-latest",
+                                    max_tokens=200,
                                     messages=[{"role": "user", "content": f"Draft reply #{i} about {_TOPICS[i]}"}],
                                 )
                         progress.advance(task)

@@ -7,7 +7,7 @@ import warnings
 import pytest
 
 import llmguard
-from llmguard.ledger import read_events
+from llmguard.ledger.sqlite import read_events
 
 FAKE_OPENAI_KEY = "sk-llmguard-test-7f3a9c1e5b"
 FAKE_ANTHROPIC_KEY = "sk-ant-llmguard-test-4d2b8e6a0c"

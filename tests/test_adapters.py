@@ -6,22 +6,36 @@ import json
 
 import pytest
 
+from llmguard.intercept.sse import SSESplitter, event_fields
 from llmguard.providers import anthropic, openai
 from llmguard.providers.base import ProviderParseError, StreamState
-from llmguard.providers.sse import SSESplitter, event_fields
 
-OPENAI_CHAT = json.dumps({
-    "model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}],
-    "max_completion_tokens": 50, "temperature": 0, "seed": 3,
-}).encode()
+OPENAI_CHAT = json.dumps(
+    {
+        "model": "gpt-4o-mini",
+        "messages": [{"role": "user", "content": "hi"}],
+        "max_completion_tokens": 50,
+        "temperature": 0,
+        "seed": 3,
+    }
+).encode()
 
-OPENAI_RESPONSE = json.dumps({
-    "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "gpt-4o-mini-2024-07-18",
-    "choices": [{"index": 0, "message": {"role": "assistant", "content": "hey"}, "finish_reason": "stop"}],
-    "usage": {"prompt_tokens": 1200, "completion_tokens": 40, "total_tokens": 1240,
-              "prompt_tokens_details": {"cached_tokens": 1024, "audio_tokens": 0},
-              "completion_tokens_details": {"reasoning_tokens": 12, "audio_tokens": 0}},
-}).encode()
+OPENAI_RESPONSE = json.dumps(
+    {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "gpt-4o-mini-2024-07-18",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "hey"}, "finish_reason": "stop"}],
+        "usage": {
+            "prompt_tokens": 1200,
+            "completion_tokens": 40,
+            "total_tokens": 1240,
+            "prompt_tokens_details": {"cached_tokens": 1024, "audio_tokens": 0},
+            "completion_tokens_details": {"reasoning_tokens": 12, "audio_tokens": 0},
+        },
+    }
+).encode()
 
 OPENAI_STREAM = (
     b'data: {"id":"c","object":"chat.completion.chunk","model":"gpt-4o-mini","choices":[{"index":0,"delta":{"role":"assistant","content":""}}],"usage":null}\n\n'
@@ -45,7 +59,12 @@ ANTHROPIC_STREAM = (
 def test_openai_request_fields():
     call = openai.parse_request("/v1/chat/completions", OPENAI_CHAT)
     assert (call.provider, call.endpoint, call.model) == ("openai", "chat.completions", "gpt-4o-mini")
-    assert (call.max_tokens, call.max_tokens_field, call.temperature, call.seed) == (50, "max_completion_tokens", 0.0, 3)
+    assert (call.max_tokens, call.max_tokens_field, call.temperature, call.seed) == (
+        50,
+        "max_completion_tokens",
+        0.0,
+        3,
+    )
     assert openai.parse_request("/v1/models", b"") is None
 
 
@@ -58,7 +77,12 @@ def test_openai_bad_request_bodies_raise_a_clear_error(body):
 def test_openai_response_usage_counts_cached_and_reasoning():
     usage, model = openai.parse_response(OPENAI_RESPONSE)
     assert model == "gpt-4o-mini-2024-07-18"
-    assert (usage.input_tokens, usage.cached_input_tokens, usage.output_tokens, usage.reasoning_tokens) == (1200, 1024, 40, 12)
+    assert (usage.input_tokens, usage.cached_input_tokens, usage.output_tokens, usage.reasoning_tokens) == (
+        1200,
+        1024,
+        40,
+        12,
+    )
     assert openai.parse_response(b'{"id": 1}') == (None, None)
     assert openai.parse_response(b"<html>") == (None, None)
 
@@ -78,7 +102,9 @@ def test_openai_stream_usage_chunk_is_found_and_marked_for_dropping():
 
 
 def test_usage_injection_only_when_missing():
-    call = openai.parse_request("/v1/chat/completions", json.dumps({"model": "m", "messages": [], "stream": True}).encode())
+    call = openai.parse_request(
+        "/v1/chat/completions", json.dumps({"model": "m", "messages": [], "stream": True}).encode()
+    )
     assert openai.wants_usage_injection(call)
     injected = json.loads(openai.inject_usage_option(call.body))
     assert injected["stream_options"] == {"include_usage": True}
@@ -95,12 +121,19 @@ def test_anthropic_usage_folds_cache_reads_and_writes_into_input():
         assert anthropic.observe_event(state, *event_fields(raw)) is False
     assert state.complete and state.model == "claude-3-5-haiku-latest"
     usage = state.usage
-    assert (usage.input_tokens, usage.cached_input_tokens, usage.cache_write_tokens, usage.output_tokens) == (125, 100, 5, 7)
+    assert (usage.input_tokens, usage.cached_input_tokens, usage.cache_write_tokens, usage.output_tokens) == (
+        125,
+        100,
+        5,
+        7,
+    )
     assert state.content_events == 1
 
 
 def test_anthropic_request_and_errors():
-    call = anthropic.parse_request("/v1/messages", b'{"model":"claude-3-5-haiku-latest","max_tokens":9,"messages":[],"system":"be brief"}')
+    call = anthropic.parse_request(
+        "/v1/messages", b'{"model":"claude-3-5-haiku-latest","max_tokens":9,"messages":[],"system":"be brief"}'
+    )
     assert (call.endpoint, call.max_tokens) == ("messages", 9)
     assert anthropic.prompt_messages(call) == ([], "be brief")
     assert anthropic.parse_request("/v1/messages/count_tokens", b"{}") is None

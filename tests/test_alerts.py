@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 
 import llmguard
-from llmguard import alerts as alerts_mod
-from llmguard.alerts import alerts
 from llmguard.config import ConfigError, Settings
 from llmguard.context import StepEvent
-from llmguard.ledger import CallEvent, Ledger
+from llmguard.ledger.sqlite import CallEvent, Ledger
+from llmguard.reporting import alerts as alerts_mod
+from llmguard.reporting.alerts import alerts
 from tests.conftest import openai_client
 
 HOUR = 3600.0
@@ -19,9 +19,18 @@ NOW += 12 * HOUR  # ... at noon, so a day has 12 hours left
 
 
 def call(ts: float, **fields) -> CallEvent:
-    base = dict(ts=ts, provider="openai", endpoint="chat.completions", model="gpt-4o-mini",
-                requested_model=fields.get("model", "gpt-4o-mini"), input_tokens=100, output_tokens=20,
-                cost_usd=0.001, total_ms=1000.0, model_ms=900.0)
+    base = dict(
+        ts=ts,
+        provider="openai",
+        endpoint="chat.completions",
+        model="gpt-4o-mini",
+        requested_model=fields.get("model", "gpt-4o-mini"),
+        input_tokens=100,
+        output_tokens=20,
+        cost_usd=0.001,
+        total_ms=1000.0,
+        model_ms=900.0,
+    )
     base.update(fields)
     return CallEvent(**base)
 
@@ -54,6 +63,7 @@ def run(home, settings: Settings | None = None, **kw):
 
 # ---- latency ------------------------------------------------------------------------------------
 
+
 def test_latency_rise_is_attributed_to_queue_wait_and_the_parts_add_up(home):
     before = [call(t) for t in spread(NOW - 2 * HOUR, 40)]  # 1000 ms: 900 model + 100 other
     now_times = spread(NOW - HOUR, 40)
@@ -80,7 +90,9 @@ def test_latency_rise_from_a_user_step_names_the_step(home):
     write(home, [call(t) for t in spread(NOW - 2 * HOUR, 40) + now_times], steps=before + current)
     (alert,) = kinds(run(home), "latency")  # the calls inside did not slow down: the step alone
     assert (alert.before, alert.after) == (100.0, 1600.0)  # p95 of the step's runs, rank 38 of 40
-    assert alert.message == "p95 of step `retrieval` rose 1500% (100 ms → 1.6 s, the last 1 h vs the 1 h before, 40 runs)"
+    assert (
+        alert.message == "p95 of step `retrieval` rose 1500% (100 ms → 1.6 s, the last 1 h vs the 1 h before, 40 runs)"
+    )
     assert alert.metric == "step_p95_latency_ms" and alert.scope["step"] == "retrieval"
     assert alert.attribution["runs"] == {"before": 40, "after": 40}
     assert alert.attribution["calls_per_run"] == {"before": 1.0, "after": 1.0}
@@ -90,8 +102,11 @@ def test_latency_rise_from_a_user_step_names_the_step(home):
 def test_a_step_with_more_calls_inside_says_so_and_calls_keep_their_own_latency(home):
     before = [step(t, 1000.0) for t in spread(NOW - 2 * HOUR, 30)]
     current = [step(t, 3000.0, calls=3) for t in spread(NOW - HOUR, 30)]
-    write(home, [call(t) for t in spread(NOW - 2 * HOUR, 30)] + [call(t) for t in spread(NOW - HOUR, 90)],
-          steps=before + current)
+    write(
+        home,
+        [call(t) for t in spread(NOW - 2 * HOUR, 30)] + [call(t) for t in spread(NOW - HOUR, 90)],
+        steps=before + current,
+    )
     (alert,) = kinds(run(home), "latency")  # the calls' p95 is 1000 ms in both windows: no alert of theirs
     assert alert.metric == "step_p95_latency_ms"
     assert alert.message.endswith("; it makes 3.0 calls per run, 1.0 before")
@@ -118,11 +133,18 @@ def test_latency_compares_the_last_run_with_the_run_before(home):
 
 # ---- tokens per prompt version ------------------------------------------------------------------
 
+
 def _versions(home, new_input: float, new_output: float) -> None:
-    old = [call(t, feature="document_summary", prompt_version="summary-v4", input_tokens=1000, output_tokens=200)
-           for t in spread(NOW - 48 * HOUR, 20, 24 * HOUR)]
-    new = [call(t, feature="document_summary", prompt_version="summary-v5", input_tokens=new_input,
-                output_tokens=new_output) for t in spread(NOW - HOUR, 20)]
+    old = [
+        call(t, feature="document_summary", prompt_version="summary-v4", input_tokens=1000, output_tokens=200)
+        for t in spread(NOW - 48 * HOUR, 20, 24 * HOUR)
+    ]
+    new = [
+        call(
+            t, feature="document_summary", prompt_version="summary-v5", input_tokens=new_input, output_tokens=new_output
+        )
+        for t in spread(NOW - HOUR, 20)
+    ]
     write(home, old + new)
 
 
@@ -130,7 +152,8 @@ def test_tokens_per_call_rise_after_a_prompt_version(home):
     _versions(home, 1400, 220)
     (alert,) = kinds(run(home), "tokens")
     assert alert.message.startswith(
-        "tokens per call for feature `document_summary` rose 35% after prompt_version `summary-v5`")
+        "tokens per call for feature `document_summary` rose 35% after prompt_version `summary-v5`"
+    )
     assert (alert.before, alert.after) == (1200.0, 1620.0)
     a = alert.attribution
     assert (a["input_tokens_per_call"], a["output_tokens_per_call"]) == (400.0, 20.0)
@@ -145,6 +168,7 @@ def test_tokens_stay_silent_for_a_small_change(home):
 
 
 # ---- cost ---------------------------------------------------------------------------------------
+
 
 def test_cost_per_call_rise_is_split_into_model_mix_and_per_model_changes(home):
     before = [call(t) for t in spread(NOW - 2 * HOUR, 30)]
@@ -211,8 +235,9 @@ def test_retries_through_the_real_pipeline_raise_the_alert(fresh_sim, home):
     client = openai_client(fresh_sim)
     fresh_sim.configure(faults=["500", "ok", "503", "ok", "500", "ok"])
     for i in range(10):
-        client.chat.completions.create(model="gpt-4o-mini", max_tokens=10,
-                                       messages=[{"role": "user", "content": f"question {i}"}])
+        client.chat.completions.create(
+            model="gpt-4o-mini", max_tokens=10, messages=[{"role": "user", "content": f"question {i}"}]
+        )
     llmguard.uninstall()
     found = alerts(home / "ledger.sqlite3", settings=Settings(), alert_thresholds={"min_calls": 5})
     (alert,) = [a for a in found if a.metric == "retry_rate"]
@@ -226,13 +251,30 @@ def test_retries_through_the_real_pipeline_raise_the_alert(fresh_sim, home):
 LIMITED = Settings(limits={"gpt-4o": {"rpm": 100, "tpm": 10_000}}, window_s=60.0)
 
 
-@pytest.mark.parametrize("unit,calls,tokens,fires", [
-    ("rpm", 90, 10, True), ("rpm", 50, 10, False), ("tpm", 10, 900, True), ("tpm", 5, 900, False),
-])
+@pytest.mark.parametrize(
+    "unit,calls,tokens,fires",
+    [
+        ("rpm", 90, 10, True),
+        ("rpm", 50, 10, False),
+        ("tpm", 10, 900, True),
+        ("tpm", 5, 900, False),
+    ],
+)
 def test_rpm_and_tpm_use_above_80_percent_of_the_limit(home, unit, calls, tokens, fires):
     minute = (NOW // 60) * 60 - 600
-    write(home, [call(t, model="gpt-4o", feature="batch", input_tokens=tokens - 100 if tokens > 100 else tokens,
-                      output_tokens=100 if tokens > 100 else 0) for t in spread(minute, calls, 60)])
+    write(
+        home,
+        [
+            call(
+                t,
+                model="gpt-4o",
+                feature="batch",
+                input_tokens=tokens - 100 if tokens > 100 else tokens,
+                output_tokens=100 if tokens > 100 else 0,
+            )
+            for t in spread(minute, calls, 60)
+        ],
+    )
     found = [a for a in kinds(run(home, LIMITED), "capacity") if a.metric == f"{unit}_use"]
     if not fires:
         assert found == []
@@ -277,6 +319,7 @@ def test_oldest_job_age_above_the_threshold(home, oldest_ms, fires):
 
 
 # ---- budget -------------------------------------------------------------------------------------
+
 
 def test_session_budget_projected_to_run_out(home):
     write(home, [call(NOW - 2100 + i * 60, cost_usd=0.02, feature="summary") for i in range(35)])  # $0.70 in 35 min
@@ -324,11 +367,14 @@ def test_exhausted_quota_is_critical(home):
 
 # ---- thresholds ---------------------------------------------------------------------------------
 
+
 def test_thresholds_come_from_pyproject_alerts_table(home, tmp_path, monkeypatch):
     _reliability(home, "retry", before_bad=1, now_bad=10)
     project = tmp_path / "project"
     project.mkdir()
-    (project / "pyproject.toml").write_text("[tool.llmguard]\ntimeout_s = 30\n\n[tool.llmguard.alerts]\nretry-rate = 0.5\n")
+    (project / "pyproject.toml").write_text(
+        "[tool.llmguard]\ntimeout_s = 30\n\n[tool.llmguard.alerts]\nretry-rate = 0.5\n"
+    )
     monkeypatch.chdir(project)
     assert alerts_mod.load_thresholds()["retry_rate"] == 0.5
     # settings=None reads the project's settings even with the alerts table present

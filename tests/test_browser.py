@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from llmguard.ledger import read_events
+from llmguard.ledger.sqlite import read_events
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, require_browser
 
 QUICKSTART = Path(__file__).resolve().parent.parent / "notebooks" / "quickstart.ipynb"
@@ -63,7 +63,11 @@ def lab(tmp_path):
         path = state / "lab-settings" / "@jupyterlab" / f"{name}.jupyterlab-settings"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(values))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "ANTHROPIC_", "LLMGUARD_", "JPY_", "JUPYTER"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("OPENAI_", "ANTHROPIC_", "LLMGUARD_", "JPY_", "JUPYTER"))
+    }
     env.update(
         LLMGUARD_HOME=str(tmp_path / "home"),
         JUPYTER_CONFIG_DIR=str(state / "config"),
@@ -74,9 +78,16 @@ def lab(tmp_path):
     )
     port, token = _free_port(), os.urandom(12).hex()
     command = [
-        sys.executable, "-m", "jupyterlab", "--ServerApp.open_browser=False", "--ServerApp.ip=127.0.0.1",
-        f"--ServerApp.port={port}", "--ServerApp.port_retries=0", f"--ServerApp.root_dir={root}",
-        f"--IdentityProvider.token={token}", "--ServerApp.allow_root=True",
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--ServerApp.open_browser=False",
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0",
+        f"--ServerApp.root_dir={root}",
+        f"--IdentityProvider.token={token}",
+        "--ServerApp.allow_root=True",
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
     ]
     log_path = tmp_path / "jupyterlab.log"
@@ -96,8 +107,14 @@ def lab(tmp_path):
                     pytest.fail(f"JupyterLab did not start:\n{log_path.read_text()[-3000:]}")
                 time.sleep(0.1)
         _start_session(base, token)
-        yield {"url": f"{base}/lab/tree/quickstart.ipynb?token={token}", "base": base, "token": token, "root": root, "home": tmp_path / "home",
-               "log": log_path}
+        yield {
+            "url": f"{base}/lab/tree/quickstart.ipynb?token={token}",
+            "base": base,
+            "token": token,
+            "root": root,
+            "home": tmp_path / "home",
+            "log": log_path,
+        }
     finally:
         try:  # a clean shutdown also stops the kernels it started
             request = urllib.request.Request(f"{base}/api/shutdown?token={token}", method="POST")
@@ -110,8 +127,12 @@ def lab(tmp_path):
 
 def _api(base: str, token: str, path: str, body: dict | None = None) -> dict:
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(f"{base}{path}", data=data, method="GET" if body is None else "POST",
-                                     headers={"Authorization": f"token {token}", "Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"{base}{path}",
+        data=data,
+        method="GET" if body is None else "POST",
+        headers={"Authorization": f"token {token}", "Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.loads(response.read() or b"{}")
 
@@ -122,9 +143,17 @@ def _start_session(base: str, token: str) -> None:
     Left to the page, JupyterLab sometimes starts a kernel, drops it a moment later and starts
     another, losing a "Run All" made in between; with a session already there it just connects.
     """
-    session = _api(base, token, "/api/sessions", {
-        "path": "quickstart.ipynb", "name": "quickstart.ipynb", "type": "notebook", "kernel": {"name": "python3"},
-    })
+    session = _api(
+        base,
+        token,
+        "/api/sessions",
+        {
+            "path": "quickstart.ipynb",
+            "name": "quickstart.ipynb",
+            "type": "notebook",
+            "kernel": {"name": "python3"},
+        },
+    )
     assert session["kernel"]["name"] == "python3"
 
 
@@ -210,7 +239,9 @@ def test_quickstart_runs_in_jupyterlab_and_shows_spend_and_the_llm_answer(lab, t
 
             llm_cell = page.locator(".jp-CodeCell", has_text="%%llm --max-tokens 120 -o answer")
             answer = llm_cell.locator(".jp-RenderedMarkdown").first.inner_text().strip()
-            stored = page.locator(".jp-CodeCell", has_text="words stored in").locator(".jp-OutputArea-output").inner_text()
+            stored = (
+                page.locator(".jp-CodeCell", has_text="words stored in").locator(".jp-OutputArea-output").inner_text()
+            )
             assert len(answer.split()) > 10 and stored.startswith(f"{len(answer.split())} words stored")
             lint = page.locator(".jp-CodeCell", has_text="def ask_until_it_works").locator(".llmguard-lint")
             expect(lint).to_contain_text("LG101")

@@ -22,17 +22,26 @@ def _notebook_script(sim, n=100):
     for i in range(n):
         prompt = [{"role": "user", "content": f"Cell {i % 40}: summarise item {i}"}]
         if i % 10 == 3:
-            stream = client.chat.completions.create(model="gpt-4o-mini", messages=prompt, max_tokens=30,
-                                                    temperature=0, stream=True)
+            stream = client.chat.completions.create(
+                model="gpt-4o-mini", messages=prompt, max_tokens=30, temperature=0, stream=True
+            )
             answers.append([c.model_dump_json() for c in stream])
         elif i % 10 == 7:
-            answers.append(claude.messages.create(model="claude-3-5-haiku-latest", max_tokens=30, extra_body={"temperature": 0},
-                                                  messages=prompt).model_dump_json())
+            answers.append(
+                claude.messages.create(
+                    model="claude-3-5-haiku-latest", max_tokens=30, extra_body={"temperature": 0}, messages=prompt
+                ).model_dump_json()
+            )
         elif i % 10 == 9:
-            answers.append(client.embeddings.create(model="text-embedding-3-small", input=f"item {i}").model_dump_json())
+            answers.append(
+                client.embeddings.create(model="text-embedding-3-small", input=f"item {i}").model_dump_json()
+            )
         else:
-            answers.append(client.chat.completions.create(model="gpt-4o-mini", messages=prompt, max_tokens=30,
-                                                          seed=7).model_dump_json())
+            answers.append(
+                client.chat.completions.create(
+                    model="gpt-4o-mini", messages=prompt, max_tokens=30, seed=7
+                ).model_dump_json()
+            )
     return answers
 
 
@@ -51,7 +60,7 @@ def test_a_second_run_costs_nothing_and_returns_identical_answers(fresh_sim, hom
     assert sum(e["saved_usd"] for e in events) == pytest.approx(billed, rel=1e-9)
     assert {e["decision"] for e in events} == {"cache"}
     guard.cache_layer.flush()
-    from llmguard.cache import cache_stats
+    from llmguard.cache.store import cache_stats
 
     stats = cache_stats(home)
     assert stats["hits"] == 100 and stats["saved_usd"] == pytest.approx(billed, rel=1e-6)
@@ -66,9 +75,16 @@ def test_fifty_threads_asking_the_same_thing_send_one_request(fresh_sim, home):
 
     def ask():
         barrier.wait()
-        answers.append(client.chat.completions.create(
-            model="gpt-4o-mini", messages=[{"role": "user", "content": "same question"}], max_tokens=20,
-            temperature=0).choices[0].message.content)
+        answers.append(
+            client.chat.completions.create(
+                model="gpt-4o-mini",
+                messages=[{"role": "user", "content": "same question"}],
+                max_tokens=20,
+                temperature=0,
+            )
+            .choices[0]
+            .message.content
+        )
 
     threads = [threading.Thread(target=ask) for _ in range(50)]
     for t in threads:
@@ -87,9 +103,17 @@ def test_fifty_asyncio_tasks_asking_the_same_thing_send_one_request(fresh_sim, h
 
     async def main():
         client = openai_client(fresh_sim, asynchronous=True)
-        return await asyncio.gather(*(client.chat.completions.create(
-            model="gpt-4o-mini", messages=[{"role": "user", "content": "same async question"}], max_tokens=20,
-            temperature=0) for _ in range(50)))
+        return await asyncio.gather(
+            *(
+                client.chat.completions.create(
+                    model="gpt-4o-mini",
+                    messages=[{"role": "user", "content": "same async question"}],
+                    max_tokens=20,
+                    temperature=0,
+                )
+                for _ in range(50)
+            )
+        )
 
     answers = asyncio.run(main())
     assert fresh_sim.stats["requests"] == 1
@@ -114,8 +138,12 @@ _PROCESS = textwrap.dedent(
 def test_three_processes_sharing_a_home_send_one_request(fresh_sim, home, tmp_path):
     fresh_sim.configure(latency_ms=1500)
     go = tmp_path / "go"
-    procs = [subprocess.Popen([sys.executable, "-c", _PROCESS, fresh_sim.base_url, str(home), str(go)],
-                              stdout=subprocess.PIPE, text=True) for _ in range(3)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _PROCESS, fresh_sim.base_url, str(home), str(go)], stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(3)
+    ]
     time.sleep(2.0)  # let all three import and wait at the start line
     go.write_text("go")
     outputs = [p.communicate(timeout=120)[0] for p in procs]
@@ -130,8 +158,9 @@ def test_tenants_never_see_each_others_answers_and_prompt_version_changes_the_ke
     client = openai_client(fresh_sim)
 
     def ask():
-        return client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "policy?"}],
-                                              max_tokens=10, temperature=0)
+        return client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "policy?"}], max_tokens=10, temperature=0
+        )
 
     with llmguard.tag(tenant="acme"):
         ask()
@@ -148,11 +177,15 @@ def test_sampled_calls_are_not_cached_unless_opted_in(fresh_sim, home):
     client = openai_client(fresh_sim)
     llmguard.install(home=str(home))
     for _ in range(2):
-        client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "poem"}], max_tokens=10)
+        client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "poem"}], max_tokens=10
+        )
     assert fresh_sim.stats["requests"] == 2
     guard = llmguard.install(home=str(home), cache_sampled=True)
     for _ in range(2):
-        client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "poem"}], max_tokens=10)
+        client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "poem"}], max_tokens=10
+        )
     guard.cache_layer.flush()
     assert fresh_sim.stats["requests"] == 3
 
@@ -161,8 +194,9 @@ def test_cache_modes_per_call(fresh_sim, guard):
     client = openai_client(fresh_sim)
 
     def ask():
-        return client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "mode"}],
-                                              max_tokens=10, temperature=0)
+        return client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "mode"}], max_tokens=10, temperature=0
+        )
 
     with llmguard.tag(cache="write"):
         ask()
@@ -186,18 +220,22 @@ def test_errors_and_abandoned_streams_are_never_stored(fresh_sim, guard):
     guard.configure(max_attempts=1)
     fresh_sim.configure(faults=["500"])
     with pytest.raises(openai.InternalServerError):
-        client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "e"}], max_tokens=5,
-                                       temperature=0)
-    client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "e"}], max_tokens=5,
-                                   temperature=0)
+        client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "e"}], max_tokens=5, temperature=0
+        )
+    client.chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "e"}], max_tokens=5, temperature=0
+    )
     fresh_sim.configure(per_token_ms=20)
-    stream = client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "s"}],
-                                            max_tokens=100, temperature=0, stream=True)
+    stream = client.chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "s"}], max_tokens=100, temperature=0, stream=True
+    )
     next(iter(stream))
     stream.close()
     fresh_sim.configure(per_token_ms=0)
-    for _ in client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "s"}],
-                                            max_tokens=100, temperature=0, stream=True):
+    for _ in client.chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "s"}], max_tokens=100, temperature=0, stream=True
+    ):
         pass
     assert fresh_sim.stats["requests"] == 4  # the error and the cut stream were not served from the cache
 
@@ -206,7 +244,8 @@ def test_a_stale_answer_is_served_when_the_provider_is_down(fresh_sim, home):
     guard = llmguard.install(home=str(home), serve_stale=True, cache_ttl_s=0.01, max_attempts=2, backoff_base_s=0.001)
     client = openai_client(fresh_sim)
     ask = lambda: client.chat.completions.create(  # noqa: E731
-        model="gpt-4o-mini", messages=[{"role": "user", "content": "status?"}], max_tokens=10, temperature=0)
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "status?"}], max_tokens=10, temperature=0
+    )
     fresh_answer = ask().choices[0].message.content
     guard.cache_layer.flush()
     time.sleep(0.05)  # past the TTL
@@ -221,7 +260,8 @@ def test_a_corrupted_cache_is_dropped_and_the_call_goes_out(fresh_sim, home):
     guard = llmguard.install(home=str(home))
     client = openai_client(fresh_sim)
     ask = lambda: client.chat.completions.create(  # noqa: E731
-        model="gpt-4o-mini", messages=[{"role": "user", "content": "corrupt me"}], max_tokens=10, temperature=0)
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "corrupt me"}], max_tokens=10, temperature=0
+    )
     ask()
     guard.cache_layer.flush()
     llmguard.uninstall()
@@ -237,8 +277,9 @@ def test_a_corrupted_cache_is_dropped_and_the_call_goes_out(fresh_sim, home):
 def test_the_cache_holds_no_api_key(fresh_sim, guard, home):
     client = openai_client(fresh_sim)
     for i in range(5):
-        client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": f"k{i}"}],
-                                       max_tokens=10, temperature=0)
+        client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": f"k{i}"}], max_tokens=10, temperature=0
+        )
     guard.cache_layer.flush()
     files = [p for p in (home / "cache").rglob("*") if p.is_file()]
     assert files
@@ -247,11 +288,19 @@ def test_the_cache_holds_no_api_key(fresh_sim, guard, home):
 
 
 def test_cache_cli_stats_clear_prune(fresh_sim, guard, home):
-    openai_client(fresh_sim).chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "c"}],
-                                                     max_tokens=10, temperature=0)
+    openai_client(fresh_sim).chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "c"}], max_tokens=10, temperature=0
+    )
     guard.cache_layer.flush()
-    run = lambda *a: subprocess.run([sys.executable, "-m", "llmguard.cli", "cache", *a, "--home", str(home)],  # noqa: E731
-                                    capture_output=True, text=True, check=True).stdout
+
+    def run(*a):
+        return subprocess.run(
+            [sys.executable, "-m", "llmguard.cli", "cache", *a, "--home", str(home)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+
     assert '"entries": 1' in run("stats", "--format", "json")
     assert "pruned 0" in run("prune")
     assert "removed 1" in run("clear")
@@ -270,9 +319,16 @@ def test_followers_of_a_failed_leader_do_not_hang_and_send_their_own(fresh_sim, 
     def ask():
         barrier.wait()
         try:
-            outcomes.append(client.chat.completions.create(
-                model="gpt-4o-mini", messages=[{"role": "user", "content": "leader fails"}], max_tokens=10,
-                temperature=0).choices[0].message.content)
+            outcomes.append(
+                client.chat.completions.create(
+                    model="gpt-4o-mini",
+                    messages=[{"role": "user", "content": "leader fails"}],
+                    max_tokens=10,
+                    temperature=0,
+                )
+                .choices[0]
+                .message.content
+            )
         except openai.InternalServerError:
             outcomes.append("error")
 

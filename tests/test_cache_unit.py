@@ -15,8 +15,19 @@ from pathlib import Path
 
 import pytest
 
-from llmguard import cache as cache_module
-from llmguard.cache import (
+from llmguard.cache import store as cache_module
+from llmguard.cache.inflight import (
+    GONE,
+    HIT,
+    WAITING,
+    CrossProcessInflight,
+    FollowerPoll,
+    InflightRegistry,
+    LeaderFailed,
+    next_poll_delay,
+    poll_leader,
+)
+from llmguard.cache.store import (
     CachedResponse,
     ResponseCache,
     cache_clear,
@@ -31,17 +42,6 @@ from llmguard.cache import (
     is_cacheable,
     reads,
     writes,
-)
-from llmguard.dedup import (
-    GONE,
-    HIT,
-    WAITING,
-    CrossProcessInflight,
-    FollowerPoll,
-    InflightRegistry,
-    LeaderFailed,
-    next_poll_delay,
-    poll_leader,
 )
 from llmguard.providers import anthropic as anthropic_adapter
 from llmguard.providers import openai as openai_adapter
@@ -146,9 +146,19 @@ def test_key_changes_with_anything_that_changes_the_answer(changed):
 def test_key_ignores_default_valued_and_inert_fields():
     plain = key_of(base_body())
     noisy = base_body(
-        n=1, top_p=1, presence_penalty=0, frequency_penalty=0.0, logprobs=False, stream=False,
-        parallel_tool_calls=True, user="someone", metadata={"run": "42"}, store=True,
-        stream_options={"include_obfuscation": False}, stop=None, seed=None,
+        n=1,
+        top_p=1,
+        presence_penalty=0,
+        frequency_penalty=0.0,
+        logprobs=False,
+        stream=False,
+        parallel_tool_calls=True,
+        user="someone",
+        metadata={"run": "42"},
+        store=True,
+        stream_options={"include_obfuscation": False},
+        stop=None,
+        seed=None,
     )
     assert key_of(noisy) == plain
     assert key_of(base_body(temperature=0.0)) == plain
@@ -164,7 +174,12 @@ def test_key_does_not_confuse_booleans_with_numbers():
 
 def test_key_for_anthropic_drops_its_defaults_and_metadata():
     def key(**extra):
-        body = {"model": "claude-3-5-haiku-latest", "max_tokens": 64, "messages": [{"role": "user", "content": "hi"}], **extra}
+        body = {
+            "model": "claude-3-5-haiku-latest",
+            "max_tokens": 64,
+            "messages": [{"role": "user", "content": "hi"}],
+            **extra,
+        }
         call = anthropic_adapter.parse_request("/v1/messages", json.dumps(body).encode())
         return cache_key(call, "https://api.anthropic.com/", {})
 
@@ -371,7 +386,7 @@ def test_construction_is_lazy_and_the_folder_owner_only(tmp_path):
 
 
 def test_importing_the_cache_module_does_not_import_diskcache():
-    out = run_python("import sys, llmguard.cache, llmguard.dedup; print('diskcache' in sys.modules)")
+    out = run_python("import sys, llmguard.cache.store, llmguard.cache.inflight; print('diskcache' in sys.modules)")
     assert out.strip() == "False"
 
 
@@ -578,7 +593,7 @@ def test_counters_are_shared_by_concurrent_processes(tmp_path):
     code = """
         import sys
         from pathlib import Path
-        from llmguard.cache import ResponseCache
+        from llmguard.cache.store import ResponseCache
         store = ResponseCache(Path(sys.argv[1]))
         for _ in range(50):
             store.record_hit(0.001)
@@ -621,8 +636,12 @@ def test_no_api_key_is_ever_written(tmp_path):
             body = base_body(messages=[{"role": "user", "content": f"question {i}"}])
             key = key_of(body, {"tenant": "acme"})
             assert inflight.try_lead(key, 60)
-            headers = [("content-type", "application/json"), ("authorization", f"Bearer {FAKE_KEY}"),
-                       ("x-api-key", FAKE_KEY), ("set-cookie", FAKE_KEY)]
+            headers = [
+                ("content-type", "application/json"),
+                ("authorization", f"Bearer {FAKE_KEY}"),
+                ("x-api-key", FAKE_KEY),
+                ("set-cookie", FAKE_KEY),
+            ]
             payload = b'{"answer":"MARKER-%d"}' % i if i % 2 else b"MARKER " + SSE * 1000
             store.put(key, response(body=payload, headers=headers, is_stream=not i % 2))
             store.record_hit(0.001)
@@ -814,7 +833,7 @@ def test_a_follower_arriving_after_the_answer_gets_it_at_once():
 RACE = """
     import sys, time
     from pathlib import Path
-    from llmguard.dedup import CrossProcessInflight
+    from llmguard.cache.inflight import CrossProcessInflight
     inflight = CrossProcessInflight(Path(sys.argv[1]))
     inflight.is_led("warm-up")  # open the store before the race
     Path(sys.argv[2]).write_text("ready")
@@ -848,7 +867,7 @@ def test_a_dead_leaders_marker_expires(tmp_path, monkeypatch):
         """
         import os, sys
         from pathlib import Path
-        from llmguard.dedup import CrossProcessInflight
+        from llmguard.cache.inflight import CrossProcessInflight
         assert CrossProcessInflight(Path(sys.argv[1])).try_lead("the-key", 60.0)
         os._exit(0)  # dies without releasing
         """,
@@ -913,14 +932,16 @@ def test_poll_leader_states(tmp_path):
 FOLLOWER = """
     import sys, time
     from pathlib import Path
-    from llmguard.cache import ResponseCache
-    from llmguard.dedup import CrossProcessInflight, FollowerPoll, WAITING, poll_leader
+    from llmguard.cache.store import ResponseCache
+    from llmguard.cache.inflight import CrossProcessInflight, FollowerPoll, WAITING, poll_leader
     home = Path(sys.argv[1])
     store, inflight = ResponseCache(home / "cache"), CrossProcessInflight(home / "inflight")
     assert not inflight.try_lead("the-key", 60.0)
     poll = FollowerPoll(time.monotonic() + 60)
     result = poll_leader(store, inflight, "the-key")
-    Path(sys.argv[2]).write_text(result.state)
+    written = Path(sys.argv[2] + ".tmp")
+    written.write_text(result.state)
+    written.replace(sys.argv[2])  # atomic: the test sees the file only once it is written
     while result.state == WAITING:
         delay = poll.next_delay()
         if delay is None:

@@ -10,8 +10,8 @@ import textwrap
 import pytest
 
 import llmguard
-from llmguard.ledger import CallEvent, Ledger
-from llmguard.report_cli import add_check_arguments, run_check
+from llmguard.ledger.sqlite import CallEvent, Ledger
+from llmguard.reporting.cli import add_check_arguments, run_check
 from tests.conftest import openai_client
 
 CONFIGURED = """\
@@ -98,8 +98,9 @@ def test_a_fully_configured_project_passes(project, fresh_sim, capsys):
     client = openai_client(fresh_sim)
     for i in range(4):
         with llmguard.tag(tenant="acme", feature="qa"):
-            for _ in client.chat.completions.create(model="gpt-4o-mini", max_tokens=50, stream=True,
-                                                    messages=[{"role": "user", "content": f"question {i}"}]):
+            for _ in client.chat.completions.create(
+                model="gpt-4o-mini", max_tokens=50, stream=True, messages=[{"role": "user", "content": f"question {i}"}]
+            ):
                 pass
     llmguard.uninstall()
     code, table = items([str(project)], capsys)  # the ledger is found from the settings: ./.llmguard
@@ -118,10 +119,21 @@ def test_a_bare_project_names_each_missing_control(project, capsys):
     code, table = items([str(project)], capsys)
     assert code == 1
     expected = {
-        0: "no `llmguard.install()`", 1: "no RPM limit", 2: "no TPM limit", 3: "no tenant or user quota",
-        4: "not installed", 5: "not installed", 6: "LG301 bot.py:9", 7: "not installed", 8: "not installed",
-        9: "LG101 bot.py:7", 10: "not installed", 11: "LG201 bot.py:3", 13: "no fallback models",
-        14: "not installed", 15: "not installed",
+        0: "no `llmguard.install()`",
+        1: "no RPM limit",
+        2: "no TPM limit",
+        3: "no tenant or user quota",
+        4: "not installed",
+        5: "not installed",
+        6: "LG301 bot.py:9",
+        7: "not installed",
+        8: "not installed",
+        9: "LG101 bot.py:7",
+        10: "not installed",
+        11: "LG201 bot.py:3",
+        13: "no fallback models",
+        14: "not installed",
+        15: "not installed",
     }
     for number, words in expected.items():
         assert table[number]["status"] == "fail", number
@@ -155,22 +167,39 @@ def test_settings_turned_off_and_ledger_evidence_fail_with_reasons(project, fres
     llmguard.install(home=str(home))
     client = openai_client(fresh_sim)
     for i in range(3):  # no tenant tag, a model without limits or price
-        client.chat.completions.create(model="house-model-1", max_tokens=20,
-                                       messages=[{"role": "user", "content": f"hi {i}"}])
+        client.chat.completions.create(
+            model="house-model-1", max_tokens=20, messages=[{"role": "user", "content": f"hi {i}"}]
+        )
     llmguard.uninstall()
     ledger = Ledger(home, run_id="slow-answers")
     for _ in range(5):  # interactive answers that took 3 s without streaming
-        ledger.record(CallEvent(provider="openai", endpoint="chat.completions", model="gpt-4o",
-                                requested_model="gpt-4o", input_tokens=50, output_tokens=400, cost_usd=0.004,
-                                total_ms=3000.0, model_ms=2990.0))
+        ledger.record(
+            CallEvent(
+                provider="openai",
+                endpoint="chat.completions",
+                model="gpt-4o",
+                requested_model="gpt-4o",
+                input_tokens=50,
+                output_tokens=400,
+                cost_usd=0.004,
+                total_ms=3000.0,
+                model_ms=2990.0,
+            )
+        )
     ledger.close()
     code, table = items([str(project), "--home", str(home)], capsys)
     assert code == 1
     expected = {
-        1: "models used without a RPM limit: house-model-1", 2: "models used without a TPM limit: house-model-1",
-        3: "none of the 8 recorded calls carries a tenant tag", 5: "cost is unknown for house-model-1 (3 calls)",
-        7: "cache=off", 8: "cache=off", 9: "retry_budget is off", 11: "timeout_s is unset",
-        12: "5 interactive answers took over 2 s without streaming", 13: "no fallback models",
+        1: "models used without a RPM limit: house-model-1",
+        2: "models used without a TPM limit: house-model-1",
+        3: "none of the 8 recorded calls carries a tenant tag",
+        5: "cost is unknown for house-model-1 (3 calls)",
+        7: "cache=off",
+        8: "cache=off",
+        9: "retry_budget is off",
+        11: "timeout_s is unset",
+        12: "5 interactive answers took over 2 s without streaming",
+        13: "no fallback models",
     }
     for number, words in expected.items():
         assert table[number]["status"] == "fail", (number, table[number])
@@ -186,14 +215,21 @@ def test_missing_path_is_a_usage_error(tmp_path, capsys):
 
 def test_the_check_reads_notebooks_too(project, capsys):
     (project / "pyproject.toml").write_text(CONFIGURED)
-    cell = {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
-            "source": ["%load_ext llmguard\n", "import openai\n", "client = openai.OpenAI(timeout=20)\n"]}
+    cell = {
+        "cell_type": "code",
+        "metadata": {},
+        "outputs": [],
+        "execution_count": None,
+        "source": ["%load_ext llmguard\n", "import openai\n", "client = openai.OpenAI(timeout=20)\n"],
+    }
     notebook = {"cells": [cell], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
     (project / "explore.ipynb").write_text(json.dumps(notebook))
-    (project / "util.py").write_text(textwrap.dedent("""\
+    (project / "util.py").write_text(
+        textwrap.dedent("""\
         import openai
         client = openai.OpenAI(timeout=None)
-    """))
+    """)
+    )
     code, table = items([str(project)], capsys)
     assert table[0]["status"] == "pass" and "explore.ipynb" in table[0]["reason"]
     assert table[11]["status"] == "fail" and "LG202 util.py:2" in table[11]["reason"]

@@ -65,13 +65,18 @@ BAD = [
     ({"quotas": {"team:acme": {"usd_per_day": 1}}}, "quotas['team:acme']", "'team:acme'"),
     ({"quotas": {"tenant:": {"usd_per_day": 1}}}, "quotas['tenant:']", "'tenant:'"),
     ({"quotas": {"tenant:acme": 5}}, "quotas['tenant:acme']", "5"),
-    ({"prices": {"my-model": {"input_mtok": "cheap", "output_mtok": 0.2}}}, "prices['my-model']['input_mtok']",
-     "'cheap'"),
-    ({"prices": {"my-model": {"input_mtok": -0.1, "output_mtok": 0.2}}}, "prices['my-model']['input_mtok']",
-     "-0.1"),
+    (
+        {"prices": {"my-model": {"input_mtok": "cheap", "output_mtok": 0.2}}},
+        "prices['my-model']['input_mtok']",
+        "'cheap'",
+    ),
+    ({"prices": {"my-model": {"input_mtok": -0.1, "output_mtok": 0.2}}}, "prices['my-model']['input_mtok']", "-0.1"),
     ({"prices": {"my-model": {"input_mtok": 0.1}}}, "prices['my-model']", "output_mtok"),
-    ({"prices": {"my-model": {"input_mtok": 0.1, "output_mtok": 0.2, "per_call": 1}}}, "prices['my-model']",
-     "'per_call'"),
+    (
+        {"prices": {"my-model": {"input_mtok": 0.1, "output_mtok": 0.2, "per_call": 1}}},
+        "prices['my-model']",
+        "'per_call'",
+    ),
     ({"fallbacks": {"gpt-4o": ["gpt-4o-mini", 3]}}, "fallbacks['gpt-4o'][1]", "3"),
     ({"fallbacks": {"gpt-4o": "gpt-4o-mini"}}, "fallbacks['gpt-4o']", "'gpt-4o-mini'"),
     ({"routes": {"when": {"feature": "x"}, "model": "m"}}, "routes", "'when'"),
@@ -101,9 +106,13 @@ def test_bad_settings_are_refused_with_key_value_source_and_example(project, ove
     assert ", e.g. " in message  # a valid example follows
 
 
-NUMERIC = [f.name for f in dataclasses.fields(Settings)
-           if isinstance(f.default, int | float) and not isinstance(f.default, bool)
-           or f.name in ("budget_usd", "default_max_tokens")]
+NUMERIC = [
+    f.name
+    for f in dataclasses.fields(Settings)
+    if isinstance(f.default, int | float)
+    and not isinstance(f.default, bool)
+    or f.name in ("budget_usd", "default_max_tokens")
+]
 
 
 @pytest.mark.parametrize("name", NUMERIC)
@@ -156,19 +165,28 @@ def test_a_tool_llmguard_that_is_not_a_table_is_refused(project):
 
 
 def test_valid_settings_are_accepted_and_normalised(project, monkeypatch):
-    settings = load_settings({
-        "home": project / "state",  # a Path is fine
-        "timeout_s": 30, "max_attempts": 1.0, "backoff_base_s": 0, "max_wait_s": 0, "budget_usd": 0,
-        "retry_budget": None, "cache_ttl_s": None, "default_max_tokens": 256,
-        "limits": {"gpt-4o-mini": {"rpm": 500, "tpm": None}, "gpt-4o": {"tpm": 30_000.5}},
-        "quotas": {"tenant:acme": {"usd_per_day": 1, "tokens_per_run": 50_000},
-                   "feature:chat": {"usd_per_run": 0}},
-        "prices": {"my-model": {"input_mtok": 0.1, "output_mtok": 0, "cache_read_mtok": 0.01}},
-        "fallbacks": {"gpt-4o": ("gpt-4o-mini",)},
-        "routes": [{"when": {"feature": "classification", "tier": 2}, "model": "gpt-4.1-nano",
-                    "from": "gpt-4o"}],
-        "cache_key_tags": ("doc_id",), "cache": False, "unpriced": "allow",
-    }, start=project)
+    settings = load_settings(
+        {
+            "home": project / "state",  # a Path is fine
+            "timeout_s": 30,
+            "max_attempts": 1.0,
+            "backoff_base_s": 0,
+            "max_wait_s": 0,
+            "budget_usd": 0,
+            "retry_budget": None,
+            "cache_ttl_s": None,
+            "default_max_tokens": 256,
+            "limits": {"gpt-4o-mini": {"rpm": 500, "tpm": None}, "gpt-4o": {"tpm": 30_000.5}},
+            "quotas": {"tenant:acme": {"usd_per_day": 1, "tokens_per_run": 50_000}, "feature:chat": {"usd_per_run": 0}},
+            "prices": {"my-model": {"input_mtok": 0.1, "output_mtok": 0, "cache_read_mtok": 0.01}},
+            "fallbacks": {"gpt-4o": ("gpt-4o-mini",)},
+            "routes": [{"when": {"feature": "classification", "tier": 2}, "model": "gpt-4.1-nano", "from": "gpt-4o"}],
+            "cache_key_tags": ("doc_id",),
+            "cache": False,
+            "unpriced": "allow",
+        },
+        start=project,
+    )
     assert settings.home == str(project / "state")
     assert (settings.timeout_s, settings.max_attempts) == (30.0, 1)
     assert (settings.backoff_base_s, settings.max_wait_s) == (0.0, 0.0)
@@ -178,8 +196,14 @@ def test_valid_settings_are_accepted_and_normalised(project, monkeypatch):
     assert settings.fallbacks == {"gpt-4o": ["gpt-4o-mini"]}
     assert settings.cache_key_tags == ["doc_id"]
     assert (settings.cache, settings.unpriced) == ("off", "allow")
-    from_env = [("timeout_s", "none", None), ("max_attempts", "4", 4), ("max_attempts", "4.0", 4),
-                ("enabled", "off", False), ("retry_budget", "0.5", 0.5), ("home", "~/x", "~/x")]
+    from_env = [
+        ("timeout_s", "none", None),
+        ("max_attempts", "4", 4),
+        ("max_attempts", "4.0", 4),
+        ("enabled", "off", False),
+        ("retry_budget", "0.5", 0.5),
+        ("home", "~/x", "~/x"),
+    ]
     for name, text, expected in from_env:
         monkeypatch.setenv(f"LLMGUARD_{name.upper()}", text)
         assert getattr(load_settings(start=project), name) == expected
@@ -200,13 +224,14 @@ def test_every_setting_has_exactly_one_rule():
 
 
 def test_the_quota_and_price_vocabulary_matches_the_policies_that_use_it():
-    from llmguard import budget, pricing
+    from llmguard.policies import budget, pricing
 
     assert config.QUOTA_UNITS == budget.QUOTA_UNITS and config.QUOTA_SCOPES == budget.QUOTA_SCOPES
     assert set(config.PRICE_KEYS) == pricing._FLAT_KEYS
 
 
 # ---- B: readers get the valid parts and a warning ------------------------------------------------
+
 
 def test_reading_a_broken_configuration_keeps_the_valid_parts_and_warns(project, monkeypatch):
     (project / "pyproject.toml").write_text(
@@ -220,8 +245,12 @@ def test_reading_a_broken_configuration_keeps_the_valid_parts_and_warns(project,
     assert (settings.window_s, settings.cache_size_mb) == (30.0, 512.0)
     assert (settings.limits, settings.budget_usd, settings.quotas, settings.max_wait_s) == ({}, None, {}, 10.0)
     assert warning is not None and warning.startswith("llmguard: ignoring 4 invalid settings")
-    for part in ("limits='fast'", "budget_usd=-1", "quotas['tenant:acme']['usd_per_day']='x'",
-                 "max_wait_s='-2' from the environment"):
+    for part in (
+        "limits='fast'",
+        "budget_usd=-1",
+        "quotas['tenant:acme']['usd_per_day']='x'",
+        "max_wait_s='-2' from the environment",
+    ):
         assert part in warning
     with pytest.raises(ConfigError):  # the strict loader still refuses the same files
         load_settings(start=project)
@@ -239,11 +268,18 @@ def test_reading_a_valid_or_unreadable_configuration(project):
 
 # ---- C: `llmguard lint` on a path that does not exist ---------------------------------------------
 
+
 def _lint(args, cwd):
     env = {k: v for k, v in os.environ.items() if not k.startswith("LLMGUARD_")}
     env["LLMGUARD_HOME"] = str(cwd / ".llmguard")
-    return subprocess.run([sys.executable, "-m", "llmguard.cli", "lint", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "llmguard.cli", "lint", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_lint_of_a_missing_path_prints_only_the_error(project):
@@ -269,6 +305,7 @@ def test_lint_of_a_missing_and_a_clean_path_does_not_claim_all_passed(project):
 
 # ---- D: Python 3.11 is what the package needs ----------------------------------------------------
 
+
 def test_the_package_declares_python_3_11():
     data = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     assert data["project"]["requires-python"] == ">=3.11"
@@ -276,22 +313,23 @@ def test_the_package_declares_python_3_11():
     assert config.tomllib is tomllib  # read directly: no silent "no tomllib, no settings" path
 
 
-
 def test_llmguard_report_reads_the_ledger_when_pyproject_settings_are_bad(tmp_path, monkeypatch):
     import subprocess
     import sys
 
-    from llmguard.ledger import CallEvent, Ledger
+    from llmguard.ledger.sqlite import CallEvent, Ledger
 
     home = tmp_path / "home"
     ledger = Ledger(home)
-    ledger.record(CallEvent(provider="openai", model="gpt-4o-mini", input_tokens=10, output_tokens=5,
-                            cost_usd=0.0123))
+    ledger.record(CallEvent(provider="openai", model="gpt-4o-mini", input_tokens=10, output_tokens=5, cost_usd=0.0123))
     ledger.close()
     (tmp_path / "pyproject.toml").write_text('[tool.llmguard]\nlimits = "fast"\n', encoding="utf-8")
     done = subprocess.run(
         [sys.executable, "-m", "llmguard.cli", "report", "--home", str(home)],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
         env={**__import__("os").environ, "COLUMNS": "120"},
     )
     assert done.returncode == 0, done.stderr

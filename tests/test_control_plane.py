@@ -140,7 +140,8 @@ def test_scripted_failures_are_retried_and_counted_like_the_provider_saw_them(fr
     guard = llmguard.install(home=str(home), max_attempts=4, backoff_base_s=0.02, timeout_s=0.3)
     fresh_sim.configure(faults=["429", "500", "hang"])
     answer = openai_client(fresh_sim, max_retries=2).chat.completions.create(
-        model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], max_tokens=5)
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], max_tokens=5
+    )
     assert answer.choices[0].message.content
     [event] = rows(guard)
     assert event["retry_count"] == 3 and event["status"] == "ok"
@@ -155,7 +156,9 @@ def test_an_unhealthy_provider_is_not_hammered_past_the_retry_budget(fresh_sim, 
     client = openai_client(fresh_sim)
     for _ in range(20):
         with pytest.raises(openai.InternalServerError):
-            client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}], max_tokens=5)
+            client.chat.completions.create(
+                model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}], max_tokens=5
+            )
     retries = sum(e["retry_count"] for e in rows(guard))
     assert fresh_sim.stats["requests"] == 20 + retries
     assert retries <= 3 + 0.2 * 20  # the floor plus 20% of calls, not 2 per call (40)
@@ -165,15 +168,20 @@ def test_an_unhealthy_provider_is_not_hammered_past_the_retry_budget(fresh_sim, 
 def test_fallback_answers_when_the_primary_fails_and_high_risk_gets_a_clear_error(fresh_sim, home):
     import openai
 
-    guard = llmguard.install(home=str(home), max_attempts=2, backoff_base_s=0.001,
-                             fallbacks={"gpt-4o": ["gpt-4o-mini"]})
+    guard = llmguard.install(
+        home=str(home), max_attempts=2, backoff_base_s=0.001, fallbacks={"gpt-4o": ["gpt-4o-mini"]}
+    )
     client = openai_client(fresh_sim)
     fresh_sim.configure(faults=["503", "503"])
     answer = client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}], max_tokens=5)
     assert answer.model == "gpt-4o-mini"
     [event] = rows(guard)
     assert (event["requested_model"], event["model"], event["fallback_used"], event["status"]) == (
-        "gpt-4o", "gpt-4o-mini", 1, "ok")
+        "gpt-4o",
+        "gpt-4o-mini",
+        1,
+        "ok",
+    )
     fresh_sim.configure(faults=["503", "503"])
     with llmguard.tag(risk="high"), pytest.raises(openai.InternalServerError):
         client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}], max_tokens=5)
@@ -187,19 +195,28 @@ def test_interactive_call_behind_a_background_queue_falls_back_or_is_refused(fre
     # 1 request/s: once the burst of 2 is spent, even an interactive call (served first) waits up to 1 s,
     # ten times its max_wait, so it cannot be admitted by a refill that lands while the test thread is slow
     fresh_sim.configure(window_s=2.0, limits={"gpt-4o-mini": {"rpm": 2, "tpm": None}})
-    guard = llmguard.install(home=str(home), limits={"gpt-4o-mini": {"rpm": 2}}, window_s=2.0, max_wait_s=0.1,
-                             fallbacks={"gpt-4o-mini": ["gpt-4.1-nano"]})
+    guard = llmguard.install(
+        home=str(home),
+        limits={"gpt-4o-mini": {"rpm": 2}},
+        window_s=2.0,
+        max_wait_s=0.1,
+        fallbacks={"gpt-4o-mini": ["gpt-4.1-nano"]},
+    )
     client = openai_client(fresh_sim, max_retries=0)
     background_done = []
 
     def background(i):
         with llmguard.tag(priority="background", feature="batch"):
-            background_done.append(client.chat.completions.create(
-                model="gpt-4o-mini", messages=[{"role": "user", "content": f"doc {i}"}], max_tokens=5))
+            background_done.append(
+                client.chat.completions.create(
+                    model="gpt-4o-mini", messages=[{"role": "user", "content": f"doc {i}"}], max_tokens=5
+                )
+            )
 
     threads = [threading.Thread(target=background, args=(i,)) for i in range(4)]
     for t in threads:
         t.start()
+
     def burst_spent_and_queue_waiting():  # enqueued is not admitted: wait for both, or we would jump the burst
         snap = guard.limiter.snapshot()["gpt-4o-mini"]
         return snap["admitted"] >= 2 and snap["queue_depth"] >= 2
@@ -207,11 +224,15 @@ def test_interactive_call_behind_a_background_queue_falls_back_or_is_refused(fre
     while not burst_spent_and_queue_waiting():
         threading.Event().wait(0.01)
     with llmguard.tag(feature="chat"):
-        answer = client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}],
-                                                max_tokens=5)
+        answer = client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], max_tokens=5
+        )
     assert answer.model == "gpt-4.1-nano"
     guard.configure(fallbacks={})
-    with llmguard.tag(feature="chat"), pytest.raises(openai.RateLimitError, match="llmguard: gpt-4o-mini is at its rate limit"):
+    with (
+        llmguard.tag(feature="chat"),
+        pytest.raises(openai.RateLimitError, match="llmguard: gpt-4o-mini is at its rate limit"),
+    ):
         client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], max_tokens=5)
     for t in threads:
         t.join()
@@ -229,8 +250,14 @@ def test_a_lower_real_limit_is_learnt_from_headers_and_respected(fresh_sim, home
     client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "first"}], max_tokens=5)
     assert guard.limiter.spec("gpt-4o-mini").rpm == 20
     with ThreadPoolExecutor(max_workers=40) as pool:
-        list(pool.map(lambda i: client.chat.completions.create(
-            model="gpt-4o-mini", messages=[{"role": "user", "content": f"n{i}"}], max_tokens=5), range(50)))
+        list(
+            pool.map(
+                lambda i: client.chat.completions.create(
+                    model="gpt-4o-mini", messages=[{"role": "user", "content": f"n{i}"}], max_tokens=5
+                ),
+                range(50),
+            )
+        )
     assert fresh_sim.stats["rate_limited"] == 0
     assert len(rows(guard)) == 51
 
@@ -239,7 +266,8 @@ def test_routing_rules_pick_the_model_before_the_call(fresh_sim, home):
     guard = llmguard.install(home=str(home), routes=[{"when": {"feature": "classification"}, "model": "gpt-4.1-nano"}])
     with llmguard.tag(feature="classification"):
         answer = openai_client(fresh_sim).chat.completions.create(
-            model="gpt-4o", messages=[{"role": "user", "content": "spam?"}], max_tokens=2)
+            model="gpt-4o", messages=[{"role": "user", "content": "spam?"}], max_tokens=2
+        )
     assert answer.model == "gpt-4.1-nano"
     [event] = rows(guard)
     assert (event["requested_model"], event["model"]) == ("gpt-4o", "gpt-4.1-nano")
@@ -252,14 +280,19 @@ def test_tenant_quota_refuses_with_the_sdk_error_and_survives_a_restart(fresh_si
     llmguard.install(home=str(home), quotas=quotas)
     claude = __import__("tests.conftest", fromlist=["anthropic_client"]).anthropic_client(fresh_sim)
     with llmguard.tag(tenant="acme"):
-        claude.messages.create(model="claude-3-5-haiku-latest", max_tokens=40, messages=[{"role": "user", "content": "hi"}])
+        claude.messages.create(
+            model="claude-3-5-haiku-latest", max_tokens=40, messages=[{"role": "user", "content": "hi"}]
+        )
         guard = llmguard.install(home=str(home), quotas=quotas)  # a new session on the same day
         with pytest.raises(anthropic.RateLimitError, match="tenant:acme usd_per_day would be exceeded"):
             for _ in range(20):
-                claude.messages.create(model="claude-3-5-haiku-latest", max_tokens=40,
-                                       messages=[{"role": "user", "content": "hi"}])
+                claude.messages.create(
+                    model="claude-3-5-haiku-latest", max_tokens=40, messages=[{"role": "user", "content": "hi"}]
+                )
     with llmguard.tag(tenant="globex"):  # other tenants are unaffected
-        claude.messages.create(model="claude-3-5-haiku-latest", max_tokens=40, messages=[{"role": "user", "content": "hi"}])
+        claude.messages.create(
+            model="claude-3-5-haiku-latest", max_tokens=40, messages=[{"role": "user", "content": "hi"}]
+        )
     assert rows(guard)[-1]["status"] == "ok"
     assert sum(e["cost_usd"] for e in rows(guard) if e["tenant"] == "acme") <= 0.0005
 
@@ -291,8 +324,15 @@ def test_kernels_sharing_a_home_share_one_limit(fresh_sim, home, tmp_path, mode)
 
     fresh_sim.configure(window_s=1.0, rpm=30, tpm=None)
     go = tmp_path / "go"
-    kernels = [subprocess.Popen([sys.executable, "-c", _KERNEL, fresh_sim.base_url, str(home), mode, str(go)],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    kernels = [
+        subprocess.Popen(
+            [sys.executable, "-c", _KERNEL, fresh_sim.base_url, str(home), mode, str(go)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     time.sleep(2.0)
     go.write_text("go")
     refused = 0

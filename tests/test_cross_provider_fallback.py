@@ -40,7 +40,11 @@ def test_an_openai_call_falls_back_to_claude_through_anthropics_api(fresh_sim, h
     assert set(billed) == {"claude-3-5-haiku-latest"} and billed["claude-3-5-haiku-latest"]["provider"] == "anthropic"
     [row] = rows(guard)
     assert (row["provider"], row["endpoint"], row["model"], row["requested_model"]) == (
-        "anthropic", "messages", "claude-3-5-haiku-latest", "gpt-4o-mini")
+        "anthropic",
+        "messages",
+        "claude-3-5-haiku-latest",
+        "gpt-4o-mini",
+    )
     assert row["fallback_used"] == 1 and row["status"] == "ok"
     claude = billed["claude-3-5-haiku-latest"]
     assert (row["input_tokens"], row["output_tokens"]) == (claude["input_tokens"], claude["output_tokens"])
@@ -51,7 +55,9 @@ def test_a_claude_call_falls_back_to_an_openai_model_in_the_anthropic_shape(fres
     guard = llmguard.install(home=str(home), max_attempts=1, fallbacks={"claude-3-5-haiku-latest": ["gpt-4o-mini"]})
     fresh_sim.configure(faults=["529"])
     answer = anthropic_client(fresh_sim, max_retries=0).messages.create(
-        model="claude-3-5-haiku-latest", max_tokens=30, system="Be brief.",
+        model="claude-3-5-haiku-latest",
+        max_tokens=30,
+        system="Be brief.",
         messages=[{"role": "user", "content": "Name a colour."}],
     )
     assert isinstance(answer, anthropic.types.Message) and answer.content[0].text

@@ -74,9 +74,7 @@ def test_a_call_cancelled_while_queued_for_capacity_costs_nothing_and_frees_its_
     async def run() -> None:
         client = openai_client(fresh_sim, asynchronous=True, max_retries=0)
         with pytest.raises(asyncio.TimeoutError):  # waits for the next minute's request: cancelled first
-            await asyncio.wait_for(
-                client.chat.completions.create(model="gpt-4o-mini", messages=MSG, max_tokens=5), 0.3
-            )
+            await asyncio.wait_for(client.chat.completions.create(model="gpt-4o-mini", messages=MSG, max_tokens=5), 0.3)
         await client.close()
 
     asyncio.run(run())

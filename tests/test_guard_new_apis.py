@@ -3,7 +3,7 @@ tool calls, `n` choices, structured output, Azure, legacy completions, Anthropic
 extended thinking and tool use.
 
 Every call goes through the real `openai`/`anthropic` SDK over real HTTP to `llmguard.sim`, which
-bills with genai-prices independently of `llmguard.pricing`. Each test checks the guard's ledger
+bills with genai-prices independently of `llmguard.policies.pricing`. Each test checks the guard's ledger
 against that bill (to the token and the dollar), against literal dollars worked out by hand from
 the published per-million prices, or against the worst case it had to reserve.
 """
@@ -29,11 +29,11 @@ import pytest
 from openai.types.responses import ResponseStreamEvent
 
 import llmguard
-from llmguard.pricing import Pricer
+from llmguard.intercept.sse import event_fields
+from llmguard.policies.pricing import Pricer
 from llmguard.providers import anthropic as anthropic_adapter
 from llmguard.providers import openai as openai_adapter
 from llmguard.providers.base import StreamState, Usage
-from llmguard.providers.sse import event_fields
 from llmguard.sim import SimProvider
 from llmguard.sim.text import completion_pieces
 from tests.conftest import FAKE_OPENAI_KEY, anthropic_client, openai_client, rows
@@ -134,9 +134,7 @@ def _chat(sim: SimProvider, mode: str, factory: Callable[..., Any] = _openai, **
     async def use(client: Any) -> Any:
         if mode == "async":
             return await client.chat.completions.create(**kw)
-        return _chat_from_chunks(
-            [chunk async for chunk in await client.chat.completions.create(stream=True, **kw)]
-        )
+        return _chat_from_chunks([chunk async for chunk in await client.chat.completions.create(stream=True, **kw)])
 
     return _run_async(lambda: factory(sim, asynchronous=True), use)
 
@@ -154,9 +152,7 @@ def _chat_from_chunks(chunks: list[Any]) -> Any:
                 if call.id:
                     message.tool_calls = [
                         *(message.tool_calls or []),
-                        SimpleNamespace(
-                            id=call.id, function=SimpleNamespace(name=call.function.name, arguments="")
-                        ),
+                        SimpleNamespace(id=call.id, function=SimpleNamespace(name=call.function.name, arguments="")),
                     ]
                 message.tool_calls[-1].function.arguments += call.function.arguments or ""
     assert chunks and all(chunk.choices for chunk in chunks)  # the usage chunk llmguard asked for is gone
@@ -324,9 +320,7 @@ def responses_prefix_cache(sim: SimProvider, mode: str) -> None:
     """A long prompt sent twice: the second reads most of it from OpenAI's prompt cache."""
     long_input = _words(2100, f"responses-prefix-{mode}")
     first, second = (_responses(sim, mode, model=MINI, input=long_input, max_output_tokens=16) for _ in "ab")
-    assert (
-        first.usage.input_tokens_details.cached_tokens == 0 < second.usage.input_tokens_details.cached_tokens
-    )
+    assert first.usage.input_tokens_details.cached_tokens == 0 < second.usage.input_tokens_details.cached_tokens
 
 
 def responses_parse(sim: SimProvider, mode: str) -> None:
@@ -457,9 +451,7 @@ def assert_books_match_the_bill(sim: SimProvider, ledger: list[dict[str, Any]], 
         book = books[model]
         assert book["calls"] == bill["requests"], model
         assert {n: book[n] for n, _ in TOKEN_FIELDS} == {n: bill[b] for n, b in TOKEN_FIELDS}, model
-        assert abs(Decimal(repr(book["cost"])) - Decimal(bill["cost_decimal"])) <= Decimal(repr(tolerance)), (
-            model
-        )
+        assert abs(Decimal(repr(book["cost"])) - Decimal(bill["cost_decimal"])) <= Decimal(repr(tolerance)), model
 
 
 # ---- 1. metered exactly ----------------------------------------------------------------------------
@@ -481,17 +473,11 @@ def test_anthropic_1h_and_5m_writes_in_one_stream_keep_their_split(fresh_sim, gu
     question = [
         {
             "role": "user",
-            "content": [
-                {"type": "text", "text": _words(500, "split-q"), "cache_control": {"type": "ephemeral"}}
-            ],
+            "content": [{"type": "text", "text": _words(500, "split-q"), "cache_control": {"type": "ephemeral"}}],
         }
     ]
-    system = [
-        {"type": "text", "text": _words(1497, "split-s"), "cache_control": {"type": "ephemeral", "ttl": "1h"}}
-    ]
-    with _claude(fresh_sim).messages.stream(
-        model=SONNET, max_tokens=5, system=system, messages=question
-    ) as s:
+    system = [{"type": "text", "text": _words(1497, "split-s"), "cache_control": {"type": "ephemeral", "ttl": "1h"}}]
+    with _claude(fresh_sim).messages.stream(model=SONNET, max_tokens=5, system=system, messages=question) as s:
         usage = s.get_final_message().usage
     assert (
         usage.cache_creation.ephemeral_1h_input_tokens,
@@ -582,9 +568,7 @@ def test_three_choices_cost_three_answers_and_one_prompt(fresh_sim, guard, mode)
 
 @pytest.mark.parametrize("mode", MODES)
 def test_a_responses_call_costs_the_published_price(fresh_sim, guard, mode):
-    _responses(
-        fresh_sim, mode, model=MINI, input="Say something.", instructions="Be brief.", max_output_tokens=200
-    )
+    _responses(fresh_sim, mode, model=MINI, input="Say something.", instructions="Be brief.", max_output_tokens=200)
     [row] = rows(guard)
     # gpt-4o-mini: 16 input (instructions + input), 134 output: 16*0.15 + 134*0.60 = 2.4 + 80.4 = 82.8
     assert (row["input_tokens"], row["output_tokens"], row["reasoning_tokens"]) == (16, 134, 0)
@@ -614,10 +598,7 @@ def test_a_reasoning_responses_call_bills_its_hidden_reasoning_as_output(fresh_s
 @pytest.mark.parametrize("mode", MODES)
 def test_a_tool_call_turn_costs_the_published_price(fresh_sim, guard, mode):
     answer = _chat(fresh_sim, mode, model=MINI, messages=ASK, tools=[CHAT_TOOL], max_tokens=100)
-    assert (
-        answer.choices[0].message.tool_calls[0].function.arguments
-        == '{"city":"kind","unit":"celsius","days":6}'
-    )
+    assert answer.choices[0].message.tool_calls[0].function.arguments == '{"city":"kind","unit":"celsius","days":6}'
     [row] = rows(guard)
     # gpt-4o-mini: 129 input (the messages and the tool's JSON), 16 output (name + arguments):
     # 129*0.15 + 16*0.60 = 19.35 + 9.6 = 28.95 micro-dollars
@@ -743,11 +724,7 @@ def test_a_cache_control_prompt_is_reserved_as_cache_writes(fresh_sim, budgeted,
     prompt = row["estimated_tokens"] - 5
     assert prompt == 3010 == row["input_tokens"]  # 3 + 2,997 system, 3 + "user" + 3, 3 priming
     # every prompt token written: 5m 3010*1.00 + 5*4 = 3030; 1h 3010*1.60 + 5*4 = 4836 micro-dollars
-    assert (
-        _reserved(row)
-        == round((prompt * write_mtok + 5 * 4) / 1e6, 12)
-        == {None: 0.00303, "1h": 0.004836}[ttl]
-    )
+    assert _reserved(row) == round((prompt * write_mtok + 5 * 4) / 1e6, 12) == {None: 0.00303, "1h": 0.004836}[ttl]
     assert row["reserved_usd"] >= row["cost_usd"]
 
 
@@ -755,9 +732,7 @@ def test_a_top_level_cache_control_is_reserved_as_cache_writes(fresh_sim, budget
     """Automatic caching (`cache_control` beside `messages`) writes the whole prompt too."""
     fresh_sim.reset_cache()
     messages = [{"role": "user", "content": _words(1200, "automatic")}]
-    _message(
-        fresh_sim, "sync", model=SONNET, max_tokens=5, messages=messages, cache_control={"type": "ephemeral"}
-    )
+    _message(fresh_sim, "sync", model=SONNET, max_tokens=5, messages=messages, cache_control={"type": "ephemeral"})
     [row] = rows(budgeted)
     assert row["cache_write_tokens"] == 1204
     prompt = row["estimated_tokens"] - 5
@@ -812,9 +787,7 @@ def test_a_cut_cache_control_call_is_recorded_at_the_cache_write_worst_case(fres
     guard = llmguard.install(home=str(home), max_attempts=1)
     fresh_sim.configure(faults=["cut"])
     with pytest.raises(anthropic.APIConnectionError):
-        _message(
-            fresh_sim, "sync", model=HAIKU, max_tokens=5, system=_cached_system("cut", "1h"), messages=SAY
-        )
+        _message(fresh_sim, "sync", model=HAIKU, max_tokens=5, system=_cached_system("cut", "1h"), messages=SAY)
     [row] = rows(guard)
     assert (row["error_type"], row["tokens_approximate"], row["input_tokens"]) == ("truncated", 1, 3010)
     # the provider may have written all 3,010 prompt tokens for an hour: 3010*1.60 + 5*4 = 4836 micro-dollars
@@ -887,9 +860,7 @@ REPLAYS: dict[str, Callable[[SimProvider], Any]] = {
         model=MINI, messages=ASK, tools=[CHAT_TOOL], temperature=0
     ),
     "chat_tool_call_stream": lambda sim: list(
-        _openai(sim).chat.completions.create(
-            model=MINI, messages=ASK, tools=[CHAT_TOOL], temperature=0, stream=True
-        )
+        _openai(sim).chat.completions.create(model=MINI, messages=ASK, tools=[CHAT_TOOL], temperature=0, stream=True)
     ),
     "chat_tool_call_async": lambda sim: _run_async(
         lambda: _openai(sim, asynchronous=True),
@@ -949,9 +920,7 @@ def test_a_deterministic_answer_replays_from_the_cache_intact(fresh_sim, guard, 
     if isinstance(first, list):
         assert len(first) > 3 and all(type(a) is type(b) for a, b in zip(first, second, strict=True))
     if case.startswith("chat_tool"):
-        calls = (
-            second[0].choices[0].delta if isinstance(second, list) else second.choices[0].message
-        ).tool_calls
+        calls = (second[0].choices[0].delta if isinstance(second, list) else second.choices[0].message).tool_calls
         assert calls and calls[0].function.name == "get_weather"
 
 
@@ -977,9 +946,7 @@ def test_the_report_lists_every_model_and_the_total_cost(fresh_sim, home, capsys
     for model, book in books.items():
         row = by_model[model]
         assert row["calls"] == book["calls"], model
-        assert (row["input_tokens"], row["output_tokens"]) == (book["input_tokens"], book["output_tokens"]), (
-            model
-        )
+        assert (row["input_tokens"], row["output_tokens"]) == (book["input_tokens"], book["output_tokens"]), model
         assert row["reasoning_tokens"] == book["reasoning_tokens"], model
         assert row["cost_usd"] == pytest.approx(float(_bill(fresh_sim, model)), abs=1e-9), model
     assert report["total"]["cost_usd"] == pytest.approx(float(fresh_sim.cost_decimal()), abs=1e-9)
@@ -1007,9 +974,7 @@ def test_the_report_lists_every_model_and_the_total_cost(fresh_sim, home, capsys
 # validated by the SDK's pydantic types, then read by the adapter the meter uses.
 
 
-def _raw_stream(
-    sim: SimProvider, path: str, body: dict[str, Any], headers: dict[str, str]
-) -> list[dict[str, Any]]:
+def _raw_stream(sim: SimProvider, path: str, body: dict[str, Any], headers: dict[str, str]) -> list[dict[str, Any]]:
     request = urllib.request.Request(
         sim.base_url + path,
         data=json.dumps({**body, "stream": True}).encode(),
@@ -1045,9 +1010,7 @@ def test_anthropic_cumulative_message_delta_keeps_the_one_hour_split(private_sim
         anthropic_adapter, events, pydantic.TypeAdapter(anthropic.types.RawMessageStreamEvent).validate_python
     )
     assert state.complete and state.saw_usage
-    assert state.usage == Usage(
-        input_tokens=3010, cache_write_tokens=3000, output_tokens=5, cache_write_1h_tokens=3000
-    )
+    assert state.usage == Usage(input_tokens=3010, cache_write_tokens=3000, output_tokens=5, cache_write_1h_tokens=3000)
     # 1h write: 10*0.80 + 3000*1.60 + 5*4 = 8 + 4800 + 20 = 4828 micro-dollars (a 5m write would be 3028)
     assert Pricer().cost("anthropic", HAIKU, state.usage) == Decimal("0.004828") == _bill(private_sim, HAIKU)
 
@@ -1075,10 +1038,7 @@ def test_a_failed_responses_stream_is_an_error_that_keeps_its_usage(fresh_sim):
     }
     state = _observe(openai_adapter, events, pydantic.TypeAdapter(ResponseStreamEvent).validate_python)
     assert (state.complete, state.error, state.saw_usage) == (True, "The model stopped.", True)
-    assert (
-        state.usage.input_tokens == 10
-        and state.usage.output_tokens == final["response"]["usage"]["output_tokens"]
-    )
+    assert state.usage.input_tokens == 10 and state.usage.output_tokens == final["response"]["usage"]["output_tokens"]
 
 
 def test_an_error_event_in_a_responses_stream_is_recorded(fresh_sim):

@@ -17,8 +17,7 @@ def test_repeated_installs_leak_no_atexit_callback_thread_or_guard(fresh_sim, ho
     def one_round() -> weakref.ref:
         guard = llmguard.install(home=str(home))
         # a deterministic call: the cache layer starts its writer and stores the answer
-        openai_client(fresh_sim).chat.completions.create(model="gpt-4o-mini", messages=MSG, max_tokens=5,
-                                                         temperature=0)
+        openai_client(fresh_sim).chat.completions.create(model="gpt-4o-mini", messages=MSG, max_tokens=5, temperature=0)
         return weakref.ref(guard)
 
     one_round()

@@ -27,7 +27,10 @@ def _strip(obj):
 def _openai_sync(sim, stream):
     client = openai_client(sim)
     if stream:
-        return [_strip(c) for c in client.chat.completions.create(model="gpt-4o-mini", messages=MSG, max_tokens=40, stream=True)]
+        return [
+            _strip(c)
+            for c in client.chat.completions.create(model="gpt-4o-mini", messages=MSG, max_tokens=40, stream=True)
+        ]
     return _strip(client.chat.completions.create(model="gpt-4o-mini", messages=MSG, max_tokens=40))
 
 
@@ -36,7 +39,9 @@ def _openai_async(sim, stream):
         client = openai_client(sim, asynchronous=True)
         if stream:
             out = []
-            async for chunk in await client.chat.completions.create(model="gpt-4o-mini", messages=MSG, max_tokens=40, stream=True):
+            async for chunk in await client.chat.completions.create(
+                model="gpt-4o-mini", messages=MSG, max_tokens=40, stream=True
+            ):
                 out.append(_strip(chunk))
             return out
         return _strip(await client.chat.completions.create(model="gpt-4o-mini", messages=MSG, max_tokens=40))
@@ -47,7 +52,10 @@ def _openai_async(sim, stream):
 def _anthropic_sync(sim, stream):
     client = anthropic_client(sim)
     if stream:
-        return [_strip_event(e) for e in client.messages.create(model="claude-3-5-haiku-latest", max_tokens=40, messages=MSG, stream=True)]
+        return [
+            _strip_event(e)
+            for e in client.messages.create(model="claude-3-5-haiku-latest", max_tokens=40, messages=MSG, stream=True)
+        ]
     return _strip(client.messages.create(model="claude-3-5-haiku-latest", max_tokens=40, messages=MSG))
 
 
@@ -56,7 +64,9 @@ def _anthropic_async(sim, stream):
         client = anthropic_client(sim, asynchronous=True)
         if stream:
             out = []
-            async for event in await client.messages.create(model="claude-3-5-haiku-latest", max_tokens=40, messages=MSG, stream=True):
+            async for event in await client.messages.create(
+                model="claude-3-5-haiku-latest", max_tokens=40, messages=MSG, stream=True
+            ):
                 out.append(_strip_event(event))
             return out
         return _strip(await client.messages.create(model="claude-3-5-haiku-latest", max_tokens=40, messages=MSG))
@@ -72,8 +82,10 @@ def _strip_event(event):
 
 
 CASES = {
-    "openai-sync": _openai_sync, "openai-async": _openai_async,
-    "anthropic-sync": _anthropic_sync, "anthropic-async": _anthropic_async,
+    "openai-sync": _openai_sync,
+    "openai-async": _openai_async,
+    "anthropic-sync": _anthropic_sync,
+    "anthropic-async": _anthropic_async,
 }
 
 
@@ -102,7 +114,9 @@ def test_mixed_batch_books_equal_the_providers_bill(fresh_sim, guard):
     client, claude = openai_client(fresh_sim), anthropic_client(fresh_sim)
     long_doc = "Operations review: revenue, staffing, incidents and billing. " * 150  # > 1024 tokens
     for i in range(6):
-        client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": f"q{i}"}], max_tokens=30)
+        client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": f"q{i}"}], max_tokens=30
+        )
     for _ in range(2):  # the second sees a cached prefix
         client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": long_doc}], max_tokens=60)
     for _ in client.chat.completions.create(model="gpt-4o-mini", messages=MSG, max_tokens=50, stream=True):
@@ -117,7 +131,13 @@ def test_mixed_batch_books_equal_the_providers_bill(fresh_sim, guard):
     books: dict[str, dict[str, float]] = {}
     for event in rows(guard):
         assert event["status"] == "ok", event
-        model = books.setdefault(event["requested_model"], {k: 0 for k in ("requests", "input_tokens", "cached_tokens", "output_tokens", "reasoning_tokens", "cost_usd")})
+        model = books.setdefault(
+            event["requested_model"],
+            {
+                k: 0
+                for k in ("requests", "input_tokens", "cached_tokens", "output_tokens", "reasoning_tokens", "cost_usd")
+            },
+        )
         model["requests"] += 1
         model["input_tokens"] += event["input_tokens"]
         model["cached_tokens"] += event["cached_input_tokens"]
@@ -199,7 +219,8 @@ def test_price_override_prices_a_local_model(fresh_sim, home):
 def test_non_json_body_passes_through_and_is_recorded_as_unreadable(fresh_sim, guard):
     client = openai_client(fresh_sim)
     response = client._client.post(
-        fresh_sim.base_url + "/v1/chat/completions", content=b"{not json",
+        fresh_sim.base_url + "/v1/chat/completions",
+        content=b"{not json",
         headers={"x-stainless-lang": "python", "content-type": "application/json", "authorization": "Bearer sk-x"},
     )
     assert response.status_code == 400
@@ -233,9 +254,13 @@ def test_no_api_key_reaches_any_file(fresh_sim, guard, home):
     import openai
 
     with pytest.raises(openai.BadRequestError):
-        client.chat.completions.create(model="gpt-4o-mini", messages=MSG, max_tokens=5,
-                                       extra_headers={"x-debug": FAKE_OPENAI_KEY},
-                                       extra_body={"messages": "not-a-list"})
+        client.chat.completions.create(
+            model="gpt-4o-mini",
+            messages=MSG,
+            max_tokens=5,
+            extra_headers={"x-debug": FAKE_OPENAI_KEY},
+            extra_body={"messages": "not-a-list"},
+        )
     llmguard.uninstall()
     files = [p for p in home.rglob("*") if p.is_file()]
     assert files
@@ -258,7 +283,12 @@ def test_tags_and_steps_are_attributed(fresh_sim, guard):
     client.chat.completions.create(model="gpt-4o-mini", messages=MSG, max_tokens=5)
     first, second = rows(guard)
     assert (first["tenant"], first["feature"], first["prompt_version"], first["user"], first["priority"]) == (
-        "acme", "summary", "v3", "ana", "background")
+        "acme",
+        "summary",
+        "v3",
+        "ana",
+        "background",
+    )
     assert first["tags"] == {"doc_ids": "a,b"} and "retrieval" in first["steps"]
     assert second["tenant"] is None and second["priority"] == "interactive" and second["steps"] == {}
 

@@ -19,8 +19,9 @@ import warnings
 import pytest
 
 import llmguard
-from llmguard import journal, ledger
-from llmguard.ledger import CallEvent, Ledger, read_events
+from llmguard.ledger import journal
+from llmguard.ledger import sqlite as ledger
+from llmguard.ledger.sqlite import CallEvent, Ledger, read_events
 from tests.conftest import openai_client
 
 MSG = [{"role": "user", "content": "Say hi."}]
@@ -30,7 +31,7 @@ pytestmark = pytest.mark.skipif(not journal.supported, reason="journal segments 
 _CHILD = textwrap.dedent(
     """
     import sys, time, llmguard, openai
-    from llmguard import ledger
+    from llmguard.ledger import sqlite as ledger
     ledger.FLUSH_DELAY_S = float(sys.argv[4])
     llmguard.install(home=sys.argv[2])
     client = openai.OpenAI(base_url=sys.argv[1] + "/v1", api_key="sk-child-0000")
@@ -47,7 +48,8 @@ _CHILD = textwrap.dedent(
 def _run_and_kill(sim, home, calls: int, flush_delay: float, then: str) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-c", _CHILD, sim.base_url, str(home), str(calls), str(flush_delay), then],
-        stdout=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert proc.stdout.readline().strip() == "answered"
@@ -106,7 +108,8 @@ def test_concurrent_readers_ingest_an_orphan_exactly_once(fresh_sim, home):
 
 def test_a_live_process_segment_is_never_ingested_by_another(fresh_sim, home):
     proc = subprocess.Popen(
-        [sys.executable, "-c", _CHILD, fresh_sim.base_url, str(home), "3", "3600", "wait"], stdout=subprocess.PIPE,
+        [sys.executable, "-c", _CHILD, fresh_sim.base_url, str(home), "3", "3600", "wait"],
+        stdout=subprocess.PIPE,
         text=True,
     )
     try:
@@ -136,7 +139,7 @@ def test_a_row_cut_short_by_a_kill_is_ignored_and_earlier_rows_kept(home, monkey
     with writer._lock:  # killed while copying a third row in: its bytes are there, its length is not
         segment, writer._segment, writer._pending = writer._segment, None, []
         half = journal.encode(Ledger._row(CallEvent(provider="openai", model="c")))
-        segment._map[segment.size + 4:segment.size + 4 + len(half)] = half
+        segment._map[segment.size + 4 : segment.size + 4 + len(half)] = half
         segment.release()  # ...and its lock goes with the process
     Ledger(home, run_id="next")  # opening the ledger ingests what dead processes left
     assert _committed(home) == 2

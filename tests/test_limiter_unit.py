@@ -6,11 +6,11 @@ import math
 
 import pytest
 
-from llmguard.budget import Budget, BudgetRefusal
-from llmguard.limiter import Limiter, LimitSpec, RateLimitInfo
+from llmguard.policies.budget import Budget, BudgetRefusal
+from llmguard.policies.limiter import Limiter, LimitSpec, RateLimitInfo
+from llmguard.policies.retry import RetryBudget, backoff_s, retry_after_s
+from llmguard.policies.routing import Router
 from llmguard.providers import anthropic, openai
-from llmguard.retry import RetryBudget, backoff_s, retry_after_s
-from llmguard.routing import Router
 
 
 class Clock:
@@ -104,15 +104,24 @@ def test_pause_after_429_and_never_fitting_calls():
 
 def test_limits_are_learnt_from_headers_when_none_are_configured():
     limiter = Limiter()
-    headers = {"x-ratelimit-limit-requests": "20", "x-ratelimit-limit-tokens": "4000",
-               "x-ratelimit-remaining-requests": "19", "x-ratelimit-remaining-tokens": "3900",
-               "x-ratelimit-reset-requests": "3s", "x-ratelimit-reset-tokens": "1m30s"}
+    headers = {
+        "x-ratelimit-limit-requests": "20",
+        "x-ratelimit-limit-tokens": "4000",
+        "x-ratelimit-remaining-requests": "19",
+        "x-ratelimit-remaining-tokens": "3900",
+        "x-ratelimit-reset-requests": "3s",
+        "x-ratelimit-reset-tokens": "1m30s",
+    }
     info = openai.rate_limit_info(headers)
     assert info.reset_tokens_s == 90 and info.reset_requests_s == 3
     limiter.observe("m", info, None, 60)
     assert limiter.spec("m") == LimitSpec(20, 4000, 60)
-    assert anthropic.rate_limit_info({"anthropic-ratelimit-requests-limit": "50",
-                                      "anthropic-ratelimit-tokens-limit": "1000"}).limit_tokens == 1000
+    assert (
+        anthropic.rate_limit_info(
+            {"anthropic-ratelimit-requests-limit": "50", "anthropic-ratelimit-tokens-limit": "1000"}
+        ).limit_tokens
+        == 1000
+    )
     assert openai.parse_duration("20ms") == pytest.approx(0.02)
 
 

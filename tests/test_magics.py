@@ -131,7 +131,11 @@ def test_reload_ext_leaves_one_set_of_hooks_and_a_working_guard(loaded, fresh_si
     assert error_of(result) is None, shown(captured)
     guard = llmguard.current()
     assert guard is not None and guard is not first
-    hooks = [cb for cb in ip.events.callbacks["pre_run_cell"] if getattr(cb, "__self__", None).__class__.__name__ == "Extension"]
+    hooks = [
+        cb
+        for cb in ip.events.callbacks["pre_run_cell"]
+        if getattr(cb, "__self__", None).__class__.__name__ == "Extension"
+    ]
     assert len(hooks) == 1
     result, captured = run(ip, call())
     assert error_of(result) is None, shown(captured)
@@ -192,7 +196,13 @@ def test_limit_sets_shows_and_removes_rate_limits(loaded):
     run(ip, "%llmguard limit gpt-4o-mini --off")
     assert "gpt-4o-mini" not in guard.settings.limits
     assert guard.limiter.snapshot()["gpt-4o-mini"]["rpm"] is None
-    for bad in ("gpt-4o-mini", "--rpm 5", "gpt-4o-mini --rpm zero", "gpt-4o-mini --rpm -3", "gpt-4o-mini --off --rpm 3"):
+    for bad in (
+        "gpt-4o-mini",
+        "--rpm 5",
+        "gpt-4o-mini --rpm zero",
+        "gpt-4o-mini --rpm -3",
+        "gpt-4o-mini --off --rpm 3",
+    ):
         result, captured = run(ip, f"%llmguard limit {bad}")
         assert isinstance(error_of(result), UsageError), bad
         assert "usage: %llmguard limit" in shown(captured)
@@ -205,7 +215,12 @@ def test_tag_sets_session_tags_recorded_with_every_call(loaded):
     run(ip, "%llmguard tag --clear")
     run(ip, call())
     tagged, untagged = rows(llmguard.current())
-    assert (tagged["tenant"], tagged["feature"], tagged["prompt_version"], tagged["user"]) == ("acme", "summary", "v3", "ana")
+    assert (tagged["tenant"], tagged["feature"], tagged["prompt_version"], tagged["user"]) == (
+        "acme",
+        "summary",
+        "v3",
+        "ana",
+    )
     assert (untagged["tenant"], untagged["feature"], untagged["prompt_version"]) == (None, None, None)
 
 
@@ -268,8 +283,11 @@ def test_lint_reports_findings_in_the_cells_run_so_far(loaded):
     ip = loaded
     run(ip, "%llmguard lint-on-run off")
     run(ip, "import openai\nclient = openai.OpenAI()")
-    flagged, _ = run(ip, "def ask():\n    while True:\n        try:\n            return client.chat.completions.create("
-                     "model='m', messages=[], max_tokens=5)\n        except Exception:\n            pass")
+    flagged, _ = run(
+        ip,
+        "def ask():\n    while True:\n        try:\n            return client.chat.completions.create("
+        "model='m', messages=[], max_tokens=5)\n        except Exception:\n            pass",
+    )
     _, captured = run(ip, "%llmguard lint")
     text = shown(captured)
     assert f"In [{flagged.execution_count}] line 2: LG101" in text
@@ -355,7 +373,7 @@ def test_llm_streams_the_answer_through_the_guard(loaded, fresh_sim):
 def test_llm_fills_placeholders_from_the_namespace_and_keeps_unknown_ones(loaded):
     ip = loaded
     run(ip, "topic = 'retries'\nn = 3")
-    _, captured = run(ip, "%%llm --dry-run\nGive {n} tips on {topic}, not {unknown}; JSON like {{\"a\": 1}}.")
+    _, captured = run(ip, '%%llm --dry-run\nGive {n} tips on {topic}, not {unknown}; JSON like {{"a": 1}}.')
     assert 'Give 3 tips on retries, not {unknown}; JSON like {"a": 1}.' in shown(captured)
 
 
@@ -460,13 +478,19 @@ def test_llmguard_cell_tags_its_calls_and_sums_them_up(loaded):
     result, captured = run(
         ip,
         "%%llmguard --tenant acme --feature digest --prompt-version v2 --user bo --priority background\n"
-        + call() + "41 + 1\n",
+        + call()
+        + "41 + 1\n",
     )
     assert error_of(result) is None, shown(captured)
     assert result.result == 42  # the last expression is the cell's value
     [row] = rows(llmguard.current())
     assert (row["tenant"], row["feature"], row["prompt_version"], row["user"], row["priority"]) == (
-        "acme", "digest", "v2", "bo", "background")
+        "acme",
+        "digest",
+        "v2",
+        "bo",
+        "background",
+    )
     assert row["cell"] == result.execution_count
     assert "llmguard · this cell: 1 call · $0.0000" in shown(captured)
     run(ip, call())

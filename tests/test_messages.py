@@ -13,7 +13,7 @@ import openai
 import pytest
 
 import llmguard
-from llmguard.budget import Budget
+from llmguard.policies.budget import Budget
 from tests.conftest import openai_client, rows
 
 MESSAGES = [{"role": "user", "content": "hi"}]
@@ -29,11 +29,14 @@ def refusal(client, **create) -> str:
 # ---- 1. a quota refusal names the quota, not the session budget ----------------------------------
 
 
-@pytest.mark.parametrize(("key", "tags"), [
-    ("tenant:acme", {"tenant": "acme"}),
-    ("user:bo", {"user": "bo"}),
-    ("feature:digest", {"feature": "digest"}),
-])
+@pytest.mark.parametrize(
+    ("key", "tags"),
+    [
+        ("tenant:acme", {"tenant": "acme"}),
+        ("user:bo", {"user": "bo"}),
+        ("feature:digest", {"feature": "digest"}),
+    ],
+)
 def test_a_usd_quota_refusal_says_how_to_raise_that_quota(fresh_sim, home, key, tags):
     guard = llmguard.install(home=str(home), quotas={key: {"usd_per_day": 0.000001}})
     with llmguard.tag(**tags):
@@ -45,7 +48,8 @@ def test_a_usd_quota_refusal_says_how_to_raise_that_quota(fresh_sim, home, key, 
         f"llmguard: {key} usd_per_day would be exceeded (spent $0.00 of $0.000001 today (UTC), $0.00 held "
         f"by calls in flight; this call could cost up to $0.0000132). To continue, raise the {key} quota "
         f"(quotas={{'{key}': {{'usd_per_day': ...}}}} or [tool.llmguard.quotas] \"{key}\" = {{usd_per_day = ...}}), "
-        "lower max_tokens, or use a cheaper model.")
+        "lower max_tokens, or use a cheaper model."
+    )
     assert fresh_sim.stats["requests"] == 0
     assert [r["error_type"] for r in rows(guard)] == ["budget"]
 
@@ -92,10 +96,12 @@ def test_a_cell_budget_refusal_says_to_raise_the_cell_budget(ip, fresh_sim):
     from IPython.utils.capture import capture_output
 
     # gpt-4o: 60,000 output tokens at $10/M could cost $0.60, more than the cell's $0.50
-    cell = ("%%llmguard --budget 0.50\n"
-            "from openai import OpenAI\n"
-            "OpenAI(timeout=30, max_retries=0).chat.completions.create(model='gpt-4o', max_tokens=60000,\n"
-            "    messages=[{'role': 'user', 'content': 'hi'}])\n")
+    cell = (
+        "%%llmguard --budget 0.50\n"
+        "from openai import OpenAI\n"
+        "OpenAI(timeout=30, max_retries=0).chat.completions.create(model='gpt-4o', max_tokens=60000,\n"
+        "    messages=[{'role': 'user', 'content': 'hi'}])\n"
+    )
     with capture_output() as captured:
         result = ip.run_cell(cell)
     error = result.error_in_exec
@@ -155,8 +161,9 @@ def run_check(root: Path) -> tuple[int, dict[int, dict]]:
     import json
 
     cli = Path(sys.executable).with_name("llmguard")
-    done = subprocess.run([str(cli), "check", str(root), "--format", "json"], capture_output=True, text=True,
-                          cwd=root, check=False)
+    done = subprocess.run(
+        [str(cli), "check", str(root), "--format", "json"], capture_output=True, text=True, cwd=root, check=False
+    )
     assert done.returncode in (0, 1), done.stderr
     return done.returncode, {i["number"]: i for i in json.loads(done.stdout)["items"]}
 
@@ -188,7 +195,8 @@ def test_check_credits_the_guards_timeout_for_clients_without_one(project, table
     assert item["status"] == "pass", item
     assert item["reason"] == (  # the finding is still named, as covered by the guard
         f"the guard caps every call at timeout_s={shown}, so clients without timeout= (LG201 app.py:6) do not "
-        "wait the SDK's 600 s; the linter finds no other missing or huge timeout")
+        "wait the SDK's 600 s; the linter finds no other missing or huge timeout"
+    )
 
 
 def test_check_still_fails_lg201_when_the_guard_keeps_the_sdk_timeout(project):
@@ -200,16 +208,19 @@ def test_check_still_fails_lg201_when_the_guard_keeps_the_sdk_timeout(project):
 
 def test_check_still_fails_other_timeout_findings_under_the_guard(project):
     (project / "pyproject.toml").write_text('[project]\nname = "bot"\n')
-    (project / "tools.py").write_text(textwrap.dedent("""\
+    (project / "tools.py").write_text(
+        textwrap.dedent("""\
         import requests
         def fetch():
             return requests.post("https://api.openai.com/v1/chat/completions", json={})
-    """))
+    """)
+    )
     _, items = run_check(project)
     assert items[11]["status"] == "fail", items[11]
     assert items[11]["reason"] == (
         "clients or requests without a sane timeout: LG204 tools.py:3; the guard caps every call at "
-        "timeout_s=60 s, so clients without timeout= (LG201 app.py:6) do not wait the SDK's 600 s")
+        "timeout_s=60 s, so clients without timeout= (LG201 app.py:6) do not wait the SDK's 600 s"
+    )
     assert items[11]["fix"].startswith("pass timeout= to the clients and HTTP calls")
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from llmguard.ledger import read_events
+from llmguard.ledger.sqlite import read_events
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
@@ -31,7 +31,9 @@ def _run(name: str, tmp_path: Path):
     home = tmp_path / "home"
     workdir = tmp_path / "work"
     workdir.mkdir()
-    client = NotebookClient(notebook, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(workdir)}})
+    client = NotebookClient(
+        notebook, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(workdir)}}
+    )
     client.execute(env=_kernel_env(home, path))  # raises CellExecutionError on any error
     return notebook, read_events(home / "ledger.sqlite3"), path
 
@@ -115,8 +117,11 @@ def test_cost_report(tmp_path):
     assert {(row["tenant"], row["feature"]) for row in chat} == {("globex", "chat")}
     assert Counter(row["provider"] for row in chat) == {"openai": 3, "anthropic": 1}
     assert [row["cache_hit"] for row in rows if row["cell"] == cached] == [0, 1]
-    for line, expected in (("%llmguard report", "gpt-4o"), ("%llmguard report --by tenant", "globex"),
-                           ("%llmguard report --by feature", "classify")):
+    for line, expected in (
+        ("%llmguard report", "gpt-4o"),
+        ("%llmguard report --by tenant", "globex"),
+        ("%llmguard report --by feature", "classify"),
+    ):
         [cell] = [c for c in notebook.cells if c.cell_type == "code" and c.source.strip() == line]
         assert "<table>" in _texts(cell) and expected in _texts(cell)
     assert "v1: 4 calls" in _texts(_cell(notebook, 'by="prompt_version"'))

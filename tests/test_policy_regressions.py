@@ -9,7 +9,7 @@ import openai
 import pytest
 
 import llmguard
-from llmguard.ledger import CallEvent
+from llmguard.ledger.sqlite import CallEvent
 from tests.conftest import openai_client, rows
 
 MSG = [{"role": "user", "content": "Summarise the plan."}]
@@ -34,8 +34,9 @@ def test_a_per_day_quota_starts_at_utc_midnight_under_daylight_saving(fresh_sim,
     guard = llmguard.install(home=str(home), quotas={"tenant:acme": {"usd_per_day": 0.01}})
     midnight = time.time() // 86400 * 86400
     # yesterday, 30 minutes before UTC midnight, acme spent the whole of a day's quota
-    guard.ledger.record(CallEvent(ts=midnight - 1800, provider="openai", model="gpt-4o-mini", tenant="acme",
-                                  cost_usd=0.01))
+    guard.ledger.record(
+        CallEvent(ts=midnight - 1800, provider="openai", model="gpt-4o-mini", tenant="acme", cost_usd=0.01)
+    )
     with llmguard.tag(tenant="acme"):
         answer = openai_client(fresh_sim).chat.completions.create(model="gpt-4o-mini", messages=MSG, max_tokens=20)
     assert answer.choices[0].message.content  # today's quota is untouched

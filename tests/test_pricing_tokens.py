@@ -8,14 +8,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from llmguard import tokens
-from llmguard.pricing import FlatPrice, Pricer, genai_cost
+from llmguard.policies import tokens
+from llmguard.policies.pricing import FlatPrice, Pricer, genai_cost
 from llmguard.providers.base import Usage
 
 MODELS = [
-    ("openai", "gpt-4o-mini"), ("openai", "gpt-4o"), ("openai", "o3-mini"), ("openai", "gpt-4.1-nano"),
-    ("openai", "text-embedding-3-small"), ("anthropic", "claude-3-5-haiku-latest"),
-    ("anthropic", "claude-sonnet-4-5"), ("anthropic", "claude-haiku-4-5"),
+    ("openai", "gpt-4o-mini"),
+    ("openai", "gpt-4o"),
+    ("openai", "o3-mini"),
+    ("openai", "gpt-4.1-nano"),
+    ("openai", "text-embedding-3-small"),
+    ("anthropic", "claude-3-5-haiku-latest"),
+    ("anthropic", "claude-sonnet-4-5"),
+    ("anthropic", "claude-haiku-4-5"),
 ]
 PRICER = Pricer()
 
@@ -32,8 +37,12 @@ def test_fast_path_equals_genai_prices(model, uncached, cached, written, output)
     provider, name = model
     if provider == "openai":
         written = 0  # OpenAI has no cache writes
-    usage = Usage(input_tokens=uncached + cached + written, cached_input_tokens=cached,
-                  cache_write_tokens=written, output_tokens=output)
+    usage = Usage(
+        input_tokens=uncached + cached + written,
+        cached_input_tokens=cached,
+        cache_write_tokens=written,
+        output_tokens=output,
+    )
     assert PRICER.cost(provider, name, usage) == genai_cost(provider, name, usage)
 
 
@@ -46,8 +55,9 @@ def test_unknown_model_has_no_price_and_overrides_price_it():
 
 
 def test_worst_case_is_all_prompt_uncached_and_all_output_used():
-    assert PRICER.worst_case("openai", "gpt-4o-mini", 1000, 500) == FlatPrice(
-        Decimal("0.15"), Decimal("0.6")).cost(Usage(1000, 0, 0, 500))
+    assert PRICER.worst_case("openai", "gpt-4o-mini", 1000, 500) == FlatPrice(Decimal("0.15"), Decimal("0.6")).cost(
+        Usage(1000, 0, 0, 500)
+    )
 
 
 def test_tokens_match_tiktoken_and_are_approximate_only_when_the_encoding_is_missing():
@@ -63,10 +73,20 @@ def test_tokens_match_tiktoken_and_are_approximate_only_when_the_encoding_is_mis
 
 
 def test_message_overhead_follows_openai_cookbook():
-    count = tokens.count_messages([{"role": "user", "content": "hello"}, {"role": "system", "content": "x", "name": "bob"}], "gpt-4")
+    count = tokens.count_messages(
+        [{"role": "user", "content": "hello"}, {"role": "system", "content": "x", "name": "bob"}], "gpt-4"
+    )
     enc = tokens.encoding_for_model("gpt-4")[0]
-    expected = 3 + 2 * 3 + len(enc.encode("user")) + len(enc.encode("hello")) + len(enc.encode("system")) + \
-        len(enc.encode("x")) + len(enc.encode("bob")) + 1
+    expected = (
+        3
+        + 2 * 3
+        + len(enc.encode("user"))
+        + len(enc.encode("hello"))
+        + len(enc.encode("system"))
+        + len(enc.encode("x"))
+        + len(enc.encode("bob"))
+        + 1
+    )
     assert count.tokens == expected
 
 

@@ -19,6 +19,10 @@ def test_repository_has_no_lint_findings(tmp_path):
     env = {**os.environ, "LLMGUARD_HOME": str(tmp_path / "llmguard-home")}
     proc = subprocess.run(
         [sys.executable, "-m", "llmguard.cli", "lint", "--no-cache", "--concise", "."],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=280,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=280,
     )
     assert proc.returncode == 0, f"llmguard lint . exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}"

@@ -25,8 +25,11 @@ from pathlib import Path
 import pytest
 
 import llmguard
-from llmguard import cli, journal, ledger, report
-from llmguard.ledger import CallEvent, Ledger, read_events
+from llmguard import cli
+from llmguard.ledger import journal
+from llmguard.ledger import sqlite as ledger
+from llmguard.ledger.sqlite import CallEvent, Ledger, read_events
+from llmguard.reporting import report
 from tests.conftest import openai_client
 
 MSG = [{"role": "user", "content": "Say hi."}]
@@ -53,9 +56,14 @@ def _messages(caught, needle: str) -> list[str]:
 
 # ---- 4. no value a user can pass costs a row ------------------------------------------------------
 
+
 @needs_journal
 def test_a_tag_with_a_lone_surrogate_loses_no_row_and_is_stored_backslash_escaped(
-    fresh_sim, home, tmp_path, monkeypatch, capsys,
+    fresh_sim,
+    home,
+    tmp_path,
+    monkeypatch,
+    capsys,
 ):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -84,10 +92,15 @@ def test_a_tag_with_a_lone_surrogate_loses_no_row_and_is_stored_backslash_escape
 @needs_journal
 def test_a_surrogate_in_a_dead_process_segment_is_ingested_not_quarantined(home):
     (home / "journal").mkdir(parents=True)
-    rows = [["request_id", "run_id", "model", "feature"], ["r-1", "dead", "m", "ok"], ["r-2", "dead", "m", "bad\udfff"],
-            ["r-3", "dead", "m", "ok"]]
+    rows = [
+        ["request_id", "run_id", "model", "feature"],
+        ["r-1", "dead", "m", "ok"],
+        ["r-2", "dead", "m", "bad\udfff"],
+        ["r-3", "dead", "m", "ok"],
+    ]
     (home / "journal" / "dead.1.1.rows").write_bytes(
-        b"".join(len(data).to_bytes(4, "little") + data for data in map(journal.encode, rows)))
+        b"".join(len(data).to_bytes(4, "little") + data for data in map(journal.encode, rows))
+    )
     Ledger(home, run_id="next").close()  # opening the ledger ingests what dead processes left
     events = {e["request_id"]: e["feature"] for e in read_events(home / "ledger.sqlite3")}
     assert events == {"r-1": "ok", "r-2": "bad\\udfff", "r-3": "ok"}
@@ -156,6 +169,7 @@ def test_nul_huge_and_non_str_tag_values_lose_no_row_and_keep_the_journal_on(fre
 
 # ---- 5. a damaged ledger is moved aside; a full one loses nothing ---------------------------------
 
+
 def _aside(home: Path) -> list[Path]:
     return sorted(p for p in home.iterdir() if p.name.startswith("ledger.sqlite3.corrupt-"))
 
@@ -214,8 +228,13 @@ def test_damage_found_by_a_commit_moves_the_ledger_aside_and_keeps_the_batch(hom
         writer.record(CallEvent(provider="openai", model="later"))
         writer.close()
     events = read_events(home / "ledger.sqlite3")
-    assert [(e["model"], e["input_tokens"]) for e in events] == [("after", 0), ("after", 1), ("after", 2),
-                                                                   ("after", 3), ("later", 0)]
+    assert [(e["model"], e["input_tokens"]) for e in events] == [
+        ("after", 0),
+        ("after", 1),
+        ("after", 2),
+        ("after", 3),
+        ("later", 0),
+    ]
     [main] = [p for p in _aside(home) if not p.name.endswith(("-wal", "-shm"))]
     said = _messages(caught, "damaged")
     assert len(said) == 1 and str(main) in said[0]
@@ -238,8 +257,9 @@ def test_a_damaged_ledger_another_process_has_open_is_not_moved_from_under_it(ho
     monkeypatch.setattr(ledger, "FLUSH_DELAY_S", 3600)
     Ledger(home, run_id="before").close()
     path = home / "ledger.sqlite3"
-    holder = subprocess.Popen([sys.executable, "-c", _HOLDER, str(path)], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
     try:
         assert holder.stdout.readline().strip() == "open"
         garbage = os.urandom(path.stat().st_size)
@@ -276,7 +296,12 @@ def test_a_damaged_ledger_another_process_has_open_is_not_moved_from_under_it(ho
 @pytest.mark.parametrize("damage", ["random-bytes", "a-table-page"])
 @pytest.mark.parametrize("fmt", ["table", "json", "csv", "html", "jsonl"])
 def test_report_on_a_damaged_ledger_exits_non_zero_with_the_reason_and_leaves_the_file(
-    home, capsys, monkeypatch, tmp_path, fmt, damage,
+    home,
+    capsys,
+    monkeypatch,
+    tmp_path,
+    fmt,
+    damage,
 ):
     monkeypatch.chdir(tmp_path)  # no project settings of this repository
     writer = Ledger(home, run_id="r")
@@ -290,8 +315,12 @@ def test_report_on_a_damaged_ledger_exits_non_zero_with_the_reason_and_leaves_th
         # and what a killed writer leaves: its WAL, and a segment a reader would otherwise ingest
         Path(f"{path}-wal").write_bytes(os.urandom(5000))
         orphan = home / "journal" / "dead.1.1.rows"
-        orphan.write_bytes(b"".join(len(d).to_bytes(4, "little") + d for d in map(
-            journal.encode, [["request_id", "run_id"], ["r-1", "dead"]])))
+        orphan.write_bytes(
+            b"".join(
+                len(d).to_bytes(4, "little") + d
+                for d in map(journal.encode, [["request_id", "run_id"], ["r-1", "dead"]])
+            )
+        )
         kept += [Path(f"{path}-wal"), orphan]
     else:
         _damage_a_table_page(path)
@@ -453,6 +482,7 @@ def test_a_full_disk_without_a_journal_keeps_rows_until_space_returns(fresh_sim,
 
 # ---- 11. folders llmguard did not make keep their mode; what it makes is owner-only ---------------
 
+
 @pytest.fixture
 def no_umask():
     """umask 0: whatever mode a file gets is the one llmguard set, not one the umask narrowed."""
@@ -467,7 +497,9 @@ def _mode(path: Path) -> int:
 
 @needs_journal
 def test_install_into_an_existing_sticky_shared_folder_leaves_its_mode_and_makes_private_files(
-    fresh_sim, tmp_path, no_umask,
+    fresh_sim,
+    tmp_path,
+    no_umask,
 ):
     shared = tmp_path / "shared"
     shared.mkdir()
@@ -513,7 +545,7 @@ def test_a_missing_home_is_made_owner_only_and_an_existing_one_keeps_its_mode(tm
 
 # ---- 12. exports are safe to open ------------------------------------------------------------------
 
-FORMULAS = ["=cmd|' /C calc'!A0", "+SUM(1,2)", "-1+2", "@HYPERLINK(\"http://127.0.0.1/x\",\"y\")", "\tTAB", "\rCR"]
+FORMULAS = ["=cmd|' /C calc'!A0", "+SUM(1,2)", "-1+2", '@HYPERLINK("http://127.0.0.1/x","y")', "\tTAB", "\rCR"]
 
 
 def _tagged_calls(sim, home, features) -> None:

@@ -16,10 +16,10 @@ from datetime import UTC, datetime
 import pytest
 
 import llmguard
-from llmguard import report
 from llmguard.context import StepEvent
-from llmguard.ledger import CallEvent, Ledger, read_events, read_steps
-from llmguard.report_cli import add_report_arguments, run_report, sparkline
+from llmguard.ledger.sqlite import CallEvent, Ledger, read_events, read_steps
+from llmguard.reporting import report
+from llmguard.reporting.cli import add_report_arguments, run_report, sparkline
 from tests.conftest import anthropic_client, openai_client
 
 DAY = 86400.0
@@ -27,6 +27,7 @@ STEP_DIMENSIONS = {"tenant", "user", "feature", "prompt_version", "notebook", "c
 
 
 # ---- an independent computation of every figure -------------------------------------------------
+
 
 def nearest_rank(values: list[float], q: int) -> float | None:
     values = sorted(values)
@@ -66,12 +67,21 @@ def expected_row(rows: list[dict], step_rows: list[dict] = ()) -> dict:
     }
     e["tokens_per_call"] = (e["input_tokens"] + e["output_tokens"]) / n
     e["cost_per_call"] = e["cost_usd"] / n
-    for rate, count in (("cache_hit_rate", "cache_hits"), ("retry_rate", "retried_calls"),
-                        ("timeout_rate", "timeouts"), ("fallback_rate", "fallbacks"), ("error_rate", "errors"),
-                        ("failure_rate", "failures")):
+    for rate, count in (
+        ("cache_hit_rate", "cache_hits"),
+        ("retry_rate", "retried_calls"),
+        ("timeout_rate", "timeouts"),
+        ("fallback_rate", "fallbacks"),
+        ("error_rate", "errors"),
+        ("failure_rate", "failures"),
+    ):
         e[rate] = e[count] / n
-    for figure, column in (("", "total_ms"), ("ttft_", "ttft_ms"), ("queue_", "queue_ms"),
-                           ("retry_delay_", "retry_delay_ms")):
+    for figure, column in (
+        ("", "total_ms"),
+        ("ttft_", "ttft_ms"),
+        ("queue_", "queue_ms"),
+        ("retry_delay_", "retry_delay_ms"),
+    ):
         values = [r[column] for r in rows if r[column] is not None]
         for q in (50, 95, 99):
             e[f"{figure}p{q}_ms"] = nearest_rank(values, q)
@@ -85,8 +95,11 @@ def expected_steps(step_rows: list[dict]) -> dict:
     for r in step_rows:
         steps[r["name"]].append(r)
     return {
-        name: {"runs": len(v), "calls": sum(r["calls"] for r in v),
-               **{f"p{q}_ms": nearest_rank([r["duration_ms"] for r in v], q) for q in (50, 95, 99)}}
+        name: {
+            "runs": len(v),
+            "calls": sum(r["calls"] for r in v),
+            **{f"p{q}_ms": nearest_rank([r["duration_ms"] for r in v], q) for q in (50, 95, 99)},
+        }
         for name, v in sorted(steps.items())
     }
 
@@ -122,31 +135,56 @@ def assert_same(actual: dict, expected: dict, where: str) -> None:
 
 # ---- the ledger ---------------------------------------------------------------------------------
 
+
 def injected(home, now: float) -> list[CallEvent]:
     """20 calls of feature `inj` three days ago, with numbers chosen to be checked by hand."""
     ledger = Ledger(home, run_id="injected-run")
     events = []
     for i in range(20):
-        events.append(CallEvent(
-            ts=now - 3 * DAY + i * 60, provider="openai", endpoint="chat.completions", model="gpt-4o-mini",
-            requested_model="gpt-4o-mini", feature="inj", tenant="t1" if i % 2 else "t2", prompt_version="v9",
-            input_tokens=100 + i, cached_input_tokens=10 if i < 5 else 0, output_tokens=20, reasoning_tokens=i % 3,
-            cost_usd=None if i == 7 else 0.001 * (i + 1), total_ms=10.0 * (i + 1),
-            ttft_ms=5.0 * (i + 1) if i % 3 else None,
-            queue_ms={3: 300.0, 11: 100.0, 17: 200.0}.get(i, 0.0), retry_delay_ms=500.0 if i in (4, 5) else 0.0,
-            retry_count=2 if i == 4 else 1 if i == 5 else 0,
-            status="error" if i in (1, 2) else "refused" if i in (8, 9) else "ok",
-            error_type={1: "timeout", 2: "http_500", 8: "rate_limit", 9: "budget", 12: "rate_limited"}.get(i),
-            cache_hit=i in (13, 14), saved_usd=0.25 if i in (13, 14) else None, dedup_hit=i == 15,
-            fallback_used=i in (16, 18),
-            steps={"retrieval": float(i), "validation": 1.0} if i < 10 else {"retrieval": float(i)},
-        ))
+        events.append(
+            CallEvent(
+                ts=now - 3 * DAY + i * 60,
+                provider="openai",
+                endpoint="chat.completions",
+                model="gpt-4o-mini",
+                requested_model="gpt-4o-mini",
+                feature="inj",
+                tenant="t1" if i % 2 else "t2",
+                prompt_version="v9",
+                input_tokens=100 + i,
+                cached_input_tokens=10 if i < 5 else 0,
+                output_tokens=20,
+                reasoning_tokens=i % 3,
+                cost_usd=None if i == 7 else 0.001 * (i + 1),
+                total_ms=10.0 * (i + 1),
+                ttft_ms=5.0 * (i + 1) if i % 3 else None,
+                queue_ms={3: 300.0, 11: 100.0, 17: 200.0}.get(i, 0.0),
+                retry_delay_ms=500.0 if i in (4, 5) else 0.0,
+                retry_count=2 if i == 4 else 1 if i == 5 else 0,
+                status="error" if i in (1, 2) else "refused" if i in (8, 9) else "ok",
+                error_type={1: "timeout", 2: "http_500", 8: "rate_limit", 9: "budget", 12: "rate_limited"}.get(i),
+                cache_hit=i in (13, 14),
+                saved_usd=0.25 if i in (13, 14) else None,
+                dedup_hit=i == 15,
+                fallback_used=i in (16, 18),
+                steps={"retrieval": float(i), "validation": 1.0} if i < 10 else {"retrieval": float(i)},
+            )
+        )
     for event in events:
         ledger.record(event)
         # the steps each call ran inside, as step() records them: one row per run, one call inside
         for name, ms in event.steps.items():
-            ledger.record_step(StepEvent(name=name, duration_ms=ms, ts=event.ts, calls=1, feature=event.feature,
-                                         tenant=event.tenant, prompt_version=event.prompt_version))
+            ledger.record_step(
+                StepEvent(
+                    name=name,
+                    duration_ms=ms,
+                    ts=event.ts,
+                    calls=1,
+                    feature=event.feature,
+                    tenant=event.tenant,
+                    prompt_version=event.prompt_version,
+                )
+            )
     ledger.close()
     return events
 
@@ -160,21 +198,25 @@ def ledger(fresh_sim, home):
         with llmguard.tag(feature="summary", tenant="acme", prompt_version="s1"):
             with llmguard.step("retrieval") if i == 0 else contextlib.nullcontext():  # the call inside the step
                 time.sleep(0.005 if i == 0 else 0)
-                client.chat.completions.create(model="gpt-4o", max_tokens=40,
-                                               messages=[{"role": "user", "content": f"Summarise report {i}"}])
+                client.chat.completions.create(
+                    model="gpt-4o", max_tokens=40, messages=[{"role": "user", "content": f"Summarise report {i}"}]
+                )
     for i in range(3):
         with llmguard.tag(feature="chat", tenant="globex"):
-            for _ in client.chat.completions.create(model="gpt-4o-mini", max_tokens=30, stream=True,
-                                                    messages=[{"role": "user", "content": f"Hello {i}"}]):
+            for _ in client.chat.completions.create(
+                model="gpt-4o-mini", max_tokens=30, stream=True, messages=[{"role": "user", "content": f"Hello {i}"}]
+            ):
                 pass
     fresh_sim.configure(faults=["500"])
     with llmguard.tag(feature="summary", tenant="acme", prompt_version="s1"):
-        client.chat.completions.create(model="gpt-4o", max_tokens=40,
-                                       messages=[{"role": "user", "content": "Summarise after a failure"}])
+        client.chat.completions.create(
+            model="gpt-4o", max_tokens=40, messages=[{"role": "user", "content": "Summarise after a failure"}]
+        )
     fresh_sim.configure(faults=None)
     with llmguard.tag(feature="assistant", tenant="acme"):
-        anthropic_client(fresh_sim).messages.create(model="claude-3-5-haiku-latest", max_tokens=50,
-                                                    messages=[{"role": "user", "content": "Draft a reply"}])
+        anthropic_client(fresh_sim).messages.create(
+            model="claude-3-5-haiku-latest", max_tokens=50, messages=[{"role": "user", "content": "Draft a reply"}]
+        )
     llmguard.uninstall()
     now = time.time()
     injected(home, now)
@@ -190,6 +232,7 @@ def cli(argv: list[str], capsys) -> tuple[int, str, str]:
 
 
 # ---- tests --------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("by", ["feature", "feature,model", "provider", "day", "tenant,prompt_version"])
 def test_every_json_figure_matches_a_computation_over_the_raw_rows(ledger, capsys, by):
@@ -214,8 +257,20 @@ def test_every_json_figure_matches_a_computation_over_the_raw_rows(ledger, capsy
         assert_same(row, expected_row(groups[key], step_groups.get(key, [])), f"{by}={key}")
     assert_same({"steps": data["steps"]}, {"steps": expected_steps(steps)}, "report")  # the whole range
     total = expected_row(raw)
-    for name in ("calls", "input_tokens", "output_tokens", "cost_usd", "saved_usd", "refusals", "failures",
-                 "retried_calls", "tokens_per_call", "cost_per_call", "retry_rate", "error_rate"):
+    for name in (
+        "calls",
+        "input_tokens",
+        "output_tokens",
+        "cost_usd",
+        "saved_usd",
+        "refusals",
+        "failures",
+        "retried_calls",
+        "tokens_per_call",
+        "cost_per_call",
+        "retry_rate",
+        "error_rate",
+    ):
         assert data["total"][name] == pytest.approx(total[name]), name
 
 
@@ -256,15 +311,29 @@ def test_time_ranges_runs_and_filters(ledger, capsys):
     # an absolute range covering the first 10 injected minutes only: [start, start + 10 min)
     start = min(r["ts"] for r in raw)
     since = datetime.fromtimestamp(int(start), tz=UTC).isoformat()  # whole seconds: at or before start
-    code, out, _ = cli(["--home", str(ledger.parent), "--format", "json", "--by", "feature", "--since", since,
-                        "--until", str(start + 600)], capsys)
+    code, out, _ = cli(
+        [
+            "--home",
+            str(ledger.parent),
+            "--format",
+            "json",
+            "--by",
+            "feature",
+            "--since",
+            since,
+            "--until",
+            str(start + 600),
+        ],
+        capsys,
+    )
     (row,) = json.loads(out)["rows"]
     assert row["feature"] == "inj" and row["calls"] == 10
     code, out, _ = cli(["--home", str(ledger.parent), "--format", "json", "--by", "feature", "--last-run"], capsys)
     assert {r["feature"] for r in json.loads(out)["rows"]} == {"summary", "chat", "assistant"}
     assert sum(r["calls"] for r in json.loads(out)["rows"]) == len(live)
-    code, out, _ = cli(["--home", str(ledger.parent), "--format", "json", "--by", "model", "--where", "tenant=acme"],
-                       capsys)
+    code, out, _ = cli(
+        ["--home", str(ledger.parent), "--format", "json", "--by", "model", "--where", "tenant=acme"], capsys
+    )
     rows = json.loads(out)["rows"]
     assert sum(r["calls"] for r in rows) == sum(r["tenant"] == "acme" for r in raw)
 
@@ -307,8 +376,20 @@ def test_jsonl_exports_the_seed_event_shape(ledger, capsys, tmp_path):
     events = [json.loads(line) for line in target.read_text().splitlines()]
     raw = read_events(ledger)
     assert [e["request_id"] for e in events] == [r["request_id"] for r in raw]
-    seed_keys = {"request_id", "feature", "tenant_id", "model", "prompt_version", "input_tokens", "output_tokens",
-                 "estimated_cost", "latency_ms", "retry_count", "cache_hit", "fallback_used"}
+    seed_keys = {
+        "request_id",
+        "feature",
+        "tenant_id",
+        "model",
+        "prompt_version",
+        "input_tokens",
+        "output_tokens",
+        "estimated_cost",
+        "latency_ms",
+        "retry_count",
+        "cache_hit",
+        "fallback_used",
+    }
     by_id = {r["request_id"]: r for r in raw}
     for event in events:
         assert seed_keys <= set(event)

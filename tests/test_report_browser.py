@@ -14,9 +14,9 @@ import pytest
 import llmguard
 from llmguard.config import Settings
 from llmguard.context import StepEvent
-from llmguard.ledger import CallEvent, Ledger
-from llmguard.report_cli import add_report_arguments, run_report
-from llmguard.report_html import report_html
+from llmguard.ledger.sqlite import CallEvent, Ledger
+from llmguard.reporting.cli import add_report_arguments, run_report
+from llmguard.reporting.html import report_html
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, require_browser
 from tests.conftest import openai_client
 
@@ -41,17 +41,28 @@ def ledger(fresh_sim, home):
         with llmguard.tag(feature=FEATURES[i % 3]):
             with llmguard.step("retrieval"):
                 time.sleep(0.002)
-            client.chat.completions.create(model=MODELS[i % 2], max_tokens=20,
-                                           messages=[{"role": "user", "content": f"q{i}"}])
+            client.chat.completions.create(
+                model=MODELS[i % 2], max_tokens=20, messages=[{"role": "user", "content": f"q{i}"}]
+            )
     llmguard.uninstall()
     now = time.time()
     injected = Ledger(home, run_id="history")
     for i in range(60):
         event = CallEvent(
-            ts=now - 6 * 3600 + i * 360, provider="openai", endpoint="chat.completions", model=MODELS[i % 2],
-            requested_model=MODELS[i % 2], feature=FEATURES[i % 3], input_tokens=500, output_tokens=80,
-            cost_usd=0.002 * (1 + i % 3), total_ms=200.0 + i, model_ms=150.0 + i, queue_ms=10.0 * (i % 4),
-            ttft_ms=50.0 + i, steps={"retrieval": 20.0 + i % 7, "validation": 5.0},
+            ts=now - 6 * 3600 + i * 360,
+            provider="openai",
+            endpoint="chat.completions",
+            model=MODELS[i % 2],
+            requested_model=MODELS[i % 2],
+            feature=FEATURES[i % 3],
+            input_tokens=500,
+            output_tokens=80,
+            cost_usd=0.002 * (1 + i % 3),
+            total_ms=200.0 + i,
+            model_ms=150.0 + i,
+            queue_ms=10.0 * (i % 4),
+            ttft_ms=50.0 + i,
+            steps={"retrieval": 20.0 + i % 7, "validation": 5.0},
         )
         injected.record(event)
         for name, ms in event.steps.items():  # the steps around the call, each a row of its own as step() records
@@ -80,13 +91,16 @@ def test_html_report_opens_offline_and_draws_its_charts(ledger, tmp_path, capsys
             page.wait_for_load_state("load")
             spend = page.eval_on_selector_all(
                 'svg[data-chart="spend-over-time"] rect.bar',
-                "els => els.map(e => [e.dataset.series, e.getBoundingClientRect().height])")
+                "els => els.map(e => [e.dataset.series, e.getBoundingClientRect().height])",
+            )
             features = page.eval_on_selector_all(
                 'svg[data-chart="cost-by-feature"] rect.bar',
-                "els => els.map(e => [e.dataset.label, e.getBoundingClientRect().width])")
+                "els => els.map(e => [e.dataset.label, e.getBoundingClientRect().width])",
+            )
             steps = page.eval_on_selector_all(
                 'svg[data-chart="latency-by-step"] rect.bar',
-                "els => els.map(e => [e.dataset.step, e.dataset.quantile, e.getBoundingClientRect().width])")
+                "els => els.map(e => [e.dataset.step, e.dataset.quantile, e.getBoundingClientRect().width])",
+            )
             rows = page.eval_on_selector_all('[data-table="breakdown"] tbody tr', "els => els.length")
             alerts_shown = page.locator("[data-alerts]").count()
             screenshot = page.screenshot(full_page=True)
@@ -118,12 +132,17 @@ def test_notebook_fragment_renders_inline(ledger):
             charts = page.eval_on_selector_all(
                 "#output svg[data-chart]",
                 "els => els.map(e => [e.dataset.chart, e.querySelectorAll('rect.bar').length, "
-                "e.getBoundingClientRect().width])")
-            rows = page.eval_on_selector_all('[data-table="breakdown"] tbody tr td.k',
-                                             "els => els.map(e => e.textContent)")
+                "e.getBoundingClientRect().width])",
+            )
+            rows = page.eval_on_selector_all(
+                '[data-table="breakdown"] tbody tr td.k', "els => els.map(e => e.textContent)"
+            )
         finally:
             browser.close()
     assert requests == []
     assert {name for name, bars, width in charts if bars > 0 and width > 0} == {
-        "spend-over-time", "cost-by-feature", "latency-by-step"}
+        "spend-over-time",
+        "cost-by-feature",
+        "latency-by-step",
+    }
     assert sorted(rows) == sorted(FEATURES)

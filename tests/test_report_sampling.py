@@ -15,10 +15,10 @@ import random
 
 import pytest
 
-from llmguard import report
 from llmguard.context import StepEvent
-from llmguard.ledger import CallEvent, Ledger
-from llmguard.report_cli import add_report_arguments, run_report
+from llmguard.ledger.sqlite import CallEvent, Ledger
+from llmguard.reporting import report
+from llmguard.reporting.cli import add_report_arguments, run_report
 from tests.test_report import nearest_rank
 
 NOW = 1_790_000_000.0
@@ -48,15 +48,28 @@ def build(home, groups: dict[str, int], latency, steps_every: int = 3) -> dict[s
             left[model] -= 1
             n = len(made[model])
             event = CallEvent(
-                ts=NOW - 86400 + i, provider="openai", endpoint="chat.completions", model=model, requested_model=model,
-                feature=model, input_tokens=10, output_tokens=5, cost_usd=0.001, total_ms=latency(model, n),
-                ttft_ms=latency(model, n) / 3, queue_ms=0.0, retry_delay_ms=0.0,
+                ts=NOW - 86400 + i,
+                provider="openai",
+                endpoint="chat.completions",
+                model=model,
+                requested_model=model,
+                feature=model,
+                input_tokens=10,
+                output_tokens=5,
+                cost_usd=0.001,
+                total_ms=latency(model, n),
+                ttft_ms=latency(model, n) / 3,
+                queue_ms=0.0,
+                retry_delay_ms=0.0,
                 steps={"retrieval": latency(model, n) / 2} if n % steps_every == 0 else {},
             )
             ledger.record(event)
             if event.steps:
-                ledger.record_step(StepEvent(name="retrieval", duration_ms=event.steps["retrieval"], ts=event.ts,
-                                             calls=1, feature=model))
+                ledger.record_step(
+                    StepEvent(
+                        name="retrieval", duration_ms=event.steps["retrieval"], ts=event.ts, calls=1, feature=model
+                    )
+                )
             made[model].append(event)
             i += 1
     ledger.close()
@@ -77,8 +90,10 @@ def assert_rank_close(value: float, values: list[float], q: int, sample: int) ->
 
 def test_big_groups_are_sampled_small_ones_stay_exact(home, small_thresholds):
     rng = random.Random(3)
-    draws = {m: [rng.lognormvariate(math.log(800), 0.6) for _ in range(n)]
-             for m, n in (("big-a", 3000), ("big-b", 2500), ("small", 300))}
+    draws = {
+        m: [rng.lognormvariate(math.log(800), 0.6) for _ in range(n)]
+        for m, n in (("big-a", 3000), ("big-b", 2500), ("small", 300))
+    }
     made = build(home, {m: len(v) for m, v in draws.items()}, lambda m, i: draws[m][i], steps_every=2)
     rows = {r["feature"]: r for r in report.breakdown(home / "ledger.sqlite3", "feature")}
 
@@ -114,7 +129,8 @@ def test_exact_sorts_everything_and_sampling_is_deterministic(home, small_thresh
     for q in (50, 95, 99):
         assert exact[f"p{q}_ms"] == nearest_rank(draws["big-a"], q)
         assert exact["steps"]["retrieval"][f"p{q}_ms"] == nearest_rank(
-            [v / 2 for i, v in enumerate(draws["big-a"]) if i % 3 == 0], q)
+            [v / 2 for i, v in enumerate(draws["big-a"]) if i % 3 == 0], q
+        )
 
 
 def test_the_sample_does_not_alias_with_calls_that_come_in_a_cycle(home, small_thresholds):
@@ -137,11 +153,20 @@ def test_cost_drivers_from_a_sample_match_the_exact_ones(home, small_thresholds)
     for i in range(6000):
         tenant = ["whale"] * 4 + ["big"] * 2 + ["mid"] * 2 + [f"t{rng.randrange(300)}"] * 2
         tenant = tenant[i % 10]
-        ledger.record(CallEvent(ts=NOW - 3600 + i * 0.5, provider="openai", endpoint="chat.completions",
-                                model="gpt-4o-mini", feature="chat" if tenant == "mid" else ["chat", "summary"][i % 2],
-                                tenant=tenant,
-                                prompt_version="v1", input_tokens=100, output_tokens=10,
-                                cost_usd=round(rng.uniform(0.5, 1.5) * (3 if tenant == "whale" else 1), 6)))
+        ledger.record(
+            CallEvent(
+                ts=NOW - 3600 + i * 0.5,
+                provider="openai",
+                endpoint="chat.completions",
+                model="gpt-4o-mini",
+                feature="chat" if tenant == "mid" else ["chat", "summary"][i % 2],
+                tenant=tenant,
+                prompt_version="v1",
+                input_tokens=100,
+                output_tokens=10,
+                cost_usd=round(rng.uniform(0.5, 1.5) * (3 if tenant == "whale" else 1), 6),
+            )
+        )
     ledger.close()
     path = home / "ledger.sqlite3"
     exact = report.top_cost_drivers(path, exact=True)
@@ -153,9 +178,20 @@ def test_cost_drivers_from_a_sample_match_the_exact_ones(home, small_thresholds)
 def test_evenly_spread_spend_falls_back_to_summing_every_combination(home, small_thresholds):
     ledger = Ledger(home, run_id="even")
     for i in range(6000):
-        ledger.record(CallEvent(ts=NOW - 3600 + i * 0.5, provider="openai", endpoint="chat.completions",
-                                model="gpt-4o-mini", feature="chat", tenant=f"t{i % 1000}", prompt_version="v1",
-                                input_tokens=100, output_tokens=10, cost_usd=0.001 + (i % 1000) * 1e-9))
+        ledger.record(
+            CallEvent(
+                ts=NOW - 3600 + i * 0.5,
+                provider="openai",
+                endpoint="chat.completions",
+                model="gpt-4o-mini",
+                feature="chat",
+                tenant=f"t{i % 1000}",
+                prompt_version="v1",
+                input_tokens=100,
+                output_tokens=10,
+                cost_usd=0.001 + (i % 1000) * 1e-9,
+            )
+        )
     ledger.close()
     path = home / "ledger.sqlite3"
     assert report._drivers_from_sample(path, "", [], 6000, 5) is None  # near ties: unsure

@@ -62,10 +62,14 @@ def test_timeout_setting_replaces_the_sdk_default_and_is_not_multiplied(fresh_si
     fresh_sim.configure(faults=["hang", "hang", "hang", "hang", "hang", "hang"])
     if provider == "openai":
         with pytest.raises(openai.APITimeoutError):
-            openai_client(fresh_sim, max_retries=2).chat.completions.create(model="gpt-4o-mini", messages=MSG, max_tokens=5)
+            openai_client(fresh_sim, max_retries=2).chat.completions.create(
+                model="gpt-4o-mini", messages=MSG, max_tokens=5
+            )
     else:
         with pytest.raises(anthropic.APITimeoutError):
-            anthropic_client(fresh_sim, max_retries=2).messages.create(model="claude-3-5-haiku-latest", messages=MSG, max_tokens=5)
+            anthropic_client(fresh_sim, max_retries=2).messages.create(
+                model="claude-3-5-haiku-latest", messages=MSG, max_tokens=5
+            )
     assert fresh_sim.stats["requests"] == 2  # the SDK's own retries did not reach the provider
     [event] = rows(guard)
     assert event["error_type"] == "timeout" and event["retry_count"] == 1

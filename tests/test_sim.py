@@ -22,13 +22,13 @@ import httpx2
 import openai
 import pytest
 
-from llmguard.pricing import genai_cost
+from llmguard.policies.pricing import genai_cost
+from llmguard.policies.tokens import count_messages, count_text, encoding_for_model
 from llmguard.providers.base import Usage
 from llmguard.sim import SimProvider, cli
 from llmguard.sim.buckets import RateLimiter, go_duration
 from llmguard.sim.faults import FaultPlan
 from llmguard.sim.text import WORDS, completion_pieces, target_length
-from llmguard.tokens import count_messages, count_text, encoding_for_model
 
 MODEL = "gpt-4o-mini"
 CLAUDE = "claude-sonnet-4-6"
@@ -120,9 +120,7 @@ def test_same_request_same_text_and_streams_match(sim):
     client = oai(sim)
     a = client.chat.completions.create(model=MODEL, messages=MESSAGES)
     b = client.chat.completions.create(model=MODEL, messages=MESSAGES)
-    other = client.chat.completions.create(
-        model=MODEL, messages=[{"role": "user", "content": "Something else."}]
-    )
+    other = client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "Something else."}])
     assert a.choices[0].message.content == b.choices[0].message.content
     assert a.id != b.id
     assert other.choices[0].message.content != a.choices[0].message.content
@@ -220,10 +218,7 @@ def test_async_openai_plain_and_stream(sim):
         return plain, chunks
 
     plain, chunks = asyncio.run(main())
-    assert (
-        "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
-        == plain.choices[0].message.content
-    )
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == plain.choices[0].message.content
     assert chunks[-1].usage.model_dump() == plain.usage.model_dump()
     assert sim.stats["models"][MODEL]["output_tokens"] == 2 * plain.usage.completion_tokens
 
@@ -593,9 +588,7 @@ def test_cut_body_and_cut_stream(sim):
     assert received and all(c.choices[0].finish_reason is None for c in received)
     events: list[Any] = []
     with pytest.raises(httpx2.RemoteProtocolError):  # the anthropic SDK lets the transport error through
-        for event in ant(sim).messages.create(
-            model=CLAUDE, max_tokens=100, messages=CLAUDE_MESSAGES, stream=True
-        ):
+        for event in ant(sim).messages.create(model=CLAUDE, max_tokens=100, messages=CLAUDE_MESSAGES, stream=True):
             events.append(event.type)
     assert events[0] == "message_start" and "message_stop" not in events
     with pytest.raises(json.JSONDecodeError):  # a malformed stream
@@ -695,9 +688,7 @@ def test_stats_endpoint_snapshot_and_reset(sim):
     live = sim.stats
     assert live["models"][MODEL]["requests"] == 1
     timing = ("server_us", "server_us_median", "handled")
-    assert {k: v for k, v in served.items() if k not in timing} == {
-        k: v for k, v in live.items() if k not in timing
-    }
+    assert {k: v for k, v in served.items() if k not in timing} == {k: v for k, v in live.items() if k not in timing}
     assert served["requests"] == 1  # control routes are not counted
     sim.reset_stats()
     after = sim.stats

@@ -19,9 +19,11 @@ import time
 import pytest
 
 import llmguard
-from llmguard import context, journal, report
-from llmguard import ledger as ledger_mod
-from llmguard.report_cli import add_report_arguments, run_report
+from llmguard import context
+from llmguard.ledger import journal
+from llmguard.ledger import sqlite as ledger_mod
+from llmguard.reporting import report
+from llmguard.reporting.cli import add_report_arguments, run_report
 from tests.conftest import openai_client, rows
 
 MSG = [{"role": "user", "content": "Summarise the plan."}]
@@ -55,7 +57,8 @@ def test_a_step_run_three_times_is_three_samples_whatever_ran_inside(fresh_sim, 
     fetch = [e for e in events if e["name"] == "fetch"]
     assert [e["calls"] for e in fetch] == [0, 1, 5]
     assert {(e["feature"], e["tenant"], e["run_id"], e["over_budget"]) for e in fetch} == {
-        ("digest", "acme", guard.ledger.run_id, 0)}
+        ("digest", "acme", guard.ledger.run_id, 0)
+    }
     assert sorted(e["name"] for e in events) == ["fetch", "fetch", "fetch", "inner", "outer"]
     assert len(rows(guard)) == 7  # the calls are rows of their own, as before
     durations = [e["duration_ms"] for e in fetch]
@@ -80,7 +83,7 @@ def test_a_step_run_three_times_is_three_samples_whatever_ran_inside(fresh_sim, 
 _CHILD = textwrap.dedent(
     """
     import os, signal, sys, llmguard, openai
-    from llmguard import ledger
+    from llmguard.ledger import sqlite as ledger
     ledger.FLUSH_DELAY_S = 3600  # the writer never commits on its own
     llmguard.install(home=sys.argv[2])
     client = openai.OpenAI(base_url=sys.argv[1] + "/v1", api_key="sk-child-0000", max_retries=0)
@@ -97,8 +100,9 @@ _CHILD = textwrap.dedent(
 @pytest.mark.skipif(not journal.supported, reason="journal segments need flock (POSIX)")
 @pytest.mark.parametrize("then", ["die", "commit"])
 def test_a_step_event_survives_a_killed_process_and_is_ingested_once(fresh_sim, home, then):
-    proc = subprocess.run([sys.executable, "-c", _CHILD, fresh_sim.base_url, str(home), then],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", _CHILD, fresh_sim.base_url, str(home), then], capture_output=True, text=True, timeout=120
+    )
     assert proc.stdout.strip() == "stepped" and proc.returncode == -signal.SIGKILL, proc.stderr
     conn = sqlite3.connect(home / "ledger.sqlite3")  # what SQLite held when the process died
     try:
@@ -138,9 +142,12 @@ def test_steps_of_concurrent_tasks_and_threads_are_each_recorded_once(fresh_sim,
         t.join()
     events = _steps(home)
     assert sorted(e["name"] for e in events) == sorted(
-        [*(f"task{i}" for i in range(4)), *["nested"] * 4, *(f"thread{i}" for i in range(4))])
+        [*(f"task{i}" for i in range(4)), *["nested"] * 4, *(f"thread{i}" for i in range(4))]
+    )
     assert {e["name"]: e["calls"] for e in events if e["name"] != "nested"} == {
-        **{f"task{i}": 1 for i in range(4)}, **{f"thread{i}": 1 for i in range(4)}}
+        **{f"task{i}": 1 for i in range(4)},
+        **{f"thread{i}": 1 for i in range(4)},
+    }
     assert len({e["step_id"] for e in events}) == len(events) == 12
 
 
@@ -171,7 +178,11 @@ def test_a_listener_that_raises_never_breaks_the_users_step():
         context.set_step_listener(None)
     assert value == 42 and plain.elapsed_ms is not None
     assert [(e.name, e.over_budget) for e in seen] == [
-        ("plain", False), ("failing", False), ("over", True), ("slow", True)]
+        ("plain", False),
+        ("failing", False),
+        ("over", True),
+        ("slow", True),
+    ]
     assert {(e.tenant, e.user, e.feature, e.prompt_version) for e in seen} == {("acme", "ana", "f", "v2")}
 
 
@@ -192,8 +203,16 @@ def test_install_and_uninstall_wire_the_listener(fresh_sim, home):
 def test_an_old_ledger_without_a_steps_table_reports_without_a_step_section(home, capsys, tmp_path):
     writer = ledger_mod.Ledger(home, run_id="old")
     for i in range(3):  # rows as an older llmguard wrote them: steps only on the calls
-        writer.record(ledger_mod.CallEvent(provider="openai", endpoint="chat.completions", model="gpt-4o-mini",
-                                           feature="old", total_ms=10.0 * (i + 1), steps={"retrieval": 5.0}))
+        writer.record(
+            ledger_mod.CallEvent(
+                provider="openai",
+                endpoint="chat.completions",
+                model="gpt-4o-mini",
+                feature="old",
+                total_ms=10.0 * (i + 1),
+                steps={"retrieval": 5.0},
+            )
+        )
     writer.close()
     conn = sqlite3.connect(home / "ledger.sqlite3")
     try:

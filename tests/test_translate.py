@@ -132,9 +132,7 @@ def stream_via_claude(
     """Every OpenAI chunk of a translated Anthropic stream, parsed; and the raw payloads."""
     translated = openai_chat_to_anthropic(body, model)
     options = body.get("stream_options") or {}
-    stream = AnthropicToOpenAIStream(
-        body["model"], options.get("include_usage") is True, translated.json_tool
-    )
+    stream = AnthropicToOpenAIStream(body["model"], options.get("include_usage") is True, translated.json_tool)
     lines: list[bytes] = []
     headers = {"x-api-key": "sk-ant-test", "anthropic-version": "2023-06-01"}
     with http.stream("POST", "/v1/messages", json=translated.body, headers=headers) as response:
@@ -361,9 +359,7 @@ def test_tools_tool_choice_and_tool_turns_translate():
         ("none", {"type": "none"}),
         ("required", {"type": "any"}),
     ):
-        translated = openai_chat_to_anthropic(
-            {**body, "tool_choice": choice, "parallel_tool_calls": None}, HAIKU
-        )
+        translated = openai_chat_to_anthropic({**body, "tool_choice": choice, "parallel_tool_calls": None}, HAIKU)
         assert translated.body["tool_choice"] == expected
 
 
@@ -606,9 +602,7 @@ def test_stream_text_equals_the_json_answer_and_ends_with_usage_and_done(http):
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == text
     assert payloads[-1] == "[DONE]"
     assert chunks[0].choices[0].delta.role == "assistant"
-    assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason] == [
-        "stop"
-    ]
+    assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason] == ["stop"]
     usage_chunk = chunks[-1]
     assert usage_chunk.choices == [] and usage_chunk.usage == plain.usage
     assert all(c.usage is None for c in chunks[:-1])
@@ -640,9 +634,7 @@ def test_stream_tool_call_arguments_equal_the_json_answer(http):
         "messages": [{"role": "user", "content": "Weather in Paris?"}],
     }
     raw, plain = via_claude(http, body)
-    chunks, _, _ = stream_via_claude(
-        http, {**body, "stream": True, "stream_options": {"include_usage": True}}
-    )
+    chunks, _, _ = stream_via_claude(http, {**body, "stream": True, "stream_options": {"include_usage": True}})
     opening = chunks[1].choices[0].delta.tool_calls[0]
     assert (opening.index, opening.type, opening.function.name, opening.function.arguments) == (
         0,
@@ -696,9 +688,7 @@ def test_stream_error_event_becomes_an_openai_error_payload():
     assert len(stream.feed("message_start", json.dumps(start))) == 1
     assert stream.feed("ping", '{"type":"ping"}') == []
     out = stream.feed("error", '{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}')
-    assert out == [
-        b'data: {"error":{"message":"Overloaded","type":"server_error","param":null,"code":null}}\n\n'
-    ]
+    assert out == [b'data: {"error":{"message":"Overloaded","type":"server_error","param":null,"code":null}}\n\n']
     assert stream.done and stream.feed("message_stop", '{"type":"message_stop"}') == []
 
 
@@ -930,9 +920,7 @@ def test_anthropic_errors_become_openai_errors_with_the_message(http, sim):
         None,
     )
     sim.configure(faults=["429"])
-    response = post_messages(
-        http, {"model": HAIKU, "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]}
-    )
+    response = post_messages(http, {"model": HAIKU, "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]})
     assert response.status_code == 429
     error = ErrorObject.model_validate(json.loads(anthropic_error_to_openai(response.content, 429))["error"])
     assert error.message == response.json()["error"]["message"]
@@ -949,9 +937,7 @@ def test_openai_errors_become_anthropic_errors_with_the_message(http, sim):
         sim.configure(faults=[fault])
         response = post_chat(http, {"model": GPT, "messages": [{"role": "user", "content": "x"}]})
         assert response.status_code == int(fault)
-        error = ErrorResponse.model_validate(
-            json.loads(openai_error_to_anthropic(response.content, int(fault)))
-        )
+        error = ErrorResponse.model_validate(json.loads(openai_error_to_anthropic(response.content, int(fault))))
         assert (error.error.type, error.error.message) == (kind, response.json()["error"]["message"])
 
 
@@ -1015,11 +1001,7 @@ _O2A_REFUSED = [
         "text and images",
     ),
     (
-        {
-            "messages": [
-                {"role": "user", "content": [{"type": "image_url", "image_url": {"url": "ftp://x/y.png"}}]}
-            ]
-        },
+        {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "ftp://x/y.png"}}]}]},
         "neither https:// nor a base64 data: URL",
         "base64 data: URL",
     ),
@@ -1046,9 +1028,7 @@ _O2A_REFUSED = [
                 USER,
                 {
                     "role": "assistant",
-                    "tool_calls": [
-                        {"id": "c", "type": "function", "function": {"name": "f", "arguments": "[1]"}}
-                    ],
+                    "tool_calls": [{"id": "c", "type": "function", "function": {"name": "f", "arguments": "[1]"}}],
                 },
             ]
         },
@@ -1111,11 +1091,7 @@ _A2O_REFUSED = [
         "define a custom tool",
     ),
     (
-        {
-            "messages": [
-                {"role": "user", "content": [{"type": "document", "source": {"type": "text", "data": "x"}}]}
-            ]
-        },
+        {"messages": [{"role": "user", "content": [{"type": "document", "source": {"type": "text", "data": "x"}}]}]},
         "'document' block",
         "send the text itself",
     ),
@@ -1151,11 +1127,7 @@ _A2O_REFUSED = [
         "cannot replay server tools",
     ),
     (
-        {
-            "messages": [
-                {"role": "user", "content": [{"type": "image", "source": {"type": "file", "file_id": "f"}}]}
-            ]
-        },
+        {"messages": [{"role": "user", "content": [{"type": "image", "source": {"type": "file", "file_id": "f"}}]}]},
         "image source of type 'file'",
         "send the image as base64",
     ),
@@ -1206,9 +1178,7 @@ def _mostly(good: Any, bad: Any) -> Any:
     return st.integers(0, 9).flatmap(lambda i: bad if i == 0 else good)
 
 
-_text_part = st.fixed_dictionaries(
-    {"type": st.just("text"), "text": _words}, optional={"cache_control": _cache}
-)
+_text_part = st.fixed_dictionaries({"type": st.just("text"), "text": _words}, optional={"cache_control": _cache})
 _refusal_part = st.fixed_dictionaries({"type": st.just("refusal"), "refusal": _text})
 _image_part = st.fixed_dictionaries(
     {
@@ -1220,9 +1190,7 @@ _image_part = st.fixed_dictionaries(
     }
 )
 _bad_part = st.one_of(
-    st.fixed_dictionaries(
-        {"type": st.sampled_from(["refusal", "input_audio", "file", "bogus"]), "text": _text}
-    ),
+    st.fixed_dictionaries({"type": st.sampled_from(["refusal", "input_audio", "file", "bogus"]), "text": _text}),
     st.fixed_dictionaries({"type": st.just("image_url"), "image_url": st.fixed_dictionaries({"url": _text})}),
     _scalar,
 )
@@ -1270,18 +1238,14 @@ _openai_message = _mostly(
             {"role": st.just("tool"), "tool_call_id": _mostly(_call_id, _scalar), "content": _system_content}
         ),
     ),
-    st.one_of(
-        st.fixed_dictionaries({"role": st.sampled_from(["function", "bot", None]), "content": _text}), _scalar
-    ),
+    st.one_of(st.fixed_dictionaries({"role": st.sampled_from(["function", "bot", None]), "content": _text}), _scalar),
 )
 _openai_body = st.fixed_dictionaries(
     {"model": st.just(GPT), "messages": st.lists(_openai_message, min_size=1, max_size=6)},
     optional={
         "max_tokens": _mostly(st.integers(1, 50), st.one_of(st.integers(-1, 0), _text)),
         "temperature": _mostly(st.floats(0, 2), _text),
-        "stop": _mostly(
-            st.one_of(_text, st.lists(_text, max_size=5)), st.lists(_scalar, min_size=1, max_size=2)
-        ),
+        "stop": _mostly(st.one_of(_text, st.lists(_text, max_size=5)), st.lists(_scalar, min_size=1, max_size=2)),
         "n": _mostly(st.just(1), st.integers(0, 3)),
         "tools": _mostly(
             st.lists(st.just(OPENAI_WEATHER), max_size=1),
@@ -1330,9 +1294,7 @@ def test_openai_to_anthropic_raises_only_translation_errors(body):
     _check_anthropic_body(out.body)
 
 
-_anthropic_text = st.fixed_dictionaries(
-    {"type": st.just("text"), "text": _words}, optional={"cache_control": _cache}
-)
+_anthropic_text = st.fixed_dictionaries({"type": st.just("text"), "text": _words}, optional={"cache_control": _cache})
 _anthropic_bad = st.one_of(
     st.fixed_dictionaries(
         {"type": st.sampled_from(["document", "server_tool_use", "web_search_tool_result", "bogus"])}
@@ -1409,9 +1371,7 @@ _anthropic_message = _mostly(
         ),
     ),
     st.one_of(
-        st.fixed_dictionaries(
-            {"role": st.sampled_from(["system", None]), "content": st.one_of(_text, st.none())}
-        ),
+        st.fixed_dictionaries({"role": st.sampled_from(["system", None]), "content": st.one_of(_text, st.none())}),
         _scalar,
     ),
 )
@@ -1426,9 +1386,7 @@ _anthropic_body = st.fixed_dictionaries(
         "stop_sequences": _mostly(st.lists(_text, max_size=4), st.lists(_scalar, min_size=1, max_size=6)),
         "tools": _mostly(
             st.lists(st.just(ANTHROPIC_WEATHER), max_size=1),
-            st.lists(
-                st.one_of(st.just({"type": "bash_20250124", "name": "bash"}), _scalar), min_size=1, max_size=2
-            ),
+            st.lists(st.one_of(st.just({"type": "bash_20250124", "name": "bash"}), _scalar), min_size=1, max_size=2),
         ),
         "tool_choice": _mostly(
             st.sampled_from(
@@ -1544,9 +1502,7 @@ _chunk = st.one_of(
                                                     "index": _scalar,
                                                     "id": _scalar,
                                                     "function": st.one_of(
-                                                        st.fixed_dictionaries(
-                                                            {"name": _scalar, "arguments": _scalar}
-                                                        ),
+                                                        st.fixed_dictionaries({"name": _scalar, "arguments": _scalar}),
                                                         _scalar,
                                                     ),
                                                 }
@@ -1562,9 +1518,7 @@ _chunk = st.one_of(
                     ),
                     max_size=2,
                 ),
-                "usage": st.one_of(
-                    st.just({"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}), _scalar
-                ),
+                "usage": st.one_of(st.just({"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}), _scalar),
                 "error": st.one_of(st.just({"message": "x"}), _scalar),
             },
         ),

@@ -2,7 +2,7 @@
 the provider's `retry-after`, keys that appear nowhere.
 
 Every figure here is a literal. The simulator bills with genai-prices' own `calc_price`
-(independent of `llmguard.pricing`), and both its bill and the guard's ledger must equal the
+(independent of `llmguard.policies.pricing`), and both its bill and the guard's ledger must equal the
 literal, so a mistake on either side fails, not only a disagreement between them. Token counts are
 the simulator's (tiktoken, cl100k); the arithmetic in each comment is what a reader can redo.
 """

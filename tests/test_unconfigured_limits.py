@@ -65,7 +65,6 @@ def test_a_429_the_guard_could_not_prevent_is_waited_out_without_the_outage_budg
     assert guard.retry_budgets.get("openai") is None or guard.retry_budgets["openai"].denied == 0
 
 
-
 def test_an_exhausted_quota_429_is_not_retried(own_sim, home):
     import openai
 

@@ -108,8 +108,11 @@ def _execute(client, code, timeout=60):
     while True:
         message = client.get_iopub_msg(timeout=timeout)
         messages.append(message)
-        if (message["parent_header"].get("msg_id") == msg_id and message["msg_type"] == "status"
-                and message["content"]["execution_state"] == "idle"):
+        if (
+            message["parent_header"].get("msg_id") == msg_id
+            and message["msg_type"] == "status"
+            and message["content"]["execution_state"] == "idle"
+        ):
             break
     reply = client.get_shell_msg(timeout=timeout)
     assert reply["content"]["status"] == "ok", reply["content"]
@@ -134,13 +137,16 @@ def test_widget_updates_from_a_worker_thread_reach_the_front_end(fresh_sim, tmp_
         loaded = _execute(client, "%load_ext llmguard")
         classes = {
             m["content"]["comm_id"]: m["content"]["data"]["state"].get("_dom_classes", [])
-            for m in loaded if m["msg_type"] == "comm_open"
+            for m in loaded
+            if m["msg_type"] == "comm_open"
         }
         [spend_id] = [comm for comm, dom in classes.items() if "llmguard-spend" in dom]
         [box_id] = [comm for comm, dom in classes.items() if "llmguard-widget" in dom]
-        views = [m["content"]["data"]["application/vnd.jupyter.widget-view+json"]["model_id"]
-                 for m in loaded if m["msg_type"] == "display_data"
-                 and "application/vnd.jupyter.widget-view+json" in m["content"]["data"]]
+        views = [
+            m["content"]["data"]["application/vnd.jupyter.widget-view+json"]["model_id"]
+            for m in loaded
+            if m["msg_type"] == "display_data" and "application/vnd.jupyter.widget-view+json" in m["content"]["data"]
+        ]
         assert views == [box_id]  # shown once, in the cell that loaded the extension
 
         _execute(client, WORKER)
@@ -156,7 +162,11 @@ def test_widget_updates_from_a_worker_thread_reach_the_front_end(fresh_sim, tmp_
             updates.append(message)
             data = message["content"]["data"]
             value = data.get("state", {}).get("value", "")
-            if message["content"]["comm_id"] == spend_id and data.get("method") == "update" and NONZERO_SPEND.search(value):
+            if (
+                message["content"]["comm_id"] == spend_id
+                and data.get("method") == "update"
+                and NONZERO_SPEND.search(value)
+            ):
                 break
         else:
             pytest.fail(f"no widget update with a non-zero spend reached the front end: {updates!r}")
@@ -165,12 +175,17 @@ def test_widget_updates_from_a_worker_thread_reach_the_front_end(fresh_sim, tmp_
 
         threads = _stdout(_execute(client, "import threading; print(sorted(t.name for t in threading.enumerate()))"))
         assert "llmguard-widget" in threads
-        after = _stdout(_execute(
-            client, "%unload_ext llmguard\nimport threading, llmguard\n"
-            "print(sorted(t.name for t in threading.enumerate()), llmguard.current())"
-        ))
+        after = _stdout(
+            _execute(
+                client,
+                "%unload_ext llmguard\nimport threading, llmguard\n"
+                "print(sorted(t.name for t in threading.enumerate()), llmguard.current())",
+            )
+        )
         assert "llmguard-widget" not in after and after.strip().endswith("None")
-        reloaded = _execute(client, "%load_ext llmguard\n%reload_ext llmguard\nimport llmguard; print(llmguard.current() is not None)")
+        reloaded = _execute(
+            client, "%load_ext llmguard\n%reload_ext llmguard\nimport llmguard; print(llmguard.current() is not None)"
+        )
         assert _stdout(reloaded).strip().endswith("True")
     finally:
         client.stop_channels()

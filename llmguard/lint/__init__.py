@@ -25,7 +25,15 @@ from llmguard.lint.findings import Finding
 if TYPE_CHECKING:
     from llmguard.lint.runner import RunResult
 
-__all__ = ["Finding", "LintConfig", "LintConfigError", "lint_source", "lint_notebook_source", "lint_paths", "load_config"]
+__all__ = [
+    "Finding",
+    "LintConfig",
+    "LintConfigError",
+    "lint_source",
+    "lint_notebook_source",
+    "lint_paths",
+    "load_config",
+]
 
 
 def lint_source(source: str, path: str = "<cell>", config: LintConfig | None = None) -> list[Finding]:
@@ -52,7 +60,9 @@ def lint_source(source: str, path: str = "<cell>", config: LintConfig | None = N
     return engine.lint_text(source, path).findings
 
 
-def lint_notebook_source(notebook_json: str, path: str = "<notebook>", config: LintConfig | None = None) -> list[Finding]:
+def lint_notebook_source(
+    notebook_json: str, path: str = "<notebook>", config: LintConfig | None = None
+) -> list[Finding]:
     """Findings for a notebook given as its JSON text; positions are (cell, line) as documented above."""
     from llmguard.lint.engine import engine_for
 
@@ -60,7 +70,9 @@ def lint_notebook_source(notebook_json: str, path: str = "<notebook>", config: L
     return engine.lint_bytes(notebook_json.encode("utf-8"), path, "notebook").findings
 
 
-def lint_paths(paths: list[str], config: LintConfig | None = None, *, use_cache: bool = True, jobs: int = 0) -> RunResult:
+def lint_paths(
+    paths: list[str], config: LintConfig | None = None, *, use_cache: bool = True, jobs: int = 0
+) -> RunResult:
     """Lint files and folders like the CLI does (discovery, cache, parallel workers)."""
     from llmguard.lint.runner import run
 

@@ -1,9 +1,9 @@
-"""Token counts for prompt text, counted the way the guard counts (llmguard.tokens)."""
+"""Token counts for prompt text, counted the way the guard counts (llmguard.policies.tokens)."""
 
 from __future__ import annotations
 
 from llmguard.lint.prefilter import could_exceed
-from llmguard.tokens import TokenCount, count_text
+from llmguard.policies.tokens import TokenCount, count_text
 
 
 def over_budget(text: str, model: str, limit: int) -> TokenCount | None:

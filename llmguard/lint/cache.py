@@ -98,8 +98,14 @@ class ResultCache:
             return entry
         return None
 
-    def store(self, path: str, key: tuple[int, int], content_digest: bytes, findings: tuple[tuple[Any, ...], ...],
-              dependencies: list[str]) -> None:
+    def store(
+        self,
+        path: str,
+        key: tuple[int, int],
+        content_digest: bytes,
+        findings: tuple[tuple[Any, ...], ...],
+        dependencies: list[str],
+    ) -> None:
         deps = tuple((dep, *(stat_key(dep) or (0, -1))) for dep in dependencies)
         self.entries[path] = (key[0], key[1], content_digest, findings, deps)  # type: ignore[assignment]
         self.dirty = True
@@ -120,8 +126,10 @@ class ResultCache:
                 raise
             self._prune()
         except OSError as exc:
-            self.warning = f"llmguard lint: cannot write the cache in {self.folder} ({exc.strerror or exc}); " \
-                           "results are correct but not cached (use --no-cache or set LLMGUARD_HOME)"
+            self.warning = (
+                f"llmguard lint: cannot write the cache in {self.folder} ({exc.strerror or exc}); "
+                "results are correct but not cached (use --no-cache or set LLMGUARD_HOME)"
+            )
         self.dirty = False
 
     def _prune(self) -> None:

@@ -23,10 +23,12 @@ def _codes(value: str) -> list[str]:
 
 
 def add_lint_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.description = ("Find unbounded retries, missing or huge timeouts, unlimited max tokens and oversized "
-                          "prompts in Python files and notebooks. Exit codes: 0 clean, 1 findings, 2 usage/config "
-                          "error. Notebook findings read `file:cell N:line:col` (N counts every cell from 1, "
-                          "markdown included; line counts from 1 inside the cell).")
+    parser.description = (
+        "Find unbounded retries, missing or huge timeouts, unlimited max tokens and oversized "
+        "prompts in Python files and notebooks. Exit codes: 0 clean, 1 findings, 2 usage/config "
+        "error. Notebook findings read `file:cell N:line:col` (N counts every cell from 1, "
+        "markdown included; line counts from 1 inside the cell)."
+    )
     parser.add_argument("paths", nargs="*", metavar="PATH", help="files or folders to lint (default: .)")
     parser.add_argument("--format", choices=FORMATS, default="text", help="output format (default: text)")
     parser.add_argument("--output-file", "-o", metavar="FILE", help="write the report to FILE instead of stdout")
@@ -34,19 +36,43 @@ def add_lint_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--exit-zero", action="store_true", help="exit 0 even when there are findings")
     parser.add_argument("--fix", action="store_true", help="apply the safe fixes, then report what is left")
     parser.add_argument("--diff", action="store_true", help="show the fixes as a diff without writing them")
-    parser.add_argument("--costs", action="store_true",
-                        help="print the static cost map (every LLM call site and its worst-case cost) instead")
-    parser.add_argument("--select", action="append", type=_codes, metavar="CODES",
-                        help="comma-separated codes or prefixes to check (replaces the configured select)")
-    parser.add_argument("--ignore", action="append", type=_codes, metavar="CODES",
-                        help="comma-separated codes or prefixes to skip (added to the configured ignore)")
-    parser.add_argument("--config", metavar="FILE", help="read settings from FILE instead of the nearest pyproject.toml")
+    parser.add_argument(
+        "--costs",
+        action="store_true",
+        help="print the static cost map (every LLM call site and its worst-case cost) instead",
+    )
+    parser.add_argument(
+        "--select",
+        action="append",
+        type=_codes,
+        metavar="CODES",
+        help="comma-separated codes or prefixes to check (replaces the configured select)",
+    )
+    parser.add_argument(
+        "--ignore",
+        action="append",
+        type=_codes,
+        metavar="CODES",
+        help="comma-separated codes or prefixes to skip (added to the configured ignore)",
+    )
+    parser.add_argument(
+        "--config", metavar="FILE", help="read settings from FILE instead of the nearest pyproject.toml"
+    )
     parser.add_argument("--no-cache", action="store_true", help="neither read nor write the result cache")
-    parser.add_argument("--jobs", "-j", type=int, default=0, metavar="N",
-                        help="worker processes for large trees (default 0: one per CPU; 1: no workers)")
+    parser.add_argument(
+        "--jobs",
+        "-j",
+        type=int,
+        default=0,
+        metavar="N",
+        help="worker processes for large trees (default 0: one per CPU; 1: no workers)",
+    )
     parser.add_argument("--concise", action="store_true", help="text format: one line per finding")
-    parser.add_argument("--follow-symlinks", action="store_true",
-                        help="walk into symbolic links to folders (each folder is still visited once)")
+    parser.add_argument(
+        "--follow-symlinks",
+        action="store_true",
+        help="walk into symbolic links to folders (each folder is still visited once)",
+    )
 
 
 def _flatten(values: list[list[str]] | None) -> list[str]:
@@ -66,8 +92,11 @@ def run_lint(args: argparse.Namespace) -> int:
     paths = args.paths or ["."]
     missing = [p for p in paths if not os.path.lexists(p)]
     for path in missing:
-        print(f"llmguard lint: {path}: no such file or directory (looked for {os.path.abspath(path)}); "
-              "give an existing file or folder, e.g. `llmguard lint .`", file=err)
+        print(
+            f"llmguard lint: {path}: no such file or directory (looked for {os.path.abspath(path)}); "
+            "give an existing file or folder, e.g. `llmguard lint .`",
+            file=err,
+        )
     paths = [p for p in paths if p not in missing]
     if not paths:  # nothing left to check: the errors above are the whole answer
         return 2
@@ -94,8 +123,11 @@ def run_lint(args: argparse.Namespace) -> int:
         import traceback
 
         where = traceback.extract_tb(exc.__traceback__)[-1]
-        print(f"llmguard lint: internal error: {type(exc).__name__}: {exc} (at {os.path.basename(where.filename)}:"
-              f"{where.lineno}); please report it", file=err)
+        print(
+            f"llmguard lint: internal error: {type(exc).__name__}: {exc} (at {os.path.basename(where.filename)}:"
+            f"{where.lineno}); please report it",
+            file=err,
+        )
         return 2
     finally:
         if close:
@@ -120,15 +152,24 @@ def _lint(  # noqa: ANN001
     from llmguard import __version__
     from llmguard.lint.runner import run
 
-    result = run(paths, config, use_cache=not args.no_cache, jobs=args.jobs, fix=args.fix and not args.diff,
-                 diff=args.diff, follow_symlinks=getattr(args, "follow_symlinks", False))
+    result = run(
+        paths,
+        config,
+        use_cache=not args.no_cache,
+        jobs=args.jobs,
+        fix=args.fix and not args.diff,
+        diff=args.diff,
+        follow_symlinks=getattr(args, "follow_symlinks", False),
+    )
     for message in result.errors + result.warnings:
         print(message, file=sys.stderr)
     if args.diff:
         out.write("".join(result.diffs))
         count = result.fixed
-        print(f"Would fix {count} finding{'s' if count != 1 else ''}." if count else "No fixes available.",
-              file=sys.stderr)
+        print(
+            f"Would fix {count} finding{'s' if count != 1 else ''}." if count else "No fixes available.",
+            file=sys.stderr,
+        )
         if result.errors:
             return 2
         return 1 if count and not args.exit_zero else 0
@@ -156,8 +197,11 @@ def _lint(  # noqa: ANN001
         else:  # not "All checks passed!": some of what was asked for was not checked
             files = f"{result.files} file{'s' if result.files != 1 else ''}"
             lost = f"{missing} path was" if missing == 1 else f"{missing} paths were"
-            console.print(f"No findings in {files} checked; {lost} not found (see above)." if missing else
-                          f"No findings in {files} checked, but there were errors (see above).")
+            console.print(
+                f"No findings in {files} checked; {lost} not found (see above)."
+                if missing
+                else f"No findings in {files} checked, but there were errors (see above)."
+            )
     if result.errors:
         return 2
     return 1 if findings and not args.exit_zero else 0
@@ -174,8 +218,10 @@ def _costs(args: argparse.Namespace, config, paths: list[str], out: TextIO) -> i
     elif args.format == "text":
         render_text(rows, _console(out))
     else:
-        print(f"llmguard lint --costs: --format {args.format} is not available for the cost map (use text or json)",
-              file=sys.stderr)
+        print(
+            f"llmguard lint --costs: --format {args.format} is not available for the cost map (use text or json)",
+            file=sys.stderr,
+        )
         return 2
     return 2 if any("no such file" in p or "cannot read folder" in p or "internal error" in p for p in problems) else 0
 
@@ -219,5 +265,4 @@ def run_rule(args: argparse.Namespace) -> int:
 
 
 def _rule_json(rule: type) -> dict[str, object]:
-    return {"code": rule.code, "name": rule.name, "summary": rule.summary, "fixable": rule.fixable,
-            "docs": rule.docs()}
+    return {"code": rule.code, "name": rule.name, "summary": rule.summary, "fixable": rule.fixable, "docs": rule.docs()}

@@ -199,9 +199,11 @@ def _warn_misplaced(path: Path, data: dict[str, Any]) -> None:
     if not keys or where in _WARNED:
         return
     _WARNED.add(where)
-    print(f"llmguard lint: {where}: [tool.llmguard] has lint settings ({', '.join(keys)}), which are ignored "
-          "there: [tool.llmguard] configures the runtime guard; move them under [tool.llmguard.lint]",
-          file=sys.stderr)
+    print(
+        f"llmguard lint: {where}: [tool.llmguard] has lint settings ({', '.join(keys)}), which are ignored "
+        "there: [tool.llmguard] configures the runtime guard; move them under [tool.llmguard.lint]",
+        file=sys.stderr,
+    )
 
 
 def _lint_table(data: dict[str, Any]) -> dict[str, Any] | None:
@@ -341,7 +343,7 @@ class _Validator:
         if isinstance(value, list):
             value = {name: {} for name in self.str_list("call-targets", value)}
         if not isinstance(value, dict):
-            raise self.fail("call-targets", 'a list of names or a table name = {max-tokens-args = [...]}', value)
+            raise self.fail("call-targets", "a list of names or a table name = {max-tokens-args = [...]}", value)
         out = []
         for name, spec in value.items():
             key = f"call-targets[{name!r}]"
@@ -354,6 +356,9 @@ class _Validator:
                 raise self.fail(key, "a table with max-tokens-args and provider only", spec)
             args = spec.get("max-tokens-args", spec.get("max_tokens_args", list(DEFAULT_MAX_TOKENS_ARGS)))
             provider = spec.get("provider", "openai")
-            out.append(CallTarget(name, tuple(self.str_list(f"{key}.max-tokens-args", args)),
-                                  self.string(f"{key}.provider", provider)))
+            out.append(
+                CallTarget(
+                    name, tuple(self.str_list(f"{key}.max-tokens-args", args)), self.string(f"{key}.provider", provider)
+                )
+            )
         return tuple(out)

@@ -25,8 +25,16 @@ from llmguard.lint.values import keyword, static_text, string_value
 
 _DERIVING_METHODS = ("with_options", "copy")
 _PARTIALS = {"functools.partial"}
-_MODEL_FAMILIES = (("claude", "anthropic"), ("gpt-", "openai"), ("o1", "openai"), ("o3", "openai"),
-                   ("o4", "openai"), ("chatgpt", "openai"), ("text-", "openai"), ("davinci", "openai"))
+_MODEL_FAMILIES = (
+    ("claude", "anthropic"),
+    ("gpt-", "openai"),
+    ("o1", "openai"),
+    ("o3", "openai"),
+    ("o4", "openai"),
+    ("chatgpt", "openai"),
+    ("text-", "openai"),
+    ("davinci", "openai"),
+)
 
 
 @dataclass
@@ -199,21 +207,38 @@ class FileContext:
             return found
         return self._classify_func(call, scope, call.func, qualified)
 
-    def _classify_func(self, call: cst.Call, scope: Scope, func: cst.BaseExpression,
-                       qualified: str | None = None) -> LLMCall | None:
+    def _classify_func(
+        self, call: cst.Call, scope: Scope, func: cst.BaseExpression, qualified: str | None = None
+    ) -> LLMCall | None:
         """`call` sends an LLM request through `func` (its callee, or the function a partial wraps)."""
         qualified = qualified if func is call.func else self.qualify(func)
         if qualified is not None:
             wrapper = sdk.WRAPPERS.get(qualified)
             if wrapper is not None:
                 provider = wrapper.provider
-                return LLMCall(call, scope, "wrapper", wrapper.family, provider, wrapper.max_tokens_args,
-                               wrapper.fix_arg, timeout_args=wrapper.timeout_args, model_args=wrapper.model_args,
-                               is_constructor=wrapper.is_constructor)
+                return LLMCall(
+                    call,
+                    scope,
+                    "wrapper",
+                    wrapper.family,
+                    provider,
+                    wrapper.max_tokens_args,
+                    wrapper.fix_arg,
+                    timeout_args=wrapper.timeout_args,
+                    model_args=wrapper.model_args,
+                    is_constructor=wrapper.is_constructor,
+                )
         target = self._call_target(func, qualified)
         if target is not None:
-            return LLMCall(call, scope, "custom", target.provider, target.provider, target.max_tokens_args,
-                           target.max_tokens_args[0] if target.max_tokens_args else None)
+            return LLMCall(
+                call,
+                scope,
+                "custom",
+                target.provider,
+                target.provider,
+                target.max_tokens_args,
+                target.max_tokens_args[0] if target.max_tokens_args else None,
+            )
         return self._classify_shape(call, scope, func)
 
     def _call_target(self, func: cst.BaseExpression, qualified: str | None) -> CallTarget | None:
@@ -283,8 +308,9 @@ class FileContext:
             provider = subclass.provider
         else:
             provider = family or "openai"  # only the price lookup of the cost map uses it
-        return LLMCall(call, scope, endpoint.name, family or "unknown", provider, max_args, fix_arg, confidence,
-                       clients)
+        return LLMCall(
+            call, scope, endpoint.name, family or "unknown", provider, max_args, fix_arg, confidence, clients
+        )
 
     def _family_of_model(self, call: cst.Call, scope: Scope) -> str | None:
         """The SDK a literal model name belongs to ("claude-..." -> anthropic), or None."""
@@ -391,8 +417,12 @@ class FileContext:
                 else:
                     out.choices.append(keys)
             return
-        if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Name) and expr.func.value == "dict" \
-                and "dict" not in self.imports.aliases:
+        if (
+            isinstance(expr, cst.Call)
+            and isinstance(expr.func, cst.Name)
+            and expr.func.value == "dict"
+            and "dict" not in self.imports.aliases
+        ):
             for arg in expr.args:
                 if arg.keyword is not None:
                     out.keys[arg.keyword.value] = arg.value

@@ -7,7 +7,7 @@ a `**kwargs` that cannot be read leaves the bound unknown ("dynamic"), not missi
 
 Static prompt tokens count the literal text that reaches the call (message contents, system,
 prompt, input, instructions; f-string fields and runtime values count as zero) plus the chat
-message overhead, the way the guard counts (llmguard.tokens). A call without a literal max tokens
+message overhead, the way the guard counts (llmguard.policies.tokens). A call without a literal max tokens
 bound has no worst case: those sort first, because they are the unbounded ones.
 
 The text table is a rich table on a terminal; piped or written to a file it is plain aligned
@@ -30,8 +30,16 @@ from llmguard.lint.discover import discover
 from llmguard.lint.engine import decode, usable_cells
 from llmguard.lint.values import has_star_kwargs, keyword, number, string_value
 
-_LITELLM_PROVIDERS = {"openai": "openai", "anthropic": "anthropic", "azure": "azure", "bedrock": "aws",
-                      "vertex_ai": "google", "gemini": "google", "groq": "groq", "mistral": "mistral"}
+_LITELLM_PROVIDERS = {
+    "openai": "openai",
+    "anthropic": "anthropic",
+    "azure": "azure",
+    "bedrock": "aws",
+    "vertex_ai": "google",
+    "gemini": "google",
+    "groq": "groq",
+    "mistral": "mistral",
+}
 
 
 @dataclass
@@ -128,7 +136,7 @@ def cost_map(paths: list[str], config: LintConfig, cwd: str | None = None) -> tu
 def _file_costs(module, text, display, config, joined):  # noqa: ANN001, ANN202
     from llmguard.lint.context import FileContext
     from llmguard.lint.positions import ranges_for
-    from llmguard.pricing import default_pricer
+    from llmguard.policies.pricing import default_pricer
 
     ctx = FileContext(module, text, display, config)
     calls = [c for c in ctx.llm_calls if c.generates and not c.is_constructor]
@@ -146,8 +154,20 @@ def _file_costs(module, text, display, config, joined):  # noqa: ANN001, ANN202
         value = number(ctx.follow(arg.value, call.scope), ctx.qualify) if arg is not None else None
         max_tokens = int(value) if value is not None and value != float("inf") else None
         bounded = arg is not None or has_star_kwargs(call.node)
-        yield CallCost(display, cell, line, column + 1, provider, call.endpoint, model, tokens, approximate,
-                       max_tokens, bounded, _worst(pricer, provider, model, tokens, max_tokens))
+        yield CallCost(
+            display,
+            cell,
+            line,
+            column + 1,
+            provider,
+            call.endpoint,
+            model,
+            tokens,
+            approximate,
+            max_tokens,
+            bounded,
+            _worst(pricer, provider, model, tokens, max_tokens),
+        )
 
 
 def _worst(pricer, provider: str, model: str | None, tokens: int, max_tokens: int | None) -> Decimal | None:  # noqa: ANN001
@@ -162,17 +182,29 @@ def _worst(pricer, provider: str, model: str | None, tokens: int, max_tokens: in
 def _llm_cell_costs(nb, display: str, problems: list[str]):  # noqa: ANN001, ANN202
     """Rows for the notebook's `%%llm` cells, counted the way the magic's `--dry-run` counts."""
     from llmguard.lint.llm_cells import llm_cells
-    from llmguard.pricing import default_pricer
-    from llmguard.tokens import count_messages
+    from llmguard.policies.pricing import default_pricer
+    from llmguard.policies.tokens import count_messages
 
     found, trouble = llm_cells(nb.cells, nb.code_cells)
     problems.extend(f"{display}: {problem}" for problem in trouble)
     pricer = default_pricer() if found else None
     for cell in found:
         counted = count_messages([{"role": "user", "content": cell.prompt}], cell.model, system=cell.system)
-        yield CallCost(display, cell.cell, 1, 1, cell.provider, "%%llm", cell.model, counted.tokens,
-                       counted.approximate or not cell.complete, cell.max_tokens, True,
-                       _worst(pricer, cell.provider, cell.model, counted.tokens, cell.max_tokens), cell.dry_run)
+        yield CallCost(
+            display,
+            cell.cell,
+            1,
+            1,
+            cell.provider,
+            "%%llm",
+            cell.model,
+            counted.tokens,
+            counted.approximate or not cell.complete,
+            cell.max_tokens,
+            True,
+            _worst(pricer, cell.provider, cell.model, counted.tokens, cell.max_tokens),
+            cell.dry_run,
+        )
 
 
 def _expanded(ctx, call):  # noqa: ANN001, ANN202
@@ -241,7 +273,7 @@ def _provider_model(provider: str, endpoint: str, model: str | None) -> tuple[st
 def _prompt_tokens(ctx, call, model: str) -> tuple[int, bool]:  # noqa: ANN001
     from llmguard.lint.prompts import prompt_parts
     from llmguard.lint.values import static_text
-    from llmguard.tokens import REPLY_PRIMING, TOKENS_PER_MESSAGE, count_text
+    from llmguard.policies.tokens import REPLY_PRIMING, TOKENS_PER_MESSAGE, count_text
 
     parts, messages = prompt_parts(ctx, call)
     total = REPLY_PRIMING + TOKENS_PER_MESSAGE * messages if messages else 0
@@ -263,8 +295,14 @@ def render_json(rows: list[CallCost]) -> str:
     return json.dumps([row.to_dict() for row in rows], indent=2) + "\n"
 
 
-_COLUMNS = (("location", "left"), ("provider", "left"), ("model", "left"), ("prompt tokens", "right"),
-            ("max tokens", "right"), ("worst case", "right"))
+_COLUMNS = (
+    ("location", "left"),
+    ("provider", "left"),
+    ("model", "left"),
+    ("prompt tokens", "right"),
+    ("max tokens", "right"),
+    ("worst case", "right"),
+)
 _TITLE = "Static cost map: worst case per call"
 
 
@@ -325,9 +363,14 @@ def render_text(rows: list[CallCost], console) -> None:  # noqa: ANN001
                 padded = text.rjust(widths[i]) if justify == "right" else text.ljust(widths[i])
                 line.append(padded.rstrip() if i == len(texts) - 1 else padded, style="red" if i in red else "")
             console.print(line, soft_wrap=True)
-    console.print(Text(f"{len(rows)} call site{'s' if len(rows) != 1 else ''}. Prompt tokens count the literal text "
-                       "only (≥: runtime values add more); worst case = every prompt token uncached + every allowed "
-                       "output token."), soft_wrap=True)
+    console.print(
+        Text(
+            f"{len(rows)} call site{'s' if len(rows) != 1 else ''}. Prompt tokens count the literal text "
+            "only (≥: runtime values add more); worst case = every prompt token uncached + every allowed "
+            "output token."
+        ),
+        soft_wrap=True,
+    )
 
 
 def _rich_table(rows: list[CallCost], console) -> None:  # noqa: ANN001

@@ -64,28 +64,37 @@ def _is_file_dir(expr: cst.BaseExpression) -> bool:
     if not (isinstance(expr, cst.Attribute) and expr.attr.value == "parent"):
         return False
     inner = expr.value
-    while isinstance(inner, cst.Call) and isinstance(inner.func, cst.Attribute) and inner.func.attr.value in (
-        "resolve", "absolute"):
+    while (
+        isinstance(inner, cst.Call)
+        and isinstance(inner.func, cst.Attribute)
+        and inner.func.attr.value in ("resolve", "absolute")
+    ):
         inner = inner.func.value
     return isinstance(inner, cst.Call) and any(
-        isinstance(a.value, cst.Name) and a.value.value == "__file__" for a in inner.args)
+        isinstance(a.value, cst.Name) and a.value.value == "__file__" for a in inner.args
+    )
 
 
 def resolve_path(ctx: FileContext, literal: str) -> Path | None:
     """Where a literal path points: next to the linted file, else under the config root or cwd."""
     here = Path(ctx.path).parent if ctx.path and not ctx.path.startswith("<") else None
     if literal.startswith("__file__/"):
-        candidates = [here / literal[len("__file__/"):]] if here is not None else []
+        candidates = [here / literal[len("__file__/") :]] if here is not None else []
     else:
-        candidates = [Path(literal)] if Path(literal).is_absolute() else [
-            *([here / literal] if here is not None else []), ctx.config.root / literal, Path.cwd() / literal]
+        candidates = (
+            [Path(literal)]
+            if Path(literal).is_absolute()
+            else [*([here / literal] if here is not None else []), ctx.config.root / literal, Path.cwd() / literal]
+        )
     for candidate in candidates:
         if candidate.is_file():
             return candidate
     return None
 
 
-def whole_read(ctx: FileContext, expr: cst.BaseExpression, scope: Scope, before: int | None, depth: int = 0) -> cst.Call | None:
+def whole_read(
+    ctx: FileContext, expr: cst.BaseExpression, scope: Scope, before: int | None, depth: int = 0
+) -> cst.Call | None:
     """The untruncated read of a document (not a literal-path template) that `expr` includes, if any."""
     if depth > 4:
         return None
@@ -104,7 +113,8 @@ def whole_read(ctx: FileContext, expr: cst.BaseExpression, scope: Scope, before:
         return None
     if isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, cst.Add | cst.Modulo):
         return whole_read(ctx, expr.left, scope, before, depth + 1) or whole_read(
-            ctx, expr.right, scope, before, depth + 1)
+            ctx, expr.right, scope, before, depth + 1
+        )
     if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute) and expr.func.attr.value == "format":
         for arg in expr.args:
             found = whole_read(ctx, arg.value, scope, before, depth + 1)

@@ -117,8 +117,9 @@ class Engine:
         findings = list(analysis.errors)
         findings.extend(self._findings(analysis, path, notebook, text))
         findings.sort(key=Finding.sort_key)
-        return FileResult(findings, sorted(analysis.context.dependencies), parsed=True,
-                          internal_errors=analysis.internal_errors)
+        return FileResult(
+            findings, sorted(analysis.context.dependencies), parsed=True, internal_errors=analysis.internal_errors
+        )
 
     def notebook_findings(self, nb: Notebook, raw: str, path: str, ignored: frozenset[str]) -> list[Finding]:
         """What rules find outside the joined code cells (saved outputs, markdown): `Rule.check_notebook`."""
@@ -127,8 +128,19 @@ class Engine:
             if rule.code in ignored or not any(literal in raw for literal in rule.notebook_literals):
                 continue
             for hit in rule.check_notebook(nb.cells):
-                out.append(Finding(rule.code, rule.name, hit.message, path, hit.line, hit.column, hit.line,
-                                   hit.end_column, hit.cell))
+                out.append(
+                    Finding(
+                        rule.code,
+                        rule.name,
+                        hit.message,
+                        path,
+                        hit.line,
+                        hit.column,
+                        hit.line,
+                        hit.end_column,
+                        hit.cell,
+                    )
+                )
         return out
 
     def lint_template(self, data: bytes, path: str, ignored: frozenset[str] = frozenset()) -> FileResult:
@@ -137,18 +149,27 @@ class Engine:
             return FileResult()
         from llmguard.lint.budget import describe, over_budget
 
-        count = over_budget(data[: self.config.max_file_bytes * 4].decode("utf-8", errors="replace"),
-                            self.config.prompt_model, self.config.max_prompt_tokens)
+        count = over_budget(
+            data[: self.config.max_file_bytes * 4].decode("utf-8", errors="replace"),
+            self.config.prompt_model,
+            self.config.max_prompt_tokens,
+        )
         if count is None:
             return FileResult()
         rule = get_rule("LG403")
-        message = (f"prompt template is {describe(count)} tokens, over max-prompt-tokens="
-                   f"{self.config.max_prompt_tokens:,}: every call that sends it pays for it")
+        message = (
+            f"prompt template is {describe(count)} tokens, over max-prompt-tokens="
+            f"{self.config.max_prompt_tokens:,}: every call that sends it pays for it"
+        )
         return FileResult([Finding("LG403", rule.name, message, path, 1, 1, 1, 1)])
 
     # -- analysis ----------------------------------------------------------------------------
     def analyze(
-        self, text: str, path: str, notebook: JoinedNotebook | None = None, ignored: frozenset[str] = frozenset(),
+        self,
+        text: str,
+        path: str,
+        notebook: JoinedNotebook | None = None,
+        ignored: frozenset[str] = frozenset(),
         only_fixable: bool = False,
     ) -> Analysis | FileResult | None:
         """Parse and run the rules; None when no rule can match, a FileResult when parsing failed."""
@@ -161,8 +182,9 @@ class Engine:
         except RecursionError:
             return FileResult([self._error_finding(path, _TOO_DEEP, 1, 1, notebook)] if keep_errors else [])
 
-    def _analyze(self, text: str, path: str, notebook: JoinedNotebook | None, rules: list[Rule],
-                 keep_errors: bool) -> Analysis | FileResult:
+    def _analyze(
+        self, text: str, path: str, notebook: JoinedNotebook | None, rules: list[Rule], keep_errors: bool
+    ) -> Analysis | FileResult:
         errors: list[Finding] = []
         blamed: set[int] = set()  # notebook cells already reported and blanked
         if notebook is not None:
@@ -203,7 +225,9 @@ class Engine:
             reports = self._unsuppressed(module, text, reports)
         return Analysis(module, context, reports, errors, internal)
 
-    def _unsuppressed(self, module: cst.Module, text: str, reports: list[tuple[Rule, Report]]) -> list[tuple[Rule, Report]]:
+    def _unsuppressed(
+        self, module: cst.Module, text: str, reports: list[tuple[Rule, Report]]
+    ) -> list[tuple[Rule, Report]]:
         nodes = [r.node for _, r in reports] + [r.anchor for _, r in reports if r.anchor is not None]
         ranges = ranges_for(module, nodes)
         suppressions = Suppressions(split_lines(text))
@@ -232,8 +256,21 @@ class Engine:
                 end_cell, end_in_cell = notebook.locate(end_line)
                 line, end_line = line_in_cell, end_in_cell if end_cell == cell else line_in_cell
             fix = report.fix if report.edit is not None else None
-            out.append(Finding(rule.code, rule.name, report.message, path, line, col + 1, end_line, end_col + 1,
-                               cell, report.confidence, fix))
+            out.append(
+                Finding(
+                    rule.code,
+                    rule.name,
+                    report.message,
+                    path,
+                    line,
+                    col + 1,
+                    end_line,
+                    end_col + 1,
+                    cell,
+                    report.confidence,
+                    fix,
+                )
+            )
         return out
 
     def _error(self, path: str, message: str, ignored: frozenset[str]) -> FileResult:
@@ -241,8 +278,9 @@ class Engine:
             return FileResult()
         return FileResult([Finding(PARSE_ERROR, PARSE_ERROR_NAME, message, path, 1, 1, 1, 1)])
 
-    def _error_finding(self, path: str, message: str, line: int, column: int,
-                       notebook: JoinedNotebook | None) -> Finding:
+    def _error_finding(
+        self, path: str, message: str, line: int, column: int, notebook: JoinedNotebook | None
+    ) -> Finding:
         cell = None
         if notebook is not None:
             cell, line = notebook.locate(line)
@@ -260,8 +298,10 @@ def decode(data: bytes, notebook: bool = False) -> tuple[str | None, str | None]
             encoding, _ = tokenize.detect_encoding(BytesIO(data).readline)
             return data.decode(encoding), None
         except (SyntaxError, LookupError, UnicodeDecodeError):
-            return None, (f"cannot decode as UTF-8 ({exc.reason} at byte {exc.start}) and no valid "
-                          "coding declaration; is it a binary file?")
+            return None, (
+                f"cannot decode as UTF-8 ({exc.reason} at byte {exc.start}) and no valid "
+                "coding declaration; is it a binary file?"
+            )
 
 
 def _syntax_error(text: str, exc: Exception) -> tuple[int, int, str]:
@@ -300,8 +340,11 @@ def usable_cells(text: str, path: str, notebook: JoinedNotebook) -> tuple[str, l
             continue
         bad.add(cell)
         line = min(max(1, problem.line), len(cell_rows))
-        errors.append(Finding(PARSE_ERROR, PARSE_ERROR_NAME, problem.message, path, line, problem.column, line,
-                              problem.column, cell))
+        errors.append(
+            Finding(
+                PARSE_ERROR, PARSE_ERROR_NAME, problem.message, path, line, problem.column, line, problem.column, cell
+            )
+        )
         for r in cell_rows:
             lines[r] = ""
     return ("\n".join(lines) if bad else text), errors, bad
@@ -329,8 +372,10 @@ def _blank_cell(text: str, notebook: JoinedNotebook, cell: int) -> str:
 
 
 def _too_large(size: int, config: LintConfig) -> str:
-    return (f"file too large to lint ({size / 1e6:.1f} MB > max-file-bytes {config.max_file_bytes / 1e6:.1f} MB); "
-            "raise max-file-bytes or exclude it (not checked)")
+    return (
+        f"file too large to lint ({size / 1e6:.1f} MB > max-file-bytes {config.max_file_bytes / 1e6:.1f} MB); "
+        "raise max-file-bytes or exclude it (not checked)"
+    )
 
 
 def engine_for(config: LintConfig, codes: frozenset[str] | None = None, _cache: dict[Any, Engine] = {}) -> Engine:  # noqa: B006
@@ -342,4 +387,3 @@ def engine_for(config: LintConfig, codes: frozenset[str] | None = None, _cache: 
             _cache.clear()
         engine = _cache[key] = Engine(config, codes)
     return engine
-

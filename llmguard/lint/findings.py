@@ -33,8 +33,19 @@ class Finding:
         return asdict(self)
 
     def as_tuple(self) -> tuple[Any, ...]:
-        return (self.code, self.name, self.message, self.path, self.line, self.column,
-                self.end_line, self.end_column, self.cell, self.confidence, self.fix)
+        return (
+            self.code,
+            self.name,
+            self.message,
+            self.path,
+            self.line,
+            self.column,
+            self.end_line,
+            self.end_column,
+            self.cell,
+            self.confidence,
+            self.fix,
+        )
 
     def sort_key(self) -> tuple[Any, ...]:
         return (self.path, self.cell or 0, self.line, self.column, self.code)

@@ -208,8 +208,10 @@ def _unparsable(path: str, joined: str) -> str:
         why = f"syntax error: {err.msg}"
     except (ValueError, RecursionError, MemoryError) as err:
         why = f"{type(err).__name__}: {err}"
-    return (f"llmguard lint --fix: {path}: not fixed: {where} does not parse ({why}; see LG000), and a notebook "
-            "is fixed only when all its code cells parse; fix that cell and run --fix again")
+    return (
+        f"llmguard lint --fix: {path}: not fixed: {where} does not parse ({why}; see LG000), and a notebook "
+        "is fixed only when all its code cells parse; fix that cell and run --fix again"
+    )
 
 
 def _edits(analysis: Analysis) -> list[AddKeyword]:
@@ -306,8 +308,13 @@ def _keyword_arg(name: str, value: str) -> cst.Arg:
 _Space = cst.BaseParenthesizableWhitespace
 
 
-def _append(items: list, new: Sequence, opening: _Space, after: _Space | None, unit: str  # noqa: ANN001
-            ) -> tuple[list, _Space, _Space | None]:
+def _append(
+    items: list,
+    new: Sequence,
+    opening: _Space,
+    after: _Space | None,
+    unit: str,  # noqa: ANN001
+) -> tuple[list, _Space, _Space | None]:
     """Append Args/ImportAliases in the layout of the existing ones (one line, or one per line).
 
     `opening` is the whitespace after `(`, `after` the whitespace between the last item and `)`;
@@ -320,8 +327,9 @@ def _append(items: list, new: Sequence, opening: _Space, after: _Space | None, u
         if isinstance(opening, cst.ParenthesizedWhitespace):  # `f(  # note\n)` or `f(\n    # note\n)`
             indent = cst.SimpleWhitespace(_item_indent(opening, unit))
             line = cst.Comma(whitespace_after=cst.ParenthesizedWhitespace(indent=opening.indent, last_line=indent))
-            close = cst.Comma(whitespace_after=cst.ParenthesizedWhitespace(indent=opening.indent,
-                                                                            last_line=opening.last_line))
+            close = cst.Comma(
+                whitespace_after=cst.ParenthesizedWhitespace(indent=opening.indent, last_line=opening.last_line)
+            )
             out = [item.with_changes(comma=line) for item in new[:-1]] + [new[-1].with_changes(comma=close)]
             return out, opening.with_changes(last_line=indent), after
         return [item.with_changes(comma=inline) for item in new[:-1]] + [new[-1]], opening, after
@@ -340,16 +348,23 @@ def _append(items: list, new: Sequence, opening: _Space, after: _Space | None, u
     if trailing is not None:
         closing = trailing.whitespace_after
         if multiline and isinstance(closing, cst.ParenthesizedWhitespace):
-            last = last.with_changes(comma=trailing.with_changes(
-                whitespace_after=closing.with_changes(last_line=spacing.last_line, empty_lines=())))
-            new_last = new_last.with_changes(comma=trailing.with_changes(
-                whitespace_after=closing.with_changes(first_line=cst.TrailingWhitespace())))
+            last = last.with_changes(
+                comma=trailing.with_changes(
+                    whitespace_after=closing.with_changes(last_line=spacing.last_line, empty_lines=())
+                )
+            )
+            new_last = new_last.with_changes(
+                comma=trailing.with_changes(whitespace_after=closing.with_changes(first_line=cst.TrailingWhitespace()))
+            )
         else:
             last = last.with_changes(comma=separator)
             new_last = new_last.with_changes(comma=trailing)
     elif multiline and isinstance(after, cst.ParenthesizedWhitespace):  # `b=2  # note\n)`: the note stays on b
-        last = last.with_changes(comma=separator.with_changes(
-            whitespace_after=after.with_changes(last_line=spacing.last_line, empty_lines=())))
+        last = last.with_changes(
+            comma=separator.with_changes(
+                whitespace_after=after.with_changes(last_line=spacing.last_line, empty_lines=())
+            )
+        )
         after = after.with_changes(first_line=cst.TrailingWhitespace())
     else:  # on one line, `f(a, b  # note\n)` included: the new items go between b and the note
         last = last.with_changes(comma=separator)
@@ -368,5 +383,7 @@ def _plain(comma: cst.Comma) -> cst.Comma:
     """A separator without the comment or blank lines that followed one particular item."""
     after = comma.whitespace_after
     if isinstance(after, cst.ParenthesizedWhitespace):
-        return comma.with_changes(whitespace_after=after.with_changes(first_line=cst.TrailingWhitespace(), empty_lines=()))
+        return comma.with_changes(
+            whitespace_after=after.with_changes(first_line=cst.TrailingWhitespace(), empty_lines=())
+        )
     return comma

@@ -103,8 +103,9 @@ class PatternSet:
         self._dir_globs = re.compile("|".join(reversed(dir_globs))) if dir_globs else None
         self._suffix_tuple = tuple(s for s, _ in self._suffixes)
         self._dir_suffix_tuple = tuple(s for s, _ in self._dir_suffixes)
-        self._components = bool(self._names or self._dir_names or self._suffixes or self._dir_suffixes or globs
-                                or dir_globs)
+        self._components = bool(
+            self._names or self._dir_names or self._suffixes or self._dir_suffixes or globs or dir_globs
+        )
         self._dirs = re.compile("|".join(reversed(for_dirs))) if for_dirs else None
         self._files = re.compile("|".join(reversed(for_files))) if for_files else None
 
@@ -122,16 +123,23 @@ class PatternSet:
                 best = max(best, _component(part, self._names, self._suffixes, self._suffix_tuple, self._globs))
             if self._dir_names or self._dir_suffixes or self._dir_globs is not None:
                 for part in folders:
-                    best = max(best, _component(part, self._dir_names, self._dir_suffixes, self._dir_suffix_tuple,
-                                                self._dir_globs))
+                    best = max(
+                        best,
+                        _component(part, self._dir_names, self._dir_suffixes, self._dir_suffix_tuple, self._dir_globs),
+                    )
         return None if best < 0 else not self.negated[best]
 
     def __bool__(self) -> bool:
         return bool(self.negated)
 
 
-def _component(part: str, names: dict[str, int], suffixes: list[tuple[str, int]], suffix_tuple: tuple[str, ...],
-               globs: re.Pattern[str] | None) -> int:
+def _component(
+    part: str,
+    names: dict[str, int],
+    suffixes: list[tuple[str, int]],
+    suffix_tuple: tuple[str, ...],
+    globs: re.Pattern[str] | None,
+) -> int:
     """The highest-numbered one-component pattern matching `part` (-1: none)."""
     best = names.get(part, -1)
     if suffix_tuple and part.endswith(suffix_tuple):

@@ -36,8 +36,13 @@ MAX_BRACKETS = 200  # CPython's own limit (tokenizer MAXLEVEL)
 
 _SHORT = 800  # characters: too few to nest deeper than libcst copes with (each level takes one) or to cost much
 _SLACK = 2  # f-string parts share their string's position in 3.11's ast
-_DEPTH_MESSAGES = ("too many nested parentheses", "too many levels of indentation", "too many nested",
-                   "too complex", "too many statically nested blocks")
+_DEPTH_MESSAGES = (
+    "too many nested parentheses",
+    "too many levels of indentation",
+    "too many nested",
+    "too complex",
+    "too many statically nested blocks",
+)
 _DEEP_STACK = 256 << 20  # bytes of C stack for run_deep; 8 MB already covers MAX_DEPTH (measured)
 _DEEP_RECURSION = 100_000
 
@@ -72,8 +77,10 @@ def verdict(text: str) -> tuple[Problem | None, SyntaxError | None]:
             tree = compile(text, "<lint>", "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
     except (RecursionError, MemoryError):
         where = scan(text)
-        return Problem("too complex to lint: nested too deeply for Python's own parser (not checked)",
-                       where.line if where is not None else 1), None
+        return Problem(
+            "too complex to lint: nested too deeply for Python's own parser (not checked)",
+            where.line if where is not None else 1,
+        ), None
     except SyntaxError as err:
         if any(m in (err.msg or "") for m in _DEPTH_MESSAGES):
             return Problem(f"syntax error: {err.msg} (not checked)", err.lineno or 1, max(1, err.offset or 1)), err
@@ -92,8 +99,9 @@ def measure(tree: ast.AST) -> Problem | None:
     while stack:
         node, depth, expr, statement = pop()
         if depth > MAX_DEPTH:
-            return Problem(f"too complex to lint: nested more than {MAX_DEPTH} levels deep (not checked)",
-                           *_where(statement))
+            return Problem(
+                f"too complex to lint: nested more than {MAX_DEPTH} levels deep (not checked)", *_where(statement)
+            )
         if isinstance(node, ast.expr):
             expr += 1
             if node.end_lineno == node.lineno:  # short: cannot be deep (each level takes a character)
@@ -103,8 +111,11 @@ def measure(tree: ast.AST) -> Problem | None:
             if expr > FREE_DEPTH:
                 work += expr - FREE_DEPTH
                 if work > MAX_WORK:
-                    return Problem("too complex to lint: too much deeply nested code (nesting work over "
-                                   f"{MAX_WORK:,}) (not checked)", *_where(statement))
+                    return Problem(
+                        "too complex to lint: too much deeply nested code (nesting work over "
+                        f"{MAX_WORK:,}) (not checked)",
+                        *_where(statement),
+                    )
             step = len(node.values) if isinstance(node, ast.BoolOp) else 1  # libcst nests `a or b or c`
         else:
             if isinstance(node, ast.stmt):
@@ -133,7 +144,8 @@ _TOKEN = re.compile(
     r"""|(?P<open>[(\[{])|(?P<close>[)\]}])|(?P<sep>[,;])"""
     r"""|(?P<op>\*\*|//|<<|>>|->|:=|[-+*/%@&|^~<>=!.]=?|\b(?:or|and|not|lambda|if|else|await|in|is)\b)"""
     r"""|(?P<word>[^\W\d]\w*|\d[\w.]*)|(?P<other>\S)""",
-    re.MULTILINE | re.DOTALL)
+    re.MULTILINE | re.DOTALL,
+)
 
 
 def scan(text: str) -> Problem | None:
@@ -193,8 +205,9 @@ def _segment(frame: list[int], brackets: int, work: int, line: int) -> tuple[Pro
     if chain > FREE_DEPTH:
         work += (chain - FREE_DEPTH) ** 2 // 2
         if work > MAX_WORK:
-            return Problem("too complex to lint: too much deeply nested code (nesting work over "
-                           f"{MAX_WORK:,}) (not checked)", line), work
+            return Problem(
+                f"too complex to lint: too much deeply nested code (nesting work over {MAX_WORK:,}) (not checked)", line
+            ), work
     frame[2] = max(frame[2], chain)
     frame[0] = frame[1] = 0
     return None, work

@@ -108,8 +108,10 @@ def _url_text(ctx: FileContext, expr: cst.BaseExpression, scope: Scope, depth: i
     if isinstance(expr, cst.SimpleString):
         return string_value(expr)
     if isinstance(expr, cst.FormattedString):
-        return "".join(part.value.replace("{{", "{").replace("}}", "}")
-                       if isinstance(part, cst.FormattedStringText) else _UNKNOWN for part in expr.parts)
+        return "".join(
+            part.value.replace("{{", "{").replace("}}", "}") if isinstance(part, cst.FormattedStringText) else _UNKNOWN
+            for part in expr.parts
+        )
     if isinstance(expr, cst.ConcatenatedString) or (
         isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, cst.Add)
     ):

@@ -20,18 +20,59 @@ from llmguard.lint.names import ImportMap, dotted
 from llmguard.lint.values import string_value
 
 _NOT_CODE = {
-    "lpar", "rpar", "comma", "semicolon", "colon", "equal", "star", "dot", "operator", "lbracket",
-    "rbracket", "lbrace", "rbrace", "leading_lines", "lines_after_decorators", "header", "footer",
-    "trailing_whitespace", "newline", "asynchronous", "relative", "default_indent", "default_newline",
-    "encoding", "has_trailing_newline", "prefix", "quote", "start", "end", "arrow", "walrus",
+    "lpar",
+    "rpar",
+    "comma",
+    "semicolon",
+    "colon",
+    "equal",
+    "star",
+    "dot",
+    "operator",
+    "lbracket",
+    "rbracket",
+    "lbrace",
+    "rbrace",
+    "leading_lines",
+    "lines_after_decorators",
+    "header",
+    "footer",
+    "trailing_whitespace",
+    "newline",
+    "asynchronous",
+    "relative",
+    "default_indent",
+    "default_newline",
+    "encoding",
+    "has_trailing_newline",
+    "prefix",
+    "quote",
+    "start",
+    "end",
+    "arrow",
+    "walrus",
 }
 _FIELDS: dict[type, tuple[str, ...]] = {}
 _SCOPES = (cst.FunctionDef, cst.Lambda)
 # Nodes that never hold code below them: the walk does not look inside.
-_LEAVES = frozenset({
-    cst.Name, cst.SimpleString, cst.Integer, cst.Float, cst.Imaginary, cst.Ellipsis, cst.FormattedStringText,
-    cst.Pass, cst.Break, cst.Continue, cst.ImportStar, cst.Comment, cst.EmptyLine, cst.Newline,
-})
+_LEAVES = frozenset(
+    {
+        cst.Name,
+        cst.SimpleString,
+        cst.Integer,
+        cst.Float,
+        cst.Imaginary,
+        cst.Ellipsis,
+        cst.FormattedStringText,
+        cst.Pass,
+        cst.Break,
+        cst.Continue,
+        cst.ImportStar,
+        cst.Comment,
+        cst.EmptyLine,
+        cst.Newline,
+    }
+)
 
 
 def _fields(kind: type) -> tuple[str, ...]:
@@ -97,8 +138,9 @@ class FileIndex:
     def assign(self, key: str, scope: Scope, value: cst.BaseExpression, order: int) -> None:
         self.assignments.setdefault(key, []).append(Assignment(scope, value, order))
 
-    def values_of(self, key: str, scope: Scope, before: int | None = None, fallback: bool = True
-                  ) -> list[cst.BaseExpression]:
+    def values_of(
+        self, key: str, scope: Scope, before: int | None = None, fallback: bool = True
+    ) -> list[cst.BaseExpression]:
         """What `key` was assigned in `scope` (falling back to module level), latest first."""
         found = self.assignments.get(key, ())
         for wanted in (scope, None) if scope is not None and fallback else (scope,):
@@ -160,8 +202,11 @@ def build_index(module: cst.Module, known: frozenset[str] = frozenset()) -> File
                 if type(value) not in _LEAVES:
                     kids.append((value, child_scope, child_owner))
             elif isinstance(value, tuple | list):
-                kids.extend((v, child_scope, child_owner) for v in value
-                            if isinstance(v, cst.CSTNode) and type(v) not in _LEAVES)
+                kids.extend(
+                    (v, child_scope, child_owner)
+                    for v in value
+                    if isinstance(v, cst.CSTNode) and type(v) not in _LEAVES
+                )
         kids.reverse()
         stack.extend(kids)
     return index

@@ -26,8 +26,24 @@ KEY_PATTERN = re.compile(
 )
 _CANDIDATES = (re.compile(rf"sk-{_BODY}{{32,}}"), re.compile(rf"AIza{_BODY}{{35}}"))
 _PLACEHOLDER_WORDS = (
-    "xxxx", "your", "example", "placeholder", "dummy", "fake", "test", "sample", "here", "redacted",
-    "replace", "insert", "changeme", "demo", "abcdef", "123456", "0000", "key-",
+    "xxxx",
+    "your",
+    "example",
+    "placeholder",
+    "dummy",
+    "fake",
+    "test",
+    "sample",
+    "here",
+    "redacted",
+    "replace",
+    "insert",
+    "changeme",
+    "demo",
+    "abcdef",
+    "123456",
+    "0000",
+    "key-",
 )
 PROVIDERS = {"anthropic": "Anthropic", "openai": "OpenAI", "google": "Google"}
 
@@ -55,7 +71,7 @@ def find_keys(text: str) -> Iterator[KeyMatch]:
             continue
         provider = match.lastgroup or "openai"
         prefix = match.group(provider)
-        body = match.group(0)[len(prefix):]
+        body = match.group(0)[len(prefix) :]
         if _looks_real(body):
             shown = "sk-ant-" if provider == "anthropic" else prefix  # not "sk-ant-api03-": the kind is enough
             yield KeyMatch(match.start(), match.end(), provider, mask(shown, body))
@@ -75,7 +91,7 @@ def redact(text: str) -> str:
         return text
     out, last = [], 0
     for key in find_keys(text):
-        out.append(text[last:key.start])
+        out.append(text[last : key.start])
         out.append(key.masked)
         last = key.end
     out.append(text[last:])

@@ -105,8 +105,18 @@ def llm_cells(cells: list[dict[str, Any]], code_cells: list[int]) -> tuple[list[
             prompt, complete = _static(body)
             system, system_complete = _static(args.system) if args.system else (None, True)
             if prompt:  # an empty prompt is refused by the magic before any call
-                found.append(LLMCell(index + 1, chosen, name, args.max_tokens or max_tokens, prompt, system or None,
-                                     complete and system_complete, args.dry_run))
+                found.append(
+                    LLMCell(
+                        index + 1,
+                        chosen,
+                        name,
+                        args.max_tokens or max_tokens,
+                        prompt,
+                        system or None,
+                        complete and system_complete,
+                        args.dry_run,
+                    )
+                )
             continue
         if first.startswith("%%"):
             continue

@@ -57,7 +57,11 @@ class ImportMap:
             return
         for alias in node.names:
             name = module_name(alias.name)
-            local = alias.asname.name.value if alias.asname is not None and isinstance(alias.asname.name, cst.Name) else name
+            local = (
+                alias.asname.name.value
+                if alias.asname is not None and isinstance(alias.asname.name, cst.Name)
+                else name
+            )
             self.aliases[local] = f"{module}.{name}"
 
     def qualify(self, expr: cst.BaseExpression) -> str | None:

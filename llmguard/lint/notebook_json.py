@@ -61,7 +61,7 @@ def dump_like(text: str, data: Any) -> str:
     out = json.dumps(data, indent=indent, ensure_ascii=ensure_ascii_style(text))
     if "\r\n" in text:
         out = out.replace("\n", "\r\n")
-    return out + text[len(text.rstrip()):]
+    return out + text[len(text.rstrip()) :]
 
 
 # -- finding each cell's "source" value in the text ---------------------------------------------------
@@ -170,8 +170,10 @@ def _encode_like(original: str, source: str, ensure_ascii: bool) -> str | None:
     for block in matcher.get_matching_blocks():
         for k in range(block.size):
             encoded[block.b + k] = raws[block.a + k]
-    texts = [raw if raw is not None else json.dumps(line, ensure_ascii=ensure_ascii)
-             for raw, line in zip(encoded, lines, strict=True)]
+    texts = [
+        raw if raw is not None else json.dumps(line, ensure_ascii=ensure_ascii)
+        for raw, line in zip(encoded, lines, strict=True)
+    ]
     if not raws:  # was `[]`: one line, as json.dumps would write it
         return "[" + ", ".join(texts) + "]"
     opening, closing = gaps[0], gaps[-1]

@@ -25,8 +25,14 @@ _GIVE_UP = 8  # worker deaths before any answer at all: the workers cannot run h
 
 
 def run_tasks(
-    tasks: Sequence[T], work: Callable[[T], R], died: Callable[[T, str], R], *, workers: int, batch_size: int,
-    init: Callable[..., None] | None = None, initargs: tuple[Any, ...] = (),
+    tasks: Sequence[T],
+    work: Callable[[T], R],
+    died: Callable[[T, str], R],
+    *,
+    workers: int,
+    batch_size: int,
+    init: Callable[..., None] | None = None,
+    initargs: tuple[Any, ...] = (),
 ) -> dict[int, R]:
     """{task index: result} for the tasks the workers finished or died on.
 
@@ -99,8 +105,9 @@ def _context() -> Any:
     return multiprocessing.get_context(method)
 
 
-def _start(context: Any, work: Callable[..., Any], init: Callable[..., None] | None,
-           initargs: tuple[Any, ...]) -> tuple[Any, Connection] | None:
+def _start(
+    context: Any, work: Callable[..., Any], init: Callable[..., None] | None, initargs: tuple[Any, ...]
+) -> tuple[Any, Connection] | None:
     try:
         parent, child = context.Pipe()
         process = context.Process(target=_serve, args=(child, work, init, initargs), daemon=True)
@@ -141,8 +148,9 @@ def _death(code: int | None) -> str:
     return f"its worker process exited with code {code}"
 
 
-def _serve(connection: Connection, work: Callable[[Any], Any], init: Callable[..., None] | None,
-           initargs: tuple[Any, ...]) -> None:
+def _serve(
+    connection: Connection, work: Callable[[Any], Any], init: Callable[..., None] | None, initargs: tuple[Any, ...]
+) -> None:
     """A worker: run each batch it is sent, answer [(index, ok, result or error text)], stop on None."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     if init is not None:

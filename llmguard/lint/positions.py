@@ -65,8 +65,16 @@ class _State(CodegenState):
                 self.wanted.add(id(helper))
         line, column = self.line, self.column
         yield
-        start = self.ranges[id(start_node)][:2] if start_node is not None and id(start_node) in self.ranges else (line, column)
-        end = self.ranges[id(end_node)][2:] if end_node is not None and id(end_node) in self.ranges else (self.line, self.column)
+        start = (
+            self.ranges[id(start_node)][:2]
+            if start_node is not None and id(start_node) in self.ranges
+            else (line, column)
+        )
+        end = (
+            self.ranges[id(end_node)][2:]
+            if end_node is not None and id(end_node) in self.ranges
+            else (self.line, self.column)
+        )
         self.ranges[key] = (*start, *end)
 
 

@@ -13,8 +13,9 @@ from llmguard.lint import keys, sdk
 from llmguard.lint.config import LintConfig
 
 # A module-level assignment to a prompt-like name (LG401 checks those even without an SDK call).
-PROMPT_ASSIGNMENT = re.compile(r"^\w*(?:" + "|".join(sdk.PROMPT_NAME_WORDS) + r")\w*\s*(?::[^=\n]*)?=",
-                               re.IGNORECASE | re.MULTILINE)
+PROMPT_ASSIGNMENT = re.compile(
+    r"^\w*(?:" + "|".join(sdk.PROMPT_NAME_WORDS) + r")\w*\s*(?::[^=\n]*)?=", re.IGNORECASE | re.MULTILINE
+)
 # Wrappers the SDK literals do not cover (LG205), and API-key prefixes (LG501).
 WRAPPER_LITERALS = ("ChatGoogleGenerativeAI",)
 ANY_RULE_LITERALS = sdk.SDK_LITERALS + sdk.RETRY_LITERALS + sdk.LLM_HOSTS + WRAPPER_LITERALS + keys.KEY_LITERALS

@@ -82,8 +82,12 @@ def _messages(ctx: FileContext, expr: cst.BaseExpression, scope: Scope, depth: i
         elif isinstance(value, cst.BinaryOperation) and isinstance(value.operator, cst.Add):
             out.extend(_messages(ctx, value.left, scope, depth + 1))
             out.extend(_messages(ctx, value.right, scope, depth + 1))
-        elif isinstance(value, cst.Call) and isinstance(value.func, cst.Name) and value.func.value in ("list", "tuple") \
-                and len(value.args) == 1:
+        elif (
+            isinstance(value, cst.Call)
+            and isinstance(value.func, cst.Name)
+            and value.func.value in ("list", "tuple")
+            and len(value.args) == 1
+        ):
             out.extend(_messages(ctx, value.args[0].value, scope, depth + 1))
     if key is not None:
         out.extend(_added(ctx, key, scope, depth))

@@ -40,15 +40,23 @@ class RunResult:
 
 
 def run(
-    paths: list[str], config: LintConfig, *, use_cache: bool = True, jobs: int = 0, fix: bool = False,
-    diff: bool = False, cwd: str | None = None, follow_symlinks: bool = False,
+    paths: list[str],
+    config: LintConfig,
+    *,
+    use_cache: bool = True,
+    jobs: int = 0,
+    fix: bool = False,
+    diff: bool = False,
+    cwd: str | None = None,
+    follow_symlinks: bool = False,
 ) -> RunResult:
     cwd = cwd or os.getcwd()
     found = discover(paths, config, cwd, follow_symlinks=follow_symlinks)
     result = RunResult(files=len(found.files))
     result.errors.extend(f"llmguard lint: {p}: no such file or directory" for p in found.missing)
-    result.errors.extend(f"llmguard lint: {folder}: cannot read folder: {why} (not checked)"
-                         for folder, why in found.unreadable)
+    result.errors.extend(
+        f"llmguard lint: {folder}: cannot read folder: {why} (not checked)" for folder, why in found.unreadable
+    )
     ignores = _PerFileIgnores(config)
     if fix or diff:
         _apply_fixes(_engine(config), found.files, ignores, result, write=fix)
@@ -87,8 +95,9 @@ def run(
             result.errors.extend(f"llmguard lint: {source.display}: {e}" for e in file_result.internal_errors)
             continue  # a linter bug is not a property of the file: never cache it
         if cache is not None:
-            cache.store(source.path, key, content, tuple(_portable(f) for f in file_result.findings),
-                        file_result.dependencies)
+            cache.store(
+                source.path, key, content, tuple(_portable(f) for f in file_result.findings), file_result.dependencies
+            )
     if cache is not None:
         cache.save()
         if cache.warning:
@@ -121,8 +130,10 @@ def _crashed(display: str, message: str) -> FileResult:
     """The result for a file the linter itself failed on: an LG000, and an error for exit code 2."""
     from llmguard.lint.engine import FileResult
 
-    return FileResult([Finding(PARSE_ERROR, PARSE_ERROR_NAME, f"{message} (not checked)", display, 1, 1, 1, 1)],
-                      internal_errors=[message])
+    return FileResult(
+        [Finding(PARSE_ERROR, PARSE_ERROR_NAME, f"{message} (not checked)", display, 1, 1, 1, 1)],
+        internal_errors=[message],
+    )
 
 
 def _unreadable(display: str, exc: OSError) -> Finding:
@@ -152,8 +163,11 @@ class _PerFileIgnores:
 
 # -- linting the files that missed the cache -------------------------------------------------------
 def _lint_all(
-    engine: Engine, config: LintConfig, pending: list[tuple[SourcePath, bytes, tuple[int, int], bytes]],
-    ignores: _PerFileIgnores, jobs: int,
+    engine: Engine,
+    config: LintConfig,
+    pending: list[tuple[SourcePath, bytes, tuple[int, int], bytes]],
+    ignores: _PerFileIgnores,
+    jobs: int,
 ) -> list[FileResult]:
     from llmguard.lint.engine import FileResult
 
@@ -169,8 +183,9 @@ def _lint_all(
         else:
             to_parse.append(i)
     workers = _worker_count(jobs, len(to_parse))
-    tasks = [(pending[i][0].display, pending[i][1], pending[i][0].kind, ignores.codes(pending[i][0].path))
-             for i in to_parse]
+    tasks = [
+        (pending[i][0].display, pending[i][1], pending[i][0].kind, ignores.codes(pending[i][0].path)) for i in to_parse
+    ]
     done: dict[int, FileResult] = {}
     if workers > 1:
         order = sorted(range(len(tasks)), key=lambda t: -len(tasks[t][1]))  # largest first: workers finish together
@@ -232,8 +247,9 @@ def _died(task: tuple[str, bytes, str, frozenset[str]], why: str) -> FileResult:
     return _crashed(task[0], f"the linter crashed on this file ({why}); please report it")
 
 
-def _parallel(config: LintConfig, tasks: list[tuple[str, bytes, str, frozenset[str]]],
-              workers: int) -> dict[int, FileResult]:
+def _parallel(
+    config: LintConfig, tasks: list[tuple[str, bytes, str, frozenset[str]]], workers: int
+) -> dict[int, FileResult]:
     """{task index: result}; a task missing from it never reached a worker (no processes here)."""
     from llmguard.lint.pool import run_tasks
 
@@ -242,8 +258,9 @@ def _parallel(config: LintConfig, tasks: list[tuple[str, bytes, str, frozenset[s
 
 
 # -- fixes -------------------------------------------------------------------------------------
-def _apply_fixes(engine: Engine, files: list[SourcePath], ignores: _PerFileIgnores, result: RunResult,
-                 write: bool) -> None:
+def _apply_fixes(
+    engine: Engine, files: list[SourcePath], ignores: _PerFileIgnores, result: RunResult, write: bool
+) -> None:
     from llmguard.lint.fixer import fix_file
 
     for source in files:
@@ -259,8 +276,10 @@ def _apply_fixes(engine: Engine, files: list[SourcePath], ignores: _PerFileIgnor
                 continue
             outcome = fix_file(engine, data, source.display, source.kind, ignores.codes(source.path))
         except Exception as exc:  # noqa: BLE001 - a linter bug costs this file's fixes, not the run
-            result.errors.append(f"llmguard lint: {source.display}: internal error while fixing "
-                                 f"({type(exc).__name__}: {exc}); please report it")
+            result.errors.append(
+                f"llmguard lint: {source.display}: internal error while fixing "
+                f"({type(exc).__name__}: {exc}); please report it"
+            )
             continue
         if outcome.new_text is None:
             if outcome.skipped:

@@ -14,8 +14,10 @@ class ClientKind:
 CLIENTS: dict[str, ClientKind] = {
     **{f"openai.{n}": ClientKind("openai", "openai") for n in ("OpenAI", "AsyncOpenAI", "Client", "AsyncClient")},
     **{f"openai.{n}": ClientKind("openai", "azure") for n in ("AzureOpenAI", "AsyncAzureOpenAI")},
-    **{f"anthropic.{n}": ClientKind("anthropic", "anthropic")
-       for n in ("Anthropic", "AsyncAnthropic", "Client", "AsyncClient")},
+    **{
+        f"anthropic.{n}": ClientKind("anthropic", "anthropic")
+        for n in ("Anthropic", "AsyncAnthropic", "Client", "AsyncClient")
+    },
     **{f"anthropic.{n}": ClientKind("anthropic", "aws") for n in ("AnthropicBedrock", "AsyncAnthropicBedrock")},
     **{f"anthropic.{n}": ClientKind("anthropic", "google") for n in ("AnthropicVertex", "AsyncAnthropicVertex")},
 }
@@ -34,7 +36,8 @@ class Endpoint:
 SHAPES: dict[tuple[str, ...], Endpoint] = {}
 for _verb in ("create", "parse", "stream"):
     SHAPES[("chat", "completions", _verb)] = Endpoint(
-        "chat.completions", "openai", ("max_tokens", "max_completion_tokens"), "max_completion_tokens")
+        "chat.completions", "openai", ("max_tokens", "max_completion_tokens"), "max_completion_tokens"
+    )
     SHAPES[("responses", _verb)] = Endpoint("responses", "openai", ("max_output_tokens",), "max_output_tokens")
     SHAPES[("messages", _verb)] = Endpoint("messages", "anthropic", ("max_tokens",), "max_tokens")
 SHAPES[("completions", "create")] = Endpoint("completions", None, ("max_tokens", "max_tokens_to_sample"), "max_tokens")
@@ -59,20 +62,48 @@ class Wrapper:
     is_constructor: bool = False  # LangChain chat models: configured once, called later
 
 
-_LC_OPENAI = Wrapper("openai", "openai", ("max_tokens", "max_completion_tokens"), "max_tokens",
-                     ("timeout", "request_timeout"), ("model", "model_name"), True)
-_LC_ANTHROPIC = Wrapper("anthropic", "anthropic", ("max_tokens", "max_tokens_to_sample"), "max_tokens",
-                        ("timeout", "default_request_timeout"), ("model", "model_name"), True)
+_LC_OPENAI = Wrapper(
+    "openai",
+    "openai",
+    ("max_tokens", "max_completion_tokens"),
+    "max_tokens",
+    ("timeout", "request_timeout"),
+    ("model", "model_name"),
+    True,
+)
+_LC_ANTHROPIC = Wrapper(
+    "anthropic",
+    "anthropic",
+    ("max_tokens", "max_tokens_to_sample"),
+    "max_tokens",
+    ("timeout", "default_request_timeout"),
+    ("model", "model_name"),
+    True,
+)
 _LITELLM = Wrapper("litellm", "openai", ("max_tokens", "max_completion_tokens"), "max_tokens")
 WRAPPERS: dict[str, Wrapper] = {
     "litellm.completion": _LITELLM,
     "litellm.acompletion": _LITELLM,
     "litellm.text_completion": _LITELLM,
-    **{f"{m}.{n}": _LC_OPENAI for m in ("langchain_openai", "langchain_community.chat_models",
-                                         "langchain.chat_models", "langchain_openai.chat_models")
-       for n in ("ChatOpenAI", "AzureChatOpenAI")},
-    **{f"{m}.ChatAnthropic": _LC_ANTHROPIC for m in ("langchain_anthropic", "langchain_community.chat_models",
-                                                     "langchain.chat_models", "langchain_anthropic.chat_models")},
+    **{
+        f"{m}.{n}": _LC_OPENAI
+        for m in (
+            "langchain_openai",
+            "langchain_community.chat_models",
+            "langchain.chat_models",
+            "langchain_openai.chat_models",
+        )
+        for n in ("ChatOpenAI", "AzureChatOpenAI")
+    },
+    **{
+        f"{m}.ChatAnthropic": _LC_ANTHROPIC
+        for m in (
+            "langchain_anthropic",
+            "langchain_community.chat_models",
+            "langchain.chat_models",
+            "langchain_anthropic.chat_models",
+        )
+    },
 }
 
 TENACITY_RETRY = {"tenacity.retry"}
@@ -86,22 +117,48 @@ HTTP_FUNCTIONS = {
     for verb in ("get", "post", "put", "patch", "delete", "request", "stream")
 }
 HTTP_SESSIONS = {
-    "requests.Session": "requests", "requests.session": "requests", "requests.sessions.Session": "requests",
-    "httpx.Client": "httpx", "httpx.AsyncClient": "httpx", "httpx2.Client": "httpx", "httpx2.AsyncClient": "httpx",
+    "requests.Session": "requests",
+    "requests.session": "requests",
+    "requests.sessions.Session": "requests",
+    "httpx.Client": "httpx",
+    "httpx.AsyncClient": "httpx",
+    "httpx2.Client": "httpx",
+    "httpx2.AsyncClient": "httpx",
     "aiohttp.ClientSession": "aiohttp",
 }
 HTTP_VERBS = {"get", "post", "put", "patch", "delete", "request", "stream"}
 LLM_API_HOSTS = (
-    "api.openai.com", "api.anthropic.com", ".openai.azure.com", "generativelanguage.googleapis.com",
-    "aiplatform.googleapis.com", "bedrock-runtime.", "api.mistral.ai", "api.groq.com", "api.together.xyz",
-    "api.together.ai", "api.cohere.ai", "api.cohere.com", "api.deepseek.com", "openrouter.ai/api",
-    "api.fireworks.ai", "api.perplexity.ai", "api.x.ai",
+    "api.openai.com",
+    "api.anthropic.com",
+    ".openai.azure.com",
+    "generativelanguage.googleapis.com",
+    "aiplatform.googleapis.com",
+    "bedrock-runtime.",
+    "api.mistral.ai",
+    "api.groq.com",
+    "api.together.xyz",
+    "api.together.ai",
+    "api.cohere.ai",
+    "api.cohere.com",
+    "api.deepseek.com",
+    "openrouter.ai/api",
+    "api.fireworks.ai",
+    "api.perplexity.ai",
+    "api.x.ai",
 )
 # Endpoint paths that only LLM APIs (and the servers that mimic them: vLLM, Ollama, LiteLLM's proxy,
 # llama.cpp) serve, found anywhere in a URL: self-hosted and proxied endpoints have no known host.
 LLM_API_PATHS = (
-    "/chat/completions", "/v1/completions", "/v1/messages", "/v1/responses", "/v1/embeddings",
-    ":generateContent", ":streamGenerateContent", ":embedContent", ":batchEmbedContents", ":rawPredict",
+    "/chat/completions",
+    "/v1/completions",
+    "/v1/messages",
+    "/v1/responses",
+    "/v1/embeddings",
+    ":generateContent",
+    ":streamGenerateContent",
+    ":embedContent",
+    ":batchEmbedContents",
+    ":rawPredict",
     ":streamRawPredict",
 )
 # Shorter paths that other APIs use too: an LLM endpoint only when the URL ends with them
@@ -114,15 +171,37 @@ LLM_HOSTS = LLM_URL_LITERALS
 
 # Text a file must contain for any rule about SDK calls to match (the literal prefilter).
 SDK_LITERALS = (
-    "openai", "OpenAI", "anthropic", "Anthropic", "litellm", "ChatOpenAI", "ChatAnthropic",
-    ".completions.", ".messages.", ".responses.", "ChatCompletion", "Completion.create",
+    "openai",
+    "OpenAI",
+    "anthropic",
+    "Anthropic",
+    "litellm",
+    "ChatOpenAI",
+    "ChatAnthropic",
+    ".completions.",
+    ".messages.",
+    ".responses.",
+    "ChatCompletion",
+    "Completion.create",
 )
 RETRY_LITERALS = ("tenacity", "backoff")
 
 # Qualified names a `from X import *` may provide (for the star-import case of the alias pass).
 KNOWN_NAMES = frozenset(
-    set(CLIENTS) | set(WRAPPERS) | TENACITY_RETRY | TENACITY_RETRYING | TENACITY_BROAD | BACKOFF_DECORATORS
-    | {"tenacity.stop_after_attempt", "tenacity.stop_after_delay", "tenacity.wait_exponential",
-       "tenacity.wait_random_exponential", "tenacity.wait_fixed", "backoff.expo", "backoff.constant"}
+    set(CLIENTS)
+    | set(WRAPPERS)
+    | TENACITY_RETRY
+    | TENACITY_RETRYING
+    | TENACITY_BROAD
+    | BACKOFF_DECORATORS
+    | {
+        "tenacity.stop_after_attempt",
+        "tenacity.stop_after_delay",
+        "tenacity.wait_exponential",
+        "tenacity.wait_random_exponential",
+        "tenacity.wait_fixed",
+        "backoff.expo",
+        "backoff.constant",
+    }
 )
 PROMPT_NAME_WORDS = ("prompt", "template", "instruction", "system_message", "system_msg")

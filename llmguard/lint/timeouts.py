@@ -78,4 +78,3 @@ def _timeout_object(ctx: FileContext, call: cst.Call) -> float | None:
             return None
         default = positional[0]
     return timeout_seconds(ctx, default.value)
-

@@ -154,8 +154,10 @@ def static_text(expr: cst.BaseExpression, qualify: Qualify | None = None) -> Sta
                 items = [static_text(e.value, qualify) for e in expr.args[0].value.elements]
                 if sep is None or not items or any(i is None for i in items):
                     return None
-                return StaticText(sep.text.join(i.text for i in items if i is not None),
-                                  sep.complete and all(i.complete for i in items if i is not None))
+                return StaticText(
+                    sep.text.join(i.text for i in items if i is not None),
+                    sep.complete and all(i.complete for i in items if i is not None),
+                )
     return None
 
 

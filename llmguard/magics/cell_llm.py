@@ -80,15 +80,23 @@ def build_parser() -> UsageParser:
         "{name} in the cell is replaced by the variable `name` (unknown names stay as written).",
     )
     parser.add_argument("-m", "--model", help="model name (default: gpt-4o-mini / claude-3-5-haiku-latest)")
-    parser.add_argument("--provider", choices=PROVIDERS, help="wire format: openai (any OpenAI-compatible server) or anthropic")
+    parser.add_argument(
+        "--provider", choices=PROVIDERS, help="wire format: openai (any OpenAI-compatible server) or anthropic"
+    )
     parser.add_argument("--system", help="system prompt ({name} placeholders are filled too)")
-    parser.add_argument("--max-tokens", type=positive_int, help=f"output bound (default {DEFAULT_MAX_TOKENS}; always sent)")
+    parser.add_argument(
+        "--max-tokens", type=positive_int, help=f"output bound (default {DEFAULT_MAX_TOKENS}; always sent)"
+    )
     parser.add_argument("--temperature", type=float, help="sampling temperature (0 makes the answer cacheable)")
     parser.add_argument("-o", "--out", metavar="VAR", help="store the answer in this variable (json: the parsed value)")
-    parser.add_argument("--format", choices=FORMATS, default="markdown", help="how to show the answer (code: into a new cell below)")
+    parser.add_argument(
+        "--format", choices=FORMATS, default="markdown", help="how to show the answer (code: into a new cell below)"
+    )
     parser.add_argument("--no-stream", action="store_true", help="wait for the whole answer instead of streaming it")
     parser.add_argument("--no-cache", action="store_true", help="do not answer from (or store in) llmguard's cache")
-    parser.add_argument("--dry-run", action="store_true", help="send nothing: show the prompt, its tokens and the worst-case cost")
+    parser.add_argument(
+        "--dry-run", action="store_true", help="send nothing: show the prompt, its tokens and the worst-case cost"
+    )
     parser.add_argument("--base-url", help="the API's base URL, as the SDK takes it (e.g. http://127.0.0.1:8000/v1)")
     return parser
 
@@ -119,7 +127,9 @@ def run(ext: Any, line: str, cell: str) -> None:
     ns = ext.ip.user_ns
     prompt = fill(cell, ns).strip()
     if not prompt:
-        raise UsageError("%%llm: the cell has no prompt: write it on the lines below %%llm\n" + PARSER.format_usage().strip())
+        raise UsageError(
+            "%%llm: the cell has no prompt: write it on the lines below %%llm\n" + PARSER.format_usage().strip()
+        )
     defaults: LLMDefaults = ext.llm_defaults
     provider = args.provider or defaults.provider
     model = args.model or defaults.model or DEFAULT_MODELS[provider]
@@ -213,8 +223,9 @@ class _StreamDisplay:
         self.handle.update(bundle, raw=True)
 
 
-def _openai(client: Any, model: str, prompt: str, system: str | None, max_tokens: int, args: Any,
-            display: _StreamDisplay) -> str:
+def _openai(
+    client: Any, model: str, prompt: str, system: str | None, max_tokens: int, args: Any, display: _StreamDisplay
+) -> str:
     messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
     bound = "max_completion_tokens" if model.startswith(_REASONING_PREFIXES) else "max_tokens"
     kwargs: dict[str, Any] = {"model": model, "messages": messages, bound: max_tokens}
@@ -232,9 +243,14 @@ def _openai(client: Any, model: str, prompt: str, system: str | None, max_tokens
     return display.text
 
 
-def _anthropic(client: Any, model: str, prompt: str, system: str | None, max_tokens: int, args: Any,
-               display: _StreamDisplay) -> str:
-    kwargs: dict[str, Any] = {"model": model, "max_tokens": max_tokens, "messages": [{"role": "user", "content": prompt}]}
+def _anthropic(
+    client: Any, model: str, prompt: str, system: str | None, max_tokens: int, args: Any, display: _StreamDisplay
+) -> str:
+    kwargs: dict[str, Any] = {
+        "model": model,
+        "max_tokens": max_tokens,
+        "messages": [{"role": "user", "content": prompt}],
+    }
     if system:
         kwargs["system"] = system
     if args.temperature is not None:
@@ -265,8 +281,8 @@ def _sdk_message(exc: BaseException) -> str | None:
 
 
 def _dry_run(provider: str, model: str, prompt: str, system: str | None, max_tokens: int) -> None:
-    from llmguard import tokens
-    from llmguard.pricing import default_pricer
+    from llmguard.policies import tokens
+    from llmguard.policies.pricing import default_pricer
 
     counted = tokens.count_messages([{"role": "user", "content": prompt}], model, system=system)
     guard = llmguard.current()

@@ -15,9 +15,9 @@ from typing import Any
 
 import llmguard
 from llmguard import context
-from llmguard.budget import Scope
 from llmguard.magics.output import count, note, usd
 from llmguard.magics.parsing import UsageParser, positive_float
+from llmguard.policies.budget import Scope
 
 
 def build_parser() -> UsageParser:
@@ -30,8 +30,12 @@ def build_parser() -> UsageParser:
     parser.add_argument("--feature", help="tag the cell's calls with this feature")
     parser.add_argument("--prompt-version", help="tag the cell's calls with this prompt version")
     parser.add_argument("--user", help="tag the cell's calls with this user")
-    parser.add_argument("--priority", choices=context.PRIORITIES, help="background: batch work that yields to interactive calls")
-    parser.add_argument("--budget", type=positive_float, metavar="USD", help="refuse the call that would take this cell past USD")
+    parser.add_argument(
+        "--priority", choices=context.PRIORITIES, help="background: batch work that yields to interactive calls"
+    )
+    parser.add_argument(
+        "--budget", type=positive_float, metavar="USD", help="refuse the call that would take this cell past USD"
+    )
     parser.add_argument("--no-cache", action="store_true", help="neither read nor store cached answers in this cell")
     parser.add_argument("--quiet", action="store_true", help="no summary line when the cell finishes")
     return parser
@@ -47,8 +51,11 @@ def run(ext: Any, line: str, cell: str) -> Any:
     tags = {
         key: value
         for key, value in (
-            ("tenant", args.tenant), ("feature", args.feature), ("prompt_version", args.prompt_version),
-            ("user", args.user), ("priority", args.priority),
+            ("tenant", args.tenant),
+            ("feature", args.feature),
+            ("prompt_version", args.prompt_version),
+            ("user", args.user),
+            ("priority", args.priority),
         )
         if value is not None
     }
@@ -73,8 +80,12 @@ def run(ext: Any, line: str, cell: str) -> Any:
 
 def _cell_budget(limit: float) -> Scope:
     """This cell's budget: a refusal against it says to raise `--budget` here, not the session budget."""
-    return Scope(f"this cell's budget (%%llmguard --budget {limit:g})", limit, "usd",
-                 fix="raise this cell's budget on its first line (%%llmguard --budget USD)")
+    return Scope(
+        f"this cell's budget (%%llmguard --budget {limit:g})",
+        limit,
+        "usd",
+        fix="raise this cell's budget on its first line (%%llmguard --budget USD)",
+    )
 
 
 def _execute(ip: Any, cell: str) -> Any:

@@ -129,8 +129,13 @@ class Extension:
         """One SDK client per provider, base URL and key, reused across `%%llm` cells."""
         import os
 
-        key = (provider, base_url, os.environ.get("LLMGUARD_LLM_BASE_URL"), os.environ.get(cell_llm._BASE_ENV[provider]),
-               os.environ.get(cell_llm._KEY_ENV[provider]))
+        key = (
+            provider,
+            base_url,
+            os.environ.get("LLMGUARD_LLM_BASE_URL"),
+            os.environ.get(cell_llm._BASE_ENV[provider]),
+            os.environ.get(cell_llm._KEY_ENV[provider]),
+        )
         client = self._clients.get(key)
         if client is None:
             client = self._clients[key] = cell_llm.make_client(provider, base_url)
@@ -167,7 +172,9 @@ class LLMGuardMagics(Magics):
 
 LLMGuardMagics.llmguard.__doc__ = (
     "Control llmguard (line magic) or run a cell under scoped settings (cell magic).\n\n"
-    + line_magic.help_text() + "\n=== %%llmguard (cell magic)\n" + cell_scope.PARSER.format_help()
+    + line_magic.help_text()
+    + "\n=== %%llmguard (cell magic)\n"
+    + cell_scope.PARSER.format_help()
 )
 LLMGuardMagics.llm.__doc__ = cell_llm.PARSER.format_help()
 

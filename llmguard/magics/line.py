@@ -35,13 +35,17 @@ def build_parser() -> UsageParser:
     p.add_argument("--off", action="store_true", help="remove this model's limits")
     p = sub.add_parser("tag", help="session-wide tags: tag --tenant acme --feature summary --prompt-version v3")
     for name in TAG_FIELDS:
-        p.add_argument("--" + name.replace("_", "-"), help=f"the {name.replace('_', ' ')} of every later call ('' removes it)")
+        p.add_argument(
+            "--" + name.replace("_", "-"), help=f"the {name.replace('_', ' ')} of every later call ('' removes it)"
+        )
     p.add_argument("--clear", action="store_true", help="remove the session tags set here")
     p = sub.add_parser("cache", help="cache on | off | clear | stats")
     p.add_argument("action", choices=CACHE_ACTIONS)
     sub.add_parser("widget", help="show the live widget (again) in this cell")
     p = sub.add_parser("report", help="this session's cost report, with a chart")
-    p.add_argument("--by", default="model", choices=("model", "cell", "feature", "tenant", "prompt_version", "provider"))
+    p.add_argument(
+        "--by", default="model", choices=("model", "cell", "feature", "tenant", "prompt_version", "provider")
+    )
     sub.add_parser("lint", help="lint the cells run so far in this session")
     p = sub.add_parser("lint-on-run", help="lint each cell before it runs: on (warn) | off | block (stop the cell)")
     p.add_argument("mode", choices=("on", "off", "block"))
@@ -82,10 +86,19 @@ def run(ext: Any, line: str) -> None:
         return
     guard = llmguard.current()
     if guard is None:
-        raise UsageError("%llmguard: no guard is installed in this process: run %load_ext llmguard (or %reload_ext llmguard)")
+        raise UsageError(
+            "%llmguard: no guard is installed in this process: run %load_ext llmguard (or %reload_ext llmguard)"
+        )
     handler = {
-        "status": _status, "budget": _budget, "limit": _limit, "tag": _tag, "cache": _cache,
-        "widget": _widget, "report": _report, "off": _off, "on": _on,
+        "status": _status,
+        "budget": _budget,
+        "limit": _limit,
+        "tag": _tag,
+        "cache": _cache,
+        "widget": _widget,
+        "report": _report,
+        "off": _off,
+        "on": _on,
     }[command]
     handler(ext, guard, args)
 
@@ -99,7 +112,8 @@ def _status(ext: Any, guard: Any, args: argparse.Namespace) -> None:
         lines.append(views.refusal_text(view))
     tags = {k: v for k, v in llmguard.session_tags().items() if k not in ("cell",)}
     lines.append(
-        "session tags: " + (", ".join(f"{k}={v}" for k, v in sorted(tags.items())) if tags else "none")
+        "session tags: "
+        + (", ".join(f"{k}={v}" for k, v in sorted(tags.items())) if tags else "none")
         + f" · cache {tags.get('cache', getattr(settings, 'cache', 'on'))}"
         + f" · lint-on-run {ext.lint.mode}"
     )
@@ -149,7 +163,7 @@ def _limit(ext: Any, guard: Any, args: argparse.Namespace) -> None:
             raise UsageError("%llmguard limit: --off removes the limits; do not give --rpm/--tpm with it\n" + usage)
         limits.pop(args.model, None)
         guard.configure(limits=limits)
-        from llmguard.limiter import LimitSpec
+        from llmguard.policies.limiter import LimitSpec
 
         guard.limiter.set_limit(args.model, LimitSpec(None, None, guard.settings.window_s))
         note(f"llmguard: no limits for {args.model}")
@@ -165,7 +179,11 @@ def _limit(ext: Any, guard: Any, args: argparse.Namespace) -> None:
     guard.configure(limits=limits)
     window = guard.settings.window_s
     per = "minute" if window == 60 else f"{window:g} s window"
-    note(f"llmguard: {args.model} limited to " + ", ".join(f"{v:,} {k.upper()}" for k, v in spec.items()) + f" (per {per})")
+    note(
+        f"llmguard: {args.model} limited to "
+        + ", ".join(f"{v:,} {k.upper()}" for k, v in spec.items())
+        + f" (per {per})"
+    )
 
 
 def _tag(ext: Any, guard: Any, args: argparse.Namespace) -> None:
@@ -190,7 +208,7 @@ def _cache(ext: Any, guard: Any, args: argparse.Namespace) -> None:
             guard.configure(cache="on")
         note("llmguard: cache on")
         return
-    from llmguard import cache
+    from llmguard.cache import store as cache
 
     if args.action == "clear":
         clear = getattr(cache, "cache_clear", None)
@@ -220,7 +238,9 @@ def _report(ext: Any, guard: Any, args: argparse.Namespace) -> None:
 
 def _off(ext: Any, guard: Any, args: argparse.Namespace) -> None:
     guard.configure(enabled=False)
-    note("llmguard is OFF: calls go to the provider untouched (no limits, budget, cache or ledger). %llmguard on", "warn")
+    note(
+        "llmguard is OFF: calls go to the provider untouched (no limits, budget, cache or ledger). %llmguard on", "warn"
+    )
 
 
 def _on(ext: Any, guard: Any, args: argparse.Namespace) -> None:

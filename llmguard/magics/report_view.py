@@ -1,7 +1,7 @@
 """`%llmguard report`: this session's cost report, inline, with a bar chart.
 
-Uses `llmguard.report.report_html` when the report module provides it; otherwise a compact HTML
-report built from `llmguard.report.summary` (tables by model and by cell, with CSS bars, which
+Uses `llmguard.reporting.report.report_html` when the report module provides it; otherwise a compact HTML
+report built from `llmguard.reporting.report.summary` (tables by model and by cell, with CSS bars, which
 render in JupyterLab, Notebook 7 and VS Code without a plotting library).
 """
 
@@ -16,7 +16,7 @@ from llmguard.magics.output import count, ms, usd
 
 def session_report(guard: Any, by: str = "model") -> tuple[str, str]:
     """(text, html) of the cost report for this session's calls (the guard's run id)."""
-    from llmguard import report
+    from llmguard.reporting import report
 
     ledger = guard.ledger
     if ledger is None or not ledger.available:
@@ -37,7 +37,10 @@ def session_report(guard: Any, by: str = "model") -> tuple[str, str]:
     if cells:
         cells.sort(key=lambda row: (row["cell"] is None, row["cell"] or 0))
         body += _table(cells, "cell", "Cost by cell")
-    return text, f'<div class="llmguard-report"><b>llmguard report</b> · this session ({html.escape(run_id)}){body}</div>'
+    return (
+        text,
+        f'<div class="llmguard-report"><b>llmguard report</b> · this session ({html.escape(run_id)}){body}</div>',
+    )
 
 
 def _text(rows: list[dict[str, Any]], by: str) -> str:
@@ -72,9 +75,17 @@ def _table(rows: list[dict[str, Any]], by: str, title: str) -> str:
         )
         label = "-" if row[by] is None else html.escape(str(row[by]))
         cells = [
-            label, f"{row['calls']:,}", f"{row['input_tokens']:,}", f"{row['output_tokens']:,}",
-            f"{row['cache_hits']:,}", f"{row['errors']:,}", ms(row["p50_ms"]), ms(row["p95_ms"]),
+            label,
+            f"{row['calls']:,}",
+            f"{row['input_tokens']:,}",
+            f"{row['output_tokens']:,}",
+            f"{row['cache_hits']:,}",
+            f"{row['errors']:,}",
+            ms(row["p50_ms"]),
+            ms(row["p95_ms"]),
         ]
         tds = "".join(f"<td style='text-align:{'left' if i == 0 else 'right'}'>{c}</td>" for i, c in enumerate(cells))
         body.append(f"<tr>{tds}<td style='text-align:right;white-space:nowrap'>{usd(row['cost_usd'])}{bar}</td></tr>")
-    return f"<h4 style='margin:8px 0 2px'>{html.escape(title)}</h4><table>{'<tr>' + head + '</tr>'}{''.join(body)}</table>"
+    return (
+        f"<h4 style='margin:8px 0 2px'>{html.escape(title)}</h4><table>{'<tr>' + head + '</tr>'}{''.join(body)}</table>"
+    )

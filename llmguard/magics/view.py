@@ -25,15 +25,17 @@ def collect(guard: Any) -> dict[str, Any]:
     for model, spec in sorted(guard.limiter.snapshot().items()):
         rpm, tpm = spec.get("rpm"), spec.get("tpm")
         left_r, left_t = spec.get("requests_left"), spec.get("tokens_left")
-        limits.append({
-            "model": model,
-            "rpm": rpm,
-            "tpm": tpm,
-            "rpm_used": None if not rpm or left_r is None else max(0.0, rpm - left_r),
-            "tpm_used": None if not tpm or left_t is None else max(0.0, tpm - left_t),
-            "queue_depth": spec.get("queue_depth", 0),
-            "oldest_wait_s": spec.get("oldest_wait_s", 0.0),
-        })
+        limits.append(
+            {
+                "model": model,
+                "rpm": rpm,
+                "tpm": tpm,
+                "rpm_used": None if not rpm or left_r is None else max(0.0, rpm - left_r),
+                "tpm_used": None if not tpm or left_t is None else max(0.0, tpm - left_t),
+                "queue_depth": spec.get("queue_depth", 0),
+                "oldest_wait_s": spec.get("oldest_wait_s", 0.0),
+            }
+        )
     return {
         **metrics,
         "enabled": bool(guard.enabled),

@@ -30,7 +30,10 @@ class SpendWidget:
         self.title = w.HTML("<b>llmguard</b>", layout=w.Layout(margin="0 12px 0 0"))
         self.spend = w.HTML("$0.00 spent", _dom_classes=["llmguard-spend"])
         self.bar = w.FloatProgress(
-            value=0.0, min=0.0, max=1.0, bar_style="success",
+            value=0.0,
+            min=0.0,
+            max=1.0,
+            bar_style="success",
             layout=w.Layout(width="180px", margin="2px 0 0 12px", visibility="hidden"),
             _dom_classes=["llmguard-budget-bar"],
         )
@@ -112,7 +115,9 @@ class SpendWidget:
                     continue
                 session = guard.budget.session
                 key = (
-                    id(guard), guard.metrics.version, guard.enabled,
+                    id(guard),
+                    guard.metrics.version,
+                    guard.enabled,
                     None if session is None else (session.limit, session.spent, session.reserved),
                 )
                 now = time.monotonic()

@@ -30,7 +30,7 @@ def parse_request(path: str, body: bytes) -> CallRequest | None:
 
 
 def prompt_cache_ttl(call: CallRequest) -> str | None:
-    """"1h" or "5m" when the request marks blocks with `cache_control` (the longest TTL asked)."""
+    """ "1h" or "5m" when the request marks blocks with `cache_control` (the longest TTL asked)."""
     found: str | None = None
     # a top-level `cache_control` (automatic caching) marks the whole prompt, like a last breakpoint
     body = call.body
@@ -189,7 +189,7 @@ def _seconds_until(stamp: str | None) -> float | None:
 
 def rate_limit_info(headers: Any) -> Any:
     """`anthropic-ratelimit-*` headers as a RateLimitInfo (tokens = the combined token bucket)."""
-    from llmguard.limiter import RateLimitInfo
+    from llmguard.policies.limiter import RateLimitInfo
     from llmguard.providers.openai import prefixed_headers
 
     found = prefixed_headers(headers, b"anthropic-ratelimit-")

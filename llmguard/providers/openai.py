@@ -287,7 +287,7 @@ def _int(value: str | None) -> int | None:
 
 def rate_limit_info(headers: Any) -> Any:
     """`x-ratelimit-*` headers as a RateLimitInfo, or None when there are none."""
-    from llmguard.limiter import RateLimitInfo
+    from llmguard.policies.limiter import RateLimitInfo
 
     found = prefixed_headers(headers, b"x-ratelimit-")
     if not found:

@@ -61,7 +61,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from llmguard.providers.sse import SSESplitter, event_fields
+from llmguard.intercept.sse import SSESplitter, event_fields
 
 DEFAULT_MAX_TOKENS = 4096
 OPENAI_MAX_STOP = 4  # OpenAI takes at most 4 stop sequences
@@ -187,9 +187,7 @@ def _stops(value: Any, where: str) -> list[str]:
     return [_str(s, f"{where}[{i}]") for i, s in enumerate(_list(value, where, "a string or a list"))]
 
 
-def _drop_extra(
-    item: dict[str, Any], keep: tuple[str, ...], where: str, log: _Log, note: str | None = None
-) -> None:
+def _drop_extra(item: dict[str, Any], keep: tuple[str, ...], where: str, log: _Log, note: str | None = None) -> None:
     for key, value in item.items():
         if key not in keep and value is not None:
             log.drop(f"{where}.{key}", note)
@@ -282,9 +280,7 @@ def openai_chat_to_anthropic(
         stops = []
         for i, stop in enumerate(_stops(body["stop"], "stop")):
             if _is_blank(stop):
-                log.drop(
-                    f"stop[{i}]", "blank stop sequences were dropped: Anthropic refuses whitespace-only ones"
-                )
+                log.drop(f"stop[{i}]", "blank stop sequences were dropped: Anthropic refuses whitespace-only ones")
             else:
                 stops.append(stop)
         if stops:
@@ -318,9 +314,7 @@ def _openai_messages(messages: list[Any], log: _Log) -> tuple[list[dict[str, Any
         if role in ("system", "developer"):
             _drop_extra(message, _MESSAGE_KEYS, where, log)
             if began:
-                log.note(
-                    f"{where}: a {role} message inside the conversation was moved into Anthropic's system prompt"
-                )
+                log.note(f"{where}: a {role} message inside the conversation was moved into Anthropic's system prompt")
             blocks = _openai_text_blocks(message.get("content"), f"{where}.content", log, f"a {role} message")
             system += _cached(blocks, message, where)
             continue
@@ -538,9 +532,7 @@ def _openai_assistant_blocks(message: dict[str, Any], where: str, log: _Log) -> 
     calls = message.get("tool_calls")
     if calls is not None:
         for j, raw in enumerate(_list(calls, f"{where}.tool_calls")):
-            blocks.append(
-                _openai_tool_call(_dict(raw, f"{where}.tool_calls[{j}]"), f"{where}.tool_calls[{j}]")
-            )
+            blocks.append(_openai_tool_call(_dict(raw, f"{where}.tool_calls[{j}]"), f"{where}.tool_calls[{j}]"))
     return blocks
 
 
@@ -700,9 +692,7 @@ _ANTHROPIC_HANDLED = (
     "metadata",
 )
 _CACHE_NOTE = "cache_control was dropped: OpenAI caches prompt prefixes by itself"
-_THINKING_NOTE = (
-    "thinking has no OpenAI chat equivalent: thinking blocks and the thinking parameter were dropped"
-)
+_THINKING_NOTE = "thinking has no OpenAI chat equivalent: thinking blocks and the thinking parameter were dropped"
 
 
 def anthropic_to_openai_chat(body: dict[str, Any], model: str) -> Translated:
@@ -1065,9 +1055,7 @@ def anthropic_message_to_openai_chat_completion(
     }
 
 
-def openai_chat_completion_to_anthropic_message(
-    completion: dict[str, Any], requested_model: str
-) -> dict[str, Any]:
+def openai_chat_completion_to_anthropic_message(completion: dict[str, Any], requested_model: str) -> dict[str, Any]:
     """An OpenAI `chat.completion` (one choice) as an Anthropic `message`."""
     completion = _dict(completion, _ANSWER, "a chat.completion object")
     choices = _list(completion.get("choices"), "choices")
@@ -1410,11 +1398,7 @@ class OpenAIToAnthropicStream:
                 self._tools[position] = self._open  # type: ignore[assignment]
             arguments = function.get("arguments")
             if isinstance(arguments, str) and arguments:
-                out.append(
-                    self._delta(
-                        {"type": "input_json_delta", "partial_json": arguments}, self._tools[position]
-                    )
-                )
+                out.append(self._delta({"type": "input_json_delta", "partial_json": arguments}, self._tools[position]))
         finish = choice.get("finish_reason")
         if isinstance(finish, str):
             if self._stop != "refusal":
@@ -1495,9 +1479,7 @@ def _upstream(status: int | None, text: str | None) -> str:
 
 def _openai_error_dict(error: dict[str, Any], status: int | None, text: str | None = None) -> dict[str, Any]:
     kind = error.get("type")
-    default = (
-        ("server_error", None) if status is not None and status >= 500 else ("invalid_request_error", None)
-    )
+    default = ("server_error", None) if status is not None and status >= 500 else ("invalid_request_error", None)
     openai_type, code = _ANTHROPIC_TO_OPENAI_ERROR.get(kind, default) if isinstance(kind, str) else default
     message = error.get("message")
     if not isinstance(message, str) or not message:
@@ -1505,9 +1487,7 @@ def _openai_error_dict(error: dict[str, Any], status: int | None, text: str | No
     return {"error": {"message": message, "type": openai_type, "param": None, "code": code}}
 
 
-def _anthropic_error_dict(
-    error: dict[str, Any], status: int | None, text: str | None = None
-) -> dict[str, Any]:
+def _anthropic_error_dict(error: dict[str, Any], status: int | None, text: str | None = None) -> dict[str, Any]:
     code, kind = error.get("code"), error.get("type")
     anthropic_type = _OPENAI_CODE_TO_ANTHROPIC.get(code) if isinstance(code, str) else None
     if anthropic_type is None and kind in ("requests", "tokens"):
@@ -1515,9 +1495,7 @@ def _anthropic_error_dict(
     if anthropic_type is None and kind == "insufficient_quota":
         anthropic_type = "billing_error"
     if anthropic_type is None and status is not None:
-        anthropic_type = _STATUS_TO_ANTHROPIC.get(
-            status, "api_error" if status >= 500 else "invalid_request_error"
-        )
+        anthropic_type = _STATUS_TO_ANTHROPIC.get(status, "api_error" if status >= 500 else "invalid_request_error")
     if anthropic_type is None:
         anthropic_type = "api_error" if kind == "server_error" else "invalid_request_error"
     message = error.get("message")

@@ -205,9 +205,7 @@ def prompt_layout(
         walk.feed("message", fields, count(messages=[fields]))
         content = message.get("content")
         if isinstance(content, list):
-            blocks = [
-                (b, block, count(messages=[{"content": [block]}]) - empty) for b, block in enumerate(content)
-            ]
+            blocks = [(b, block, count(messages=[{"content": [block]}]) - empty) for b, block in enumerate(content)]
         elif content is not None:
             blocks = [(0, content, count(messages=[{"content": content}]) - empty)]
         else:
@@ -227,8 +225,7 @@ def prompt_layout(
 
     if len(walk.breakpoints) > MAX_BREAKPOINTS:
         raise CacheControlError(
-            f"A maximum of {MAX_BREAKPOINTS} blocks with cache_control may be provided. "
-            f"Found {len(walk.breakpoints)}."
+            f"A maximum of {MAX_BREAKPOINTS} blocks with cache_control may be provided. Found {len(walk.breakpoints)}."
         )
     total = message_tokens(messages, model, system=system, tools=tools)
     points = tuple(b for b in walk.breakpoints if b.tokens <= total)  # guards a counter that stops adding up

@@ -163,14 +163,10 @@ def after_tool_result(messages: list[Any]) -> bool:
     if not messages or not isinstance(messages[-1], dict) or messages[-1].get("role") != "user":
         return False
     content = messages[-1].get("content")
-    return isinstance(content, list) and any(
-        isinstance(b, dict) and b.get("type") == "tool_result" for b in content
-    )
+    return isinstance(content, list) and any(isinstance(b, dict) and b.get("type") == "tool_result" for b in content)
 
 
-def tool_call(
-    body: dict[str, Any], specs: list[dict[str, Any]], seed: int
-) -> tuple[str, dict[str, Any]] | None:
+def tool_call(body: dict[str, Any], specs: list[dict[str, Any]], seed: int) -> tuple[str, dict[str, Any]] | None:
     """(name, input) of the call this turn makes, or None for a text answer."""
     if not specs:
         return None
@@ -206,8 +202,7 @@ class Answer:
 def signature(digest: bytes, thinking: str) -> str:
     """An opaque, deterministic stand-in for the thinking block's signature."""
     raw = b"".join(
-        hashlib.blake2b(digest + thinking.encode(), digest_size=64, person=bytes([i]) * 16).digest()
-        for i in range(3)
+        hashlib.blake2b(digest + thinking.encode(), digest_size=64, person=bytes([i]) * 16).digest() for i in range(3)
     )
     return "Eq" + base64.b64encode(raw).decode()
 
@@ -338,9 +333,7 @@ class AnthropicRoutes:
             use = None
         mid = anthropic_api.message_id()
         if stream:
-            preamble, events, tail = anthropic_api.message_stream(
-                mid, model, answer.blocks, answer.stop_reason, use
-            )
+            preamble, events, tail = anthropic_api.message_stream(mid, model, answer.blocks, answer.stop_reason, use)
             parts = core.stream_parts(preamble, events, tail, answer.hidden_tokens)
             response = Response(200, [("content-type", anthropic_api.EVENT_STREAM), *headers], parts=parts)
         else:

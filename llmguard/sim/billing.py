@@ -1,4 +1,4 @@
-"""The simulated provider's bill: genai-prices' own `calc_price`, never `llmguard.pricing`.
+"""The simulated provider's bill: genai-prices' own `calc_price`, never `llmguard.policies.pricing`.
 
 Each answered call is priced once, from the usage the simulator reported on the wire, with the
 offline snapshot genai-prices ships (it is never updated at run time). The price used for each model

@@ -28,18 +28,10 @@ def _fault(value: str) -> tuple[str, float]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--port", type=int, default=8765, help="port on 127.0.0.1 (0 picks a free one; default 8765)"
-    )
-    parser.add_argument(
-        "--rpm", type=int, default=None, help="requests per window, per model (default: unlimited)"
-    )
-    parser.add_argument(
-        "--tpm", type=int, default=None, help="tokens per window, per model (default: unlimited)"
-    )
-    parser.add_argument(
-        "--window-s", type=float, default=60.0, help="rate-limit window in seconds (default 60)"
-    )
+    parser.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (0 picks a free one; default 8765)")
+    parser.add_argument("--rpm", type=int, default=None, help="requests per window, per model (default: unlimited)")
+    parser.add_argument("--tpm", type=int, default=None, help="tokens per window, per model (default: unlimited)")
+    parser.add_argument("--window-s", type=float, default=60.0, help="rate-limit window in seconds (default 60)")
     parser.add_argument("--latency-ms", type=float, default=0.0, help="base latency / time to first token")
     parser.add_argument("--per-token-ms", type=float, default=0.0, help="extra latency per output token")
     parser.add_argument(
@@ -69,9 +61,7 @@ def run(args: argparse.Namespace) -> int:
             seed=args.seed,
         ).start()
     except (OSError, ValueError) as exc:
-        print(
-            f"llmguard sim: cannot start on 127.0.0.1:{args.port}: {exc}. Pick another --port (0 = any free one)."
-        )
+        print(f"llmguard sim: cannot start on 127.0.0.1:{args.port}: {exc}. Pick another --port (0 = any free one).")
         return 1
     print(f"llmguard sim serving on {sim.base_url}")
     print(f"  OpenAI:    openai.OpenAI(base_url={sim.base_url + '/v1'!r}, api_key='sk-test')")

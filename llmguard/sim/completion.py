@@ -39,9 +39,7 @@ class Completion:
         return len(self.pieces) + self.reasoning_tokens
 
 
-def make_completion(
-    route: str, body: dict[str, Any], model: str, max_tokens: int, seed: int = 0
-) -> Completion:
+def make_completion(route: str, body: dict[str, Any], model: str, max_tokens: int, seed: int = 0) -> Completion:
     digest = request_digest(route, body, seed)
     want = target_length(digest)
     reasoning = 0

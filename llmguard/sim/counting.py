@@ -1,4 +1,4 @@
-"""How the simulated provider counts prompt tokens: tiktoken directly, never `llmguard.tokens`.
+"""How the simulated provider counts prompt tokens: tiktoken directly, never `llmguard.policies.tokens`.
 
 The conventions are the providers' own, written down once here so that the guard and the simulator
 each follow the provider rather than each other:

@@ -82,9 +82,7 @@ def usage(prompt: int, cached: int, completion: int, reasoning: int) -> dict[str
     }
 
 
-def chat_completion(
-    cid: str, created: int, model: str, text: str, finish: str, use: dict[str, Any] | None
-) -> bytes:
+def chat_completion(cid: str, created: int, model: str, text: str, finish: str, use: dict[str, Any] | None) -> bytes:
     """A `chat.completion` object; built from a template (this is the hot path of every benchmark).
     `use=None` leaves usage out (the no_usage fault)."""
     return (
@@ -117,8 +115,7 @@ def chat_completion_choices(
             "created": created,
             "model": model,
             "choices": [
-                {"index": c.index, "message": _message(c), "logprobs": None, "finish_reason": c.finish}
-                for c in choices
+                {"index": c.index, "message": _message(c), "logprobs": None, "finish_reason": c.finish} for c in choices
             ],
             "usage": use,
             "service_tier": "default",
@@ -185,14 +182,11 @@ def chat_stream_choices(
                 if c.tool_call is None:
                     delta = '{"content":' + _quote(c.pieces[k]) + "}"
                 else:
-                    delta = (
-                        '{"tool_calls":[{"index":0,"function":{"arguments":' + _quote(c.pieces[k]) + "}}]}"
-                    )
+                    delta = '{"tool_calls":[{"index":0,"function":{"arguments":' + _quote(c.pieces[k]) + "}}]}"
                 step.append(f'{head}{c.index},"delta":{delta}{mid}')
         events.append("".join(step).encode())
     tail = "".join(
-        f'{head}{c.index},"delta":{{}},"logprobs":null,"finish_reason":"{c.finish}"}}]{tail_null}\n\n'
-        for c in choices
+        f'{head}{c.index},"delta":{{}},"logprobs":null,"finish_reason":"{c.finish}"}}]{tail_null}\n\n' for c in choices
     )
     if include_usage:
         tail += (

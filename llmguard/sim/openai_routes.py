@@ -234,9 +234,7 @@ class OpenAIRoutes:
         out = sum(a.output_tokens for a in call.answers)
         reasoning = sum(a.reasoning_tokens for a in call.answers)
         use = openai_api.usage(prompt, cached, out, reasoning)
-        usage = BilledUsage(
-            input_tokens=prompt, cached_tokens=cached, output_tokens=out, reasoning_tokens=reasoning
-        )
+        usage = BilledUsage(input_tokens=prompt, cached_tokens=cached, output_tokens=out, reasoning_tokens=reasoning)
 
         def commit() -> None:
             core.stats.bill("openai", model, usage)
@@ -262,9 +260,7 @@ class OpenAIRoutes:
                     cid, created, model, first.content, first.finish, None if no_usage else use
                 )
             else:
-                data = openai_api.chat_completion_choices(
-                    cid, created, model, choices, None if no_usage else use
-                )
+                data = openai_api.chat_completion_choices(cid, created, model, choices, None if no_usage else use)
             response = json_response(200, data, headers)
             response.delay_s = delay
         return core.finish(response, kind, commit)
@@ -279,9 +275,7 @@ class OpenAIRoutes:
         if not isinstance(model, str) or not model:
             return bad_request("you must provide a model parameter", "model")
         if not isinstance(messages, list) or not messages:
-            return bad_request(
-                "Missing required parameter: 'messages'.", "messages", "missing_required_parameter"
-            )
+            return bad_request("Missing required parameter: 'messages'.", "messages", "missing_required_parameter")
         field = "max_completion_tokens" if body.get("max_completion_tokens") is not None else "max_tokens"
         max_tokens = body.get(field)
         if max_tokens is not None and not positive_int(max_tokens):
@@ -328,9 +322,7 @@ class OpenAIRoutes:
             room = max(0, bound - completion.reasoning_tokens)
             try:
                 if tool is not None:
-                    answers.append(
-                        _tool_answer(index, tool, digest, model, room, completion.reasoning_tokens)
-                    )
+                    answers.append(_tool_answer(index, tool, digest, model, room, completion.reasoning_tokens))
                 elif response_format is not None:
                     text = json_text(instance_for(response_format, digest))
                     answers.append(_json_answer(index, text, model, room, completion.reasoning_tokens))
@@ -395,9 +387,7 @@ class OpenAIRoutes:
         if not adm.allowed:
             return core.rate_limited(adm, openai_api.rate_limit_error(model, adm), headers)
         completions = [
-            make_completion(
-                "completions", _choice_body({**body, "prompt": p}, i), model, max_tokens, core.seed
-            )
+            make_completion("completions", _choice_body({**body, "prompt": p}, i), model, max_tokens, core.seed)
             for p, _ in prompts
             for i in range(n)
         ]
@@ -568,8 +558,7 @@ def _response_format(raw: Any, messages: list[Any]) -> dict[str, Any] | None | R
     if kind == "json_object":
         if "json" not in json.dumps(messages, default=str).lower():
             return bad_request(
-                "'messages' must contain the word 'json' in some form, to use 'response_format' of type "
-                "'json_object'.",
+                "'messages' must contain the word 'json' in some form, to use 'response_format' of type 'json_object'.",
                 "messages",
             )
         return _JSON_OBJECT_SCHEMA
@@ -601,9 +590,7 @@ def _response_format(raw: Any, messages: list[Any]) -> dict[str, Any] | None | R
     return schema
 
 
-def _tool_answer(
-    index: int, tool: dict[str, Any], digest: bytes, model: str, room: int, reasoning: int
-) -> _Answer:
+def _tool_answer(index: int, tool: dict[str, Any], digest: bytes, model: str, room: int, reasoning: int) -> _Answer:
     """A tool call whose output tokens are name + arguments tokens, cut at `room` like text."""
     name = tool["name"]
     arguments = json_text(instance_for(tool["parameters"], digest))

@@ -212,11 +212,7 @@ class SimProvider:
     @staticmethod
     def _is_anthropic(request: Request) -> bool:
         headers = request.headers
-        return (
-            request.path.startswith("/v1/messages")
-            or "anthropic-version" in headers
-            or "x-api-key" in headers
-        )
+        return request.path.startswith("/v1/messages") or "anthropic-version" in headers or "x-api-key" in headers
 
     def _not_found(self, request: Request) -> Response:
         if self._is_anthropic(request):

@@ -121,9 +121,7 @@ def response_object(
     return obj
 
 
-def request_echo(
-    body: dict[str, Any], tools: list[dict[str, Any]], reasoning: dict[str, Any]
-) -> dict[str, Any]:
+def request_echo(body: dict[str, Any], tools: list[dict[str, Any]], reasoning: dict[str, Any]) -> dict[str, Any]:
     """The request parameters a response object repeats back, with the API's defaults filled in."""
     text = body.get("text") if isinstance(body.get("text"), dict) else {}
     fmt = text.get("format") if isinstance(text.get("format"), dict) else {"type": "text"}

@@ -76,9 +76,7 @@ class BadRequest(Exception):
 
 
 def error_response(status: int, message: str, param: str | None = None, code: str | None = None) -> Response:
-    return json_response(
-        status, openai_api.error(message, "invalid_request_error", param, code), openai_ids()
-    )
+    return json_response(status, openai_api.error(message, "invalid_request_error", param, code), openai_ids())
 
 
 def _type_name(value: Any) -> str:
@@ -430,9 +428,7 @@ class ResponsesRoutes:
             previous = stored.conversation
         if "input" not in body or body["input"] is None:
             if not previous:
-                raise BadRequest(
-                    "Missing required parameter: 'input'.", "input", "missing_required_parameter"
-                )
+                raise BadRequest("Missing required parameter: 'input'.", "input", "missing_required_parameter")
             new, after_tool = [], False
         else:
             new, after_tool = input_messages(body["input"])
@@ -444,17 +440,13 @@ class ResponsesRoutes:
         counted: list[Any] = list(body.get("tools") or [])
         if fmt is not None and fmt.get("type") == "json_schema":
             counted.append(fmt)
-        plan = Plan(
-            model, max_output, instructions, conversation, counted, echo, store=body.get("store") is not False
-        )
+        plan = Plan(model, max_output, instructions, conversation, counted, echo, store=body.get("store") is not False)
 
         digest = request_digest(ROUTE, body, self.core.seed)
         arguments: dict[str, str] = {}
         for i, tool in enumerate(tools):  # every schema is checked, as the real API does
             try:
-                arguments[tool["name"]] = json_text(
-                    instance_for(tool["parameters"] or _EMPTY_PARAMETERS, digest)
-                )
+                arguments[tool["name"]] = json_text(instance_for(tool["parameters"] or _EMPTY_PARAMETERS, digest))
             except SchemaError as exc:
                 raise BadRequest(
                     f"Invalid schema for function '{tool['name']}': {exc}.",
@@ -499,9 +491,7 @@ class ResponsesRoutes:
         if plan.call is None and plan.structured is None:
             chunks, visible, truncated = text.pieces, text.visible_tokens, text.truncated
         else:
-            whole, spans = token_pieces(
-                plan.call["arguments"] if plan.call else plan.structured or "", plan.model
-            )
+            whole, spans = token_pieces(plan.call["arguments"] if plan.call else plan.structured or "", plan.model)
             chunks, visible = [], 0
             for piece, span in zip(whole, spans, strict=True):
                 if visible + span > room:
@@ -519,9 +509,7 @@ class ResponsesRoutes:
             output.append(item)
             pieces.append(chunks)
             call = {"name": plan.call["name"], "arguments": joined}
-            history.append(
-                {"role": "assistant", "tool_calls": [{"id": cid, "type": "function", "function": call}]}
-            )
+            history.append({"role": "assistant", "tool_calls": [{"id": cid, "type": "function", "function": call}]})
         elif chunks or not truncated:  # a cap spent on reasoning alone leaves no message at all
             output.append(responses_api.message_item(responses_api.message_id(), joined, status))
             pieces.append(chunks)
@@ -544,9 +532,7 @@ class ResponsesRoutes:
             return faulted
 
         model = plan.model
-        prompt = message_tokens(
-            plan.conversation, model, system=plan.instructions, tools=plan.counted_tools or None
-        )
+        prompt = message_tokens(plan.conversation, model, system=plan.instructions, tools=plan.counted_tools or None)
         ids = openai_ids()
         adm = core.admit(model, prompt, plan.max_output, kind)
         headers = ids + openai_api.ratelimit_headers(adm)
@@ -569,9 +555,7 @@ class ResponsesRoutes:
             rid, created, model, plan.echo, status, answer.output, use, None if answer.truncated else created
         )
         data = responses_api.response_json(final)
-        billed = BilledUsage(
-            input_tokens=prompt, cached_tokens=cached, output_tokens=out, reasoning_tokens=reasoning
-        )
+        billed = BilledUsage(input_tokens=prompt, cached_tokens=cached, output_tokens=out, reasoning_tokens=reasoning)
         conversation = plan.conversation + answer.history
 
         def commit() -> None:

@@ -108,9 +108,7 @@ class HTTPServer:
         self._listener.setblocking(False)
         self.port: int = self._listener.getsockname()[1]
         self._wake_r, self._wake_w = socket.socketpair()
-        self._acceptor = threading.Thread(
-            target=self._accept_loop, name=f"llmguard-sim-{self.port}", daemon=True
-        )
+        self._acceptor = threading.Thread(target=self._accept_loop, name=f"llmguard-sim-{self.port}", daemon=True)
         self._started = False
         self._stopped = False
 

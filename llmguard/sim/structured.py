@@ -434,12 +434,8 @@ class _Generator:
             if len(text) >= lo and (hi is None or len(text) <= hi) and (regex is None or regex.search(text)):
                 return text
         if regex is not None:
-            raise SchemaError(
-                f"pattern is not supported by llmguard.sim: no generated string matches {pattern!r}"
-            )
-        raise SchemaError(
-            f"format {schema.get('format')!r} cannot fit between minLength {lo} and maxLength {hi}"
-        )
+            raise SchemaError(f"pattern is not supported by llmguard.sim: no generated string matches {pattern!r}")
+        raise SchemaError(f"format {schema.get('format')!r} cannot fit between minLength {lo} and maxLength {hi}")
 
     def formatted(self, fmt: Any, lo: int, hi: int | None) -> str:
         rng, word = self.rng, self.word

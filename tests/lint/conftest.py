@@ -84,7 +84,7 @@ def make_notebook(cells: list[tuple[str, str]], language: str = "python") -> str
     return nbformat.writes(nb) + "\n"
 
 
-BAD_PY = '''\
+BAD_PY = """\
 import openai
 from tenacity import retry, wait_exponential
 
@@ -94,8 +94,8 @@ client = openai.OpenAI()
 @retry(wait=wait_exponential())
 def ask(msgs):
     return client.chat.completions.create(model="gpt-4o-mini", messages=msgs)
-'''
-CLEAN_PY = '''\
+"""
+CLEAN_PY = """\
 import openai
 
 client = openai.OpenAI(timeout=30)
@@ -103,7 +103,7 @@ client = openai.OpenAI(timeout=30)
 
 def ask(msgs):
     return client.chat.completions.create(model="gpt-4o-mini", messages=msgs, max_tokens=100)
-'''
+"""
 
 
 @pytest.fixture

@@ -13,8 +13,21 @@ from llmguard.lint import Finding, LintConfig, lint_source, load_config
 
 def test_lint_source_returns_findings():
     findings = lint_source("import openai\nclient = openai.OpenAI()\n")
-    assert findings == [Finding("LG201", "client-without-timeout", findings[0].message, "<cell>", 2, 10, 2, 25,
-                                None, "high", "add timeout=60")]
+    assert findings == [
+        Finding(
+            "LG201",
+            "client-without-timeout",
+            findings[0].message,
+            "<cell>",
+            2,
+            10,
+            2,
+            25,
+            None,
+            "high",
+            "add timeout=60",
+        )
+    ]
     assert lint_source("x = 1\n") == []
     assert lint_source("import openai\nopenai.OpenAI()\n", config=LintConfig(ignore=("LG201",))) == []
 
@@ -31,9 +44,11 @@ def test_load_config_from_a_directory(tmp_path):
 
 
 def test_importing_llmguard_and_the_lint_cli_does_not_load_libcst():
-    code = ("import sys, llmguard, llmguard.lint, llmguard.lint.cli; "
-            "findings = llmguard.lint.lint_source('x = 1\\nprint(x)\\n'); "
-            "assert findings == [] and 'libcst' not in sys.modules, 'libcst imported eagerly'")
+    code = (
+        "import sys, llmguard, llmguard.lint, llmguard.lint.cli; "
+        "findings = llmguard.lint.lint_source('x = 1\\nprint(x)\\n'); "
+        "assert findings == [] and 'libcst' not in sys.modules, 'libcst imported eagerly'"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
 
@@ -53,12 +68,15 @@ def test_the_linter_imports_only_tokens_and_pricing_from_llmguard():
 
     import llmguard.lint
 
-    allowed = {"llmguard", "llmguard.tokens", "llmguard.pricing"}
+    allowed = {"llmguard", "llmguard.policies.tokens", "llmguard.policies.pricing"}
     offenders = []
     for path in Path(llmguard.lint.__file__).parent.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
-                [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else ([node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
+            )
             for name in names:
                 if name.startswith("llmguard") and not name.startswith("llmguard.lint") and name not in allowed:
                     offenders.append(f"{path.name}: {name}")
@@ -66,8 +84,11 @@ def test_the_linter_imports_only_tokens_and_pricing_from_llmguard():
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.text(alphabet=st.sampled_from(list("openai.OpenAI()tenacity:retry\n =[]{}'\"#\\%!@*,0123456789xy")),
-               max_size=200))
+@given(
+    st.text(
+        alphabet=st.sampled_from(list("openai.OpenAI()tenacity:retry\n =[]{}'\"#\\%!@*,0123456789xy")), max_size=200
+    )
+)
 def test_arbitrary_text_never_crashes(text):
     for finding in lint_source("import openai\n" + text):
         assert finding.line >= 1 and finding.column >= 1

@@ -8,15 +8,17 @@ from conftest import BAD_PY, make_notebook
 
 
 def test_each_bad_file_gets_a_clear_message(cli, project):
-    root = project({
-        "syntax.py": "import openai\n\ndef ask(:\n    pass\n",
-        "binary.py": b"\x00\x01\x02openai\x00",
-        "latin.py": "# no coding line\nname = 'caf\xe9'\nimport openai\n".encode("latin-1"),
-        "huge.py": "import openai\n" + "x = 1\n" * 200_000,
-        "broken.ipynb": '{"cells": [',
-        "empty.ipynb": "",
-        "bad.py": BAD_PY,
-    })
+    root = project(
+        {
+            "syntax.py": "import openai\n\ndef ask(:\n    pass\n",
+            "binary.py": b"\x00\x01\x02openai\x00",
+            "latin.py": "# no coding line\nname = 'caf\xe9'\nimport openai\n".encode("latin-1"),
+            "huge.py": "import openai\n" + "x = 1\n" * 200_000,
+            "broken.ipynb": '{"cells": [',
+            "empty.ipynb": "",
+            "bad.py": BAD_PY,
+        }
+    )
     os.symlink(root / "missing-target.py", root / "dangling.py")
     result = cli(["lint", ".", "--format", "json", "--no-cache"], cwd=root)
     assert result.code == 1
@@ -42,8 +44,9 @@ def test_parse_errors_only_for_files_a_rule_could_match(cli, project):
 
 
 def test_coding_declaration_is_honoured(cli, project):
-    root = project({"legacy.py": "# -*- coding: latin-1 -*-\nimport openai\nname = 'caf\xe9'\nopenai.OpenAI()\n"
-                   .encode("latin-1")})
+    root = project(
+        {"legacy.py": "# -*- coding: latin-1 -*-\nimport openai\nname = 'caf\xe9'\nopenai.OpenAI()\n".encode("latin-1")}
+    )
     found = [f["code"] for f in cli(["lint", "legacy.py", "--format", "json"], cwd=root).json()]
     assert found == ["LG201"]
 

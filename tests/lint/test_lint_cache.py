@@ -59,10 +59,12 @@ def test_default_location_is_dot_llmguard(bad_project, monkeypatch):
 
 
 def test_template_dependency_invalidates(project, monkeypatch):
-    root = project({
-        "prompts/system.txt": "short",
-        "app.py": "SYSTEM_PROMPT = open('prompts/system.txt').read()\nfrom openai import OpenAI\n",
-    })
+    root = project(
+        {
+            "prompts/system.txt": "short",
+            "app.py": "SYSTEM_PROMPT = open('prompts/system.txt').read()\nfrom openai import OpenAI\n",
+        }
+    )
     monkeypatch.chdir(root)
     config = config_from_table({"select": ["LG403"]}, root=root)
     assert lint_paths(["app.py"], config).findings == []

@@ -25,8 +25,19 @@ def test_text_output_full_and_concise(cli, bad_project):
 def test_json_fields(cli, bad_project):
     result = cli(["lint", "app/bad.py", "--format", "json"], cwd=bad_project)
     first = result.json()[0]
-    assert set(first) == {"code", "name", "message", "file", "cell", "line", "column", "end_line", "end_column",
-                          "confidence", "fix"}
+    assert set(first) == {
+        "code",
+        "name",
+        "message",
+        "file",
+        "cell",
+        "line",
+        "column",
+        "end_line",
+        "end_column",
+        "confidence",
+        "fix",
+    }
     assert first["fix"] == {"description": "add timeout=60", "applicability": "safe"}
     assert (first["line"], first["column"], first["end_line"], first["end_column"]) == (4, 10, 4, 25)
 
@@ -67,7 +78,9 @@ def test_usage_errors_exit_2(cli, bad_project):
 
 
 def test_suppressions(cli, project):
-    root = project({"s.py": """
+    root = project(
+        {
+            "s.py": """
         import openai
         a = openai.OpenAI()  # noqa: LG201
         b = openai.OpenAI()  # llmguard: ignore[LG201]
@@ -83,7 +96,9 @@ def test_suppressions(cli, project):
             model="gpt-4o-mini",
             messages=[],
         )
-    """})
+    """
+        }
+    )
     result = cli(["lint", "s.py", "--format", "json"], cwd=root)
     assert [(f["line"], f["code"]) for f in result.json()] == [(5, "LG201")]
 
@@ -109,8 +124,13 @@ def test_rule_command(cli):
 
 
 def test_python_dash_m_entry_point(bad_project):
-    proc = subprocess.run([sys.executable, "-m", "llmguard.lint", "lint", "app", "--concise", "--no-cache"],
-                          cwd=bad_project, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "llmguard.lint", "lint", "app", "--concise", "--no-cache"],
+        cwd=bad_project,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 1
     assert "LG201" in proc.stdout
 
@@ -120,9 +140,21 @@ def test_main_cli_dispatches_to_the_linter(bad_project):
     cli_module = pytest.importorskip("llmguard.cli")
     if not hasattr(cli_module, "main"):
         pytest.skip("llmguard.cli has no main() yet")
-    proc = subprocess.run([sys.executable, "-c", "import sys, llmguard.cli as c; sys.exit(c.main(sys.argv[1:]))",
-                           "lint", "app", "--concise", "--no-cache"],
-                          cwd=bad_project, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, llmguard.cli as c; sys.exit(c.main(sys.argv[1:]))",
+            "lint",
+            "app",
+            "--concise",
+            "--no-cache",
+        ],
+        cwd=bad_project,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 1, proc.stderr
     assert "LG201" in proc.stdout
 

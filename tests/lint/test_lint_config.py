@@ -16,11 +16,13 @@ def test_defaults_without_pyproject(tmp_path):
 
 
 def test_nearest_pyproject_with_a_lint_table_wins(project):
-    root = project({
-        "pyproject.toml": "[tool.llmguard.lint]\nmax-timeout-s = 30\nignore = ['LG105']\n",
-        "pkg/pyproject.toml": "[project]\nname = 'inner'\n",  # no lint table: keep walking up
-        "pkg/sub/x.py": "",
-    })
+    root = project(
+        {
+            "pyproject.toml": "[tool.llmguard.lint]\nmax-timeout-s = 30\nignore = ['LG105']\n",
+            "pkg/pyproject.toml": "[project]\nname = 'inner'\n",  # no lint table: keep walking up
+            "pkg/sub/x.py": "",
+        }
+    )
     config = load_config(root / "pkg" / "sub")
     assert config.root == root.resolve()
     assert config.max_timeout_s == 30
@@ -28,7 +30,9 @@ def test_nearest_pyproject_with_a_lint_table_wins(project):
 
 
 def test_all_keys(project):
-    root = project({"pyproject.toml": """
+    root = project(
+        {
+            "pyproject.toml": """
         [tool.llmguard.lint]
         select = ["LG1", "LG201"]
         ignore = ["LG105"]
@@ -41,7 +45,9 @@ def test_all_keys(project):
         call-targets = { "myapp.llm.ask" = { max-tokens-args = ["limit"], provider = "anthropic" } }
         prompt-files = ["prompts/**/*.txt"]
         prompt-model = "gpt-4o"
-    """})
+    """
+        }
+    )
     config = load_config(root)
     assert config.enabled_codes() == {"LG101", "LG102", "LG103", "LG104", "LG106", "LG201"}
     assert config.per_file_ignores == (("tests/**", ("LG3",)),)
@@ -50,18 +56,21 @@ def test_all_keys(project):
     assert config.max_timeout_s == 45.5
 
 
-@pytest.mark.parametrize(("table", "message"), [
-    ({"max-timeout": 5}, "unknown key 'max-timeout' (did you mean 'max-timeout-s'?)"),
-    ({"max-timeout-s": "fast"}, "max-timeout-s must be a number >= 1, got 'fast'"),
-    ({"max-sdk-retries": -1}, "max-sdk-retries must be a whole number >= 0"),
-    ({"max-output-tokens": 10.5}, "max-output-tokens must be a whole number"),
-    ({"select": ["LG2O1"]}, "unknown rule code 'LG2O1' (did you mean LG201?)"),
-    ({"select": "LG201"}, None),
-    ({"ignore": [1]}, "ignore must be a list of strings"),
-    ({"per-file-ignores": ["x"]}, "per-file-ignores must be a table"),
-    ({"call-targets": ["not a name"]}, "call-targets must be dotted Python names"),
-    ({"respect-gitignore": "yes"}, "respect-gitignore must be true or false"),
-])
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ({"max-timeout": 5}, "unknown key 'max-timeout' (did you mean 'max-timeout-s'?)"),
+        ({"max-timeout-s": "fast"}, "max-timeout-s must be a number >= 1, got 'fast'"),
+        ({"max-sdk-retries": -1}, "max-sdk-retries must be a whole number >= 0"),
+        ({"max-output-tokens": 10.5}, "max-output-tokens must be a whole number"),
+        ({"select": ["LG2O1"]}, "unknown rule code 'LG2O1' (did you mean LG201?)"),
+        ({"select": "LG201"}, None),
+        ({"ignore": [1]}, "ignore must be a list of strings"),
+        ({"per-file-ignores": ["x"]}, "per-file-ignores must be a table"),
+        ({"call-targets": ["not a name"]}, "call-targets must be dotted Python names"),
+        ({"respect-gitignore": "yes"}, "respect-gitignore must be true or false"),
+    ],
+)
 def test_validation_messages(table, message):
     if message is None:
         config_from_table(table)
@@ -90,23 +99,27 @@ def test_explicit_config_file(cli, project):
 
 def test_thresholds_change_results(cli, project):
     source = "import openai\nopenai.OpenAI(timeout=100, max_retries=4)\n"
-    root = project({"pyproject.toml": "[tool.llmguard.lint]\nmax-timeout-s = 60\nmax-sdk-retries = 3\n", "a.py": source})
+    root = project(
+        {"pyproject.toml": "[tool.llmguard.lint]\nmax-timeout-s = 60\nmax-sdk-retries = 3\n", "a.py": source}
+    )
     codes = {f["code"] for f in cli(["lint", "a.py", "--format", "json"], cwd=root).json()}
     assert codes == {"LG203", "LG104"}
 
 
 def test_per_file_ignores_and_excludes(cli, project):
     bad = "import openai\nopenai.OpenAI()\n"
-    root = project({
-        "pyproject.toml": """
+    root = project(
+        {
+            "pyproject.toml": """
             [tool.llmguard.lint]
             exclude = ["generated/"]
             per-file-ignores = { "tests/**" = ["LG201"] }
         """,
-        "generated/client.py": bad,
-        "tests/test_x.py": bad,
-        "src/app.py": bad,
-    })
+            "generated/client.py": bad,
+            "tests/test_x.py": bad,
+            "src/app.py": bad,
+        }
+    )
     files = {f["file"] for f in cli(["lint", ".", "--format", "json"], cwd=root).json()}
     assert files == {"src/app.py"}
     explicit = cli(["lint", "generated/client.py", "--format", "json"], cwd=root)

@@ -24,5 +24,4 @@ def test_bad_file_findings(cli, bad_project):
     result = cli(["lint", "app", "--format", "json", "--no-cache"], cwd=bad_project)
     assert result.code == 1
     found = sorted((f["file"], f["line"], f["code"]) for f in result.json())
-    assert found == [("app/bad.py", 4, "LG201"), ("app/bad.py", 7, "LG102"),
-                     ("app/bad.py", 9, "LG301")]
+    assert found == [("app/bad.py", 4, "LG201"), ("app/bad.py", 7, "LG102"), ("app/bad.py", 9, "LG301")]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from llmguard.pricing import default_pricer
-from llmguard.tokens import REPLY_PRIMING, TOKENS_PER_MESSAGE, count_text
+from llmguard.policies.pricing import default_pricer
+from llmguard.policies.tokens import REPLY_PRIMING, TOKENS_PER_MESSAGE, count_text
 
-SOURCE = '''
+SOURCE = """
 import litellm
 from anthropic import Anthropic
 from openai import OpenAI
@@ -30,7 +30,7 @@ def unbounded(q):
 
 def unknown_model(q, model):
     return litellm.completion(model=model, messages=[], max_tokens=100)
-'''
+"""
 
 
 def test_cost_map_json(cli, project):
@@ -39,7 +39,11 @@ def test_cost_map_json(cli, project):
     assert result.code == 0
     rows = result.json()
     assert [(r["line"], r["model"]) for r in rows] == [
-        (19, "gpt-4o"), (15, "claude-3-5-sonnet-latest"), (10, "gpt-4o-mini"), (22, None)]
+        (19, "gpt-4o"),
+        (15, "claude-3-5-sonnet-latest"),
+        (10, "gpt-4o-mini"),
+        (22, None),
+    ]
     unbounded, expensive, cheap, unknown = rows
     assert unbounded["bounded"] is False and unbounded["worst_case_usd"] is None
     system_tokens = count_text("You are a careful assistant that answers briefly.", "gpt-4o-mini").tokens

@@ -12,13 +12,25 @@ def _found(root, config=None, paths=(".",)):
 
 
 def test_gitignore_and_default_excludes(project):
-    root = project({
-        ".gitignore": "build/\n*.gen.py\n/secret.py\n!keep.gen.py\n",
-        "sub/.gitignore": "local_*.py\n",
-        "a.py": "", "b.ipynb": "{}", "c.txt": "", "x.gen.py": "", "keep.gen.py": "", "secret.py": "",
-        "sub/secret.py": "", "sub/local_one.py": "", "sub/ok.py": "",
-        "build/out.py": "", ".venv/lib.py": "", "node_modules/m.py": "", "__pycache__/c.py": "",
-    })
+    root = project(
+        {
+            ".gitignore": "build/\n*.gen.py\n/secret.py\n!keep.gen.py\n",
+            "sub/.gitignore": "local_*.py\n",
+            "a.py": "",
+            "b.ipynb": "{}",
+            "c.txt": "",
+            "x.gen.py": "",
+            "keep.gen.py": "",
+            "secret.py": "",
+            "sub/secret.py": "",
+            "sub/local_one.py": "",
+            "sub/ok.py": "",
+            "build/out.py": "",
+            ".venv/lib.py": "",
+            "node_modules/m.py": "",
+            "__pycache__/c.py": "",
+        }
+    )
     (root / ".git").mkdir()
     assert _found(root) == ["a.py", "b.ipynb", "keep.gen.py", "sub/ok.py", "sub/secret.py"]
     everything = config_from_table({"respect-gitignore": False}, root=root)
@@ -26,8 +38,9 @@ def test_gitignore_and_default_excludes(project):
 
 
 def test_explicit_files_and_prompt_globs(project):
-    root = project({"script": "#!/usr/bin/env python\n", "prompts/a/system.txt": "", "prompts/b.md": "",
-                    "notes.txt": ""})
+    root = project(
+        {"script": "#!/usr/bin/env python\n", "prompts/a/system.txt": "", "prompts/b.md": "", "notes.txt": ""}
+    )
     config = config_from_table({"prompt-files": ["prompts/**/*.txt"]}, root=root)
     found = discover(["script", "."], config, str(root))
     kinds = {f.display: f.kind for f in found.files}

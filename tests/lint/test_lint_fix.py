@@ -7,7 +7,7 @@ import json
 
 from conftest import make_notebook
 
-MESSY = '''\
+MESSY = """\
 # -*- coding: utf-8 -*-
 import tenacity as t
 import backoff,  openai
@@ -37,7 +37,7 @@ def again():
 @backoff.on_exception(backoff.expo, openai.RateLimitError)
 def third():
     return CLIENT.responses.create(model="gpt-4o", input="x", max_output_tokens=5)
-'''
+"""
 
 
 def _changed_lines(old: str, new: str) -> list[int]:
@@ -60,19 +60,16 @@ def test_fix_relints_clean_and_touches_only_fixed_lines(cli, project):
     assert after_text == FIXED
 
 
-FIXED = MESSY.replace(
-    '    max_retries=2,\n)', '    max_retries=2,\n    timeout=60,\n)'
-).replace(
-    "openai.OpenAI( )", "openai.OpenAI( timeout=60)"
-).replace(
-    "@retry(wait=wait_random(1, 3))", "@retry(wait=wait_random(1, 3), stop=t.stop_after_attempt(5))"
-).replace(
-    "                                          messages=msgs)",
-    "                                          messages=msgs,\n                                          max_completion_tokens=1024)",
-).replace(
-    "@t.retry\n", "@t.retry(stop=t.stop_after_attempt(5))\n"
-).replace(
-    "openai.RateLimitError)", "openai.RateLimitError, max_tries=5)"
+FIXED = (
+    MESSY.replace("    max_retries=2,\n)", "    max_retries=2,\n    timeout=60,\n)")
+    .replace("openai.OpenAI( )", "openai.OpenAI( timeout=60)")
+    .replace("@retry(wait=wait_random(1, 3))", "@retry(wait=wait_random(1, 3), stop=t.stop_after_attempt(5))")
+    .replace(
+        "                                          messages=msgs)",
+        "                                          messages=msgs,\n                                          max_completion_tokens=1024)",
+    )
+    .replace("@t.retry\n", "@t.retry(stop=t.stop_after_attempt(5))\n")
+    .replace("openai.RateLimitError)", "openai.RateLimitError, max_tries=5)")
 )
 
 
@@ -98,15 +95,17 @@ def test_diff_shows_without_writing(cli, project):
 
 
 def test_fix_values_come_from_config(cli, project):
-    root = project({
-        "pyproject.toml": """
+    root = project(
+        {
+            "pyproject.toml": """
             [tool.llmguard.lint]
             fix-timeout-s = 12.5
             fix-max-tokens = 300
             fix-max-attempts = 3
         """,
-        "a.py": MESSY,
-    })
+            "a.py": MESSY,
+        }
+    )
     cli(["lint", "a.py", "--fix"], cwd=root)
     text = (root / "a.py").read_text()
     assert "timeout=12.5" in text and "max_completion_tokens=300" in text
@@ -121,11 +120,13 @@ def test_suppressed_findings_are_not_fixed(cli, project):
 
 
 def test_fix_notebook_keeps_magics_and_json_layout(cli, project):
-    text = make_notebook([
-        ("markdown", "# nb"),
-        ("code", "%pip install openai\nfrom openai import OpenAI\nclient = OpenAI()"),
-        ("code", "!ls\nr = client.chat.completions.create(model='gpt-4o-mini', messages=[])\n%time r"),
-    ])
+    text = make_notebook(
+        [
+            ("markdown", "# nb"),
+            ("code", "%pip install openai\nfrom openai import OpenAI\nclient = OpenAI()"),
+            ("code", "!ls\nr = client.chat.completions.create(model='gpt-4o-mini', messages=[])\n%time r"),
+        ]
+    )
     root = project({"nb.ipynb": text})
     result = cli(["lint", "nb.ipynb", "--fix", "--no-cache"], cwd=root)
     assert result.code == 0, result.out

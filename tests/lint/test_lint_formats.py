@@ -20,8 +20,8 @@ from llmguard.lint import LintConfig
 from llmguard.lint.engine import Engine
 from llmguard.lint.fixer import fix_file
 from llmguard.lint.rules import all_codes
-from llmguard.pricing import default_pricer
-from llmguard.tokens import REPLY_PRIMING, TOKENS_PER_MESSAGE, count_messages, count_text
+from llmguard.policies.pricing import default_pricer
+from llmguard.policies.tokens import REPLY_PRIMING, TOKENS_PER_MESSAGE, count_messages, count_text
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -41,9 +41,17 @@ def _apply(text: str, replacements: list[dict]) -> str:
     def offset(line: int, column: int) -> int:
         return starts[line - 1] + column - 1
 
-    spans = sorted(((offset(r["deletedRegion"]["startLine"], r["deletedRegion"]["startColumn"]),
-                     offset(r["deletedRegion"]["endLine"], r["deletedRegion"]["endColumn"]),
-                     r.get("insertedContent", {}).get("text", "")) for r in replacements), reverse=True)
+    spans = sorted(
+        (
+            (
+                offset(r["deletedRegion"]["startLine"], r["deletedRegion"]["startColumn"]),
+                offset(r["deletedRegion"]["endLine"], r["deletedRegion"]["endColumn"]),
+                r.get("insertedContent", {}).get("text", ""),
+            )
+            for r in replacements
+        ),
+        reverse=True,
+    )
     for start, end, inserted in spans:
         text = text[:start] + inserted + text[end:]
     return text
@@ -62,26 +70,39 @@ def test_sarif_has_real_fixes_levels_by_severity_and_the_rule_docs(cli, project)
         assert rule["help"]["markdown"].strip() == cli(["rule", code]).out.strip()
         assert "helpUri" not in rule  # no per-rule page exists anywhere: no placeholder URL
     assert {c: rules[c]["defaultConfiguration"]["level"] for c in ("LG000", "LG102", "LG201", "LG203", "LG301")} == {
-        "LG000": "error", "LG102": "error", "LG201": "warning", "LG203": "note", "LG301": "warning"}
+        "LG000": "error",
+        "LG102": "error",
+        "LG201": "warning",
+        "LG203": "note",
+        "LG301": "warning",
+    }
     by_code = {}
     for r in run["results"]:
         uri = r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
         by_code[(uri, r["ruleId"])] = r
         assert r["level"] == rules[r["ruleId"]]["defaultConfiguration"]["level"]
-    assert sorted(by_code) == [("app/bad.py", "LG102"), ("app/bad.py", "LG201"), ("app/bad.py", "LG301"),
-                               ("app/nb.ipynb", "LG201")]
+    assert sorted(by_code) == [
+        ("app/bad.py", "LG102"),
+        ("app/bad.py", "LG201"),
+        ("app/bad.py", "LG301"),
+        ("app/nb.ipynb", "LG201"),
+    ]
 
     bad = (root / "app" / "bad.py").read_text()
     timeout = by_code[("app/bad.py", "LG201")]["fixes"]
     assert len(timeout) == 1 and timeout[0]["description"]["text"] == "add timeout=60"
     (change,) = timeout[0]["artifactChanges"]
     assert change["artifactLocation"] == {"uri": "app/bad.py", "uriBaseId": "%SRCROOT%"}
-    assert change["replacements"] == [{
-        "deletedRegion": {"startLine": 4, "startColumn": 24, "endLine": 4, "endColumn": 24},
-        "insertedContent": {"text": "timeout=60"}}]
+    assert change["replacements"] == [
+        {
+            "deletedRegion": {"startLine": 4, "startColumn": 24, "endLine": 4, "endColumn": 24},
+            "insertedContent": {"text": "timeout=60"},
+        }
+    ]
     stop = by_code[("app/bad.py", "LG102")]["fixes"][0]["artifactChanges"][0]["replacements"]
     assert _apply(bad, stop) == bad.replace(
-        "from tenacity import retry, wait_exponential", "from tenacity import retry, wait_exponential, stop_after_attempt"
+        "from tenacity import retry, wait_exponential",
+        "from tenacity import retry, wait_exponential, stop_after_attempt",
     ).replace("@retry(wait=wait_exponential())", "@retry(wait=wait_exponential(), stop=stop_after_attempt(5))")
 
     # in a notebook the regions are lines of the .ipynb JSON: applying them gives what --fix writes
@@ -95,12 +116,26 @@ def test_sarif_has_real_fixes_levels_by_severity_and_the_rule_docs(cli, project)
 
 # -- 2. --fix: notebook JSON layout, LG000 notebooks, comments -----------------------------------
 COLAB_CELLS = [
-    {"cell_type": "code", "execution_count": None, "metadata": {"id": "a1"}, "outputs": [],
-     "source": ["# café: préparer le client\n", "from openai import OpenAI\n", "client = OpenAI()"]},
+    {
+        "cell_type": "code",
+        "execution_count": None,
+        "metadata": {"id": "a1"},
+        "outputs": [],
+        "source": ["# café: préparer le client\n", "from openai import OpenAI\n", "client = OpenAI()"],
+    },
     {"cell_type": "markdown", "metadata": {"id": "b2"}, "source": ["Notes — «résumé»"]},
-    {"cell_type": "code", "execution_count": None, "metadata": {"id": "c3"}, "outputs": [],
-     "source": ["r = client.chat.completions.create(\n", "    model=\"gpt-4o-mini\",\n",
-                "    messages=[{\"role\": \"user\", \"content\": \"¿qué?\"}],\n", ")\n"]},
+    {
+        "cell_type": "code",
+        "execution_count": None,
+        "metadata": {"id": "c3"},
+        "outputs": [],
+        "source": [
+            "r = client.chat.completions.create(\n",
+            '    model="gpt-4o-mini",\n',
+            '    messages=[{"role": "user", "content": "¿qué?"}],\n',
+            ")\n",
+        ],
+    },
 ]
 
 
@@ -109,19 +144,29 @@ def _colab(indent: int | None, ensure_ascii: bool, newline: str, string_sources:
     if string_sources:
         for cell in cells:
             cell["source"] = "".join(cell["source"])
-    data = {"nbformat": 4, "nbformat_minor": 0,
-            "metadata": {"colab": {"provenance": []}, "kernelspec": {"name": "python3", "display_name": "Python 3"},
-                         "language_info": {"name": "python"}},
-            "cells": cells}
+    data = {
+        "nbformat": 4,
+        "nbformat_minor": 0,
+        "metadata": {
+            "colab": {"provenance": []},
+            "kernelspec": {"name": "python3", "display_name": "Python 3"},
+            "language_info": {"name": "python"},
+        },
+        "cells": cells,
+    }
     return json.dumps(data, indent=indent, ensure_ascii=ensure_ascii) + newline
 
 
-@pytest.mark.parametrize(("indent", "ensure_ascii", "newline", "strings"), [
-    (2, True, "", False),  # Colab: indent 2, \u escapes, no final newline, nbformat keys first
-    (1, False, "\n", False),  # Jupyter
-    (4, False, "\n", True),  # source as one string per cell
-    (None, True, "", False),  # all on one line
-], ids=["colab", "jupyter", "string-sources", "one-line"])
+@pytest.mark.parametrize(
+    ("indent", "ensure_ascii", "newline", "strings"),
+    [
+        (2, True, "", False),  # Colab: indent 2, \u escapes, no final newline, nbformat keys first
+        (1, False, "\n", False),  # Jupyter
+        (4, False, "\n", True),  # source as one string per cell
+        (None, True, "", False),  # all on one line
+    ],
+    ids=["colab", "jupyter", "string-sources", "one-line"],
+)
 def test_fix_keeps_the_notebooks_json_layout(cli, project, indent, ensure_ascii, newline, strings):
     text = _colab(indent, ensure_ascii, newline, strings)
     root = project({"nb.ipynb": text})
@@ -129,8 +174,7 @@ def test_fix_keeps_the_notebooks_json_layout(cli, project, indent, ensure_ascii,
     assert "Fixed 2 findings." in result.err
     new = (root / "nb.ipynb").read_text(encoding="utf-8")
     expected = json.loads(text)
-    for index, old, fixed in ((0, "client = OpenAI()", "client = OpenAI(timeout=60)"),
-                              (2, "    messages=", None)):
+    for index, old, fixed in ((0, "client = OpenAI()", "client = OpenAI(timeout=60)"), (2, "    messages=", None)):
         source = expected["cells"][index]["source"]
         lines = source if isinstance(source, list) else [source]
         if fixed is not None:
@@ -148,8 +192,13 @@ def test_fix_keeps_the_notebooks_json_layout(cli, project, indent, ensure_ascii,
 
 
 def test_fix_says_when_it_skips_a_notebook_with_a_parse_error(project):
-    text = make_notebook([("code", "from openai import OpenAI\nclient = OpenAI()"), ("markdown", "x"),
-                          ("code", "def broken(:\n    pass")])
+    text = make_notebook(
+        [
+            ("code", "from openai import OpenAI\nclient = OpenAI()"),
+            ("markdown", "x"),
+            ("code", "def broken(:\n    pass"),
+        ]
+    )
     engine = Engine(LintConfig(), frozenset(all_codes()))
     outcome = fix_file(engine, text.encode(), "work/nb.ipynb", "notebook")
     assert outcome.new_text is None and outcome.applied == 0
@@ -160,7 +209,7 @@ def test_fix_says_when_it_skips_a_notebook_with_a_parse_error(project):
     assert fix_file(engine, clean.encode(), "clean.ipynb", "notebook").skipped is None  # nothing to fix there
 
 
-COMMENTED = '''\
+COMMENTED = """\
 import openai
 from tenacity import (
     retry,
@@ -192,9 +241,9 @@ t = client.chat.completions.create(
 )
 def g():
     pass
-'''
+"""
 
-COMMENTED_FIXED = '''\
+COMMENTED_FIXED = """\
 import openai
 from tenacity import (
     retry,
@@ -232,7 +281,7 @@ t = client.chat.completions.create(
 )
 def g():
     pass
-'''
+"""
 
 
 def _comments(source: str) -> list[tuple[str, str]]:
@@ -273,20 +322,28 @@ def test_costs_include_llm_cell_magics(cli):
 
 
 def test_costs_follow_llmguard_llm_session_defaults(cli, project):
-    root = project({"nb.ipynb": make_notebook([
-        ("code", "%%llm\nHello"),
-        ("code", "%llmguard llm --provider anthropic --max-tokens 300"),
-        ("code", "%%llm --system 'Be brief.'\nHello"),
-        ("code", "%llmguard llm --model claude-3-5-sonnet-latest"),
-        ("code", "%%llm --provider openai --max-tokens 50\nHello"),
-    ])})
+    root = project(
+        {
+            "nb.ipynb": make_notebook(
+                [
+                    ("code", "%%llm\nHello"),
+                    ("code", "%llmguard llm --provider anthropic --max-tokens 300"),
+                    ("code", "%%llm --system 'Be brief.'\nHello"),
+                    ("code", "%llmguard llm --model claude-3-5-sonnet-latest"),
+                    ("code", "%%llm --provider openai --max-tokens 50\nHello"),
+                ]
+            )
+        }
+    )
     rows = cli(["lint", ".", "--costs", "--format", "json"], cwd=root).json()
     found = sorted((r["cell"], r["provider"], r["model"], r["max_tokens"], r["prompt_tokens"]) for r in rows)
     hello = count_messages([{"role": "user", "content": "Hello"}], "gpt-4o-mini").tokens
     brief = count_messages([{"role": "user", "content": "Hello"}], "claude-3-5-haiku-latest", system="Be brief.").tokens
-    assert found == [(1, "openai", "gpt-4o-mini", 1024, hello),
-                     (3, "anthropic", "claude-3-5-haiku-latest", 300, brief),
-                     (5, "openai", "gpt-4o-mini", 50, hello)]  # another provider than the default: its model
+    assert found == [
+        (1, "openai", "gpt-4o-mini", 1024, hello),
+        (3, "anthropic", "claude-3-5-haiku-latest", 300, brief),
+        (5, "openai", "gpt-4o-mini", 50, hello),
+    ]  # another provider than the default: its model
 
 
 def test_cost_map_llm_defaults_match_the_magic():
@@ -301,7 +358,7 @@ def test_cost_map_llm_defaults_match_the_magic():
     assert ours == theirs
 
 
-DEFAULT_ARGS = '''\
+DEFAULT_ARGS = """\
 from openai import OpenAI
 
 client = OpenAI(timeout=30)
@@ -316,7 +373,7 @@ def nested(q):
 
 def unknown(q, **kwargs):
     return client.chat.completions.create(model="gpt-4o", messages=[], **kwargs)
-'''
+"""
 
 
 def test_costs_resolve_default_args_dicts(cli, project):
@@ -333,17 +390,33 @@ def test_costs_resolve_default_args_dicts(cli, project):
 
 def test_cost_table_is_readable_through_a_pipe_at_80_columns(project):
     long_dir = "services/summarisation/pipelines/nightly"
-    root = project({
-        f"{long_dir}/report_generation_notebook.ipynb": make_notebook([
-            ("code", "%%llm -m claude-3-5-sonnet-latest --provider anthropic --max-tokens 123456\nSummarise {x}"),
-            ("code", "from openai import OpenAI\nc = OpenAI(timeout=3)\n"
-                     "c.chat.completions.create(model='gpt-4o-mini-2024-07-18', messages=[])"),
-        ]),
-    })
+    root = project(
+        {
+            f"{long_dir}/report_generation_notebook.ipynb": make_notebook(
+                [
+                    (
+                        "code",
+                        "%%llm -m claude-3-5-sonnet-latest --provider anthropic --max-tokens 123456\nSummarise {x}",
+                    ),
+                    (
+                        "code",
+                        "from openai import OpenAI\nc = OpenAI(timeout=3)\n"
+                        "c.chat.completions.create(model='gpt-4o-mini-2024-07-18', messages=[])",
+                    ),
+                ]
+            ),
+        }
+    )
     env = {**os.environ, "COLUMNS": "80", "TERM": "xterm-256color"}
     env.pop("FORCE_COLOR", None)
-    proc = subprocess.run([sys.executable, "-m", "llmguard.lint", "lint", ".", "--costs"], cwd=root, env=env,
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "llmguard.lint", "lint", ".", "--costs"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert not set("│┃━─┏┓┗┛┡┩└┘") & set(out)

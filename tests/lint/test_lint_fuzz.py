@@ -29,8 +29,12 @@ from llmguard.lint.suppress import file_ignored
 
 ENGINE = Engine(LintConfig())
 CODES = set(all_codes())
-FUZZ = settings(max_examples=40, deadline=timedelta(seconds=10), database=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+FUZZ = settings(
+    max_examples=40,
+    deadline=timedelta(seconds=10),
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 MANY = settings(FUZZ, max_examples=150)  # mutated files: mostly quick to lint
 
 
@@ -92,8 +96,11 @@ def _string(draw) -> str:  # noqa: ANN001
 def _expression(draw, depth: int) -> str:  # noqa: ANN001
     """A valid expression nested `depth` levels in one of several shapes."""
     atom = draw(st.sampled_from(["1", "x", "None", "'s'", "client"]))
-    shape = draw(st.sampled_from(["parens", "list", "call", "unary", "sum", "attr", "subscript", "lambda", "or",
-                                  "ternary", "dict"]))
+    shape = draw(
+        st.sampled_from(
+            ["parens", "list", "call", "unary", "sum", "attr", "subscript", "lambda", "or", "ternary", "dict"]
+        )
+    )
     if shape == "parens":
         return "(" * min(depth, 190) + atom + ")" * min(depth, 190)
     if shape == "list":
@@ -195,9 +202,34 @@ def _parses(source: str) -> bool:
 
 
 # -- mutated and truncated real files --------------------------------------------------------------
-INSERTS = [b"(", b")", b"[", b"{", b"'", b'"', b'"""', b"\\", b"\n", b"\r", b"\t", b"\x0c", b"\x00", b"\xff",
-           "\u2028".encode(), b"def f():\n", b"    ", b"%%time\n", b"!pip install \\\n", b"lambda: " * 50,
-           b"(" * 300, b"+1" * 3000, b"[0]" * 1200, b"# noqa\n", b"\xef\xbb\xbf", b"# -*- coding: latin-1 -*-\n"]
+INSERTS = [
+    b"(",
+    b")",
+    b"[",
+    b"{",
+    b"'",
+    b'"',
+    b'"""',
+    b"\\",
+    b"\n",
+    b"\r",
+    b"\t",
+    b"\x0c",
+    b"\x00",
+    b"\xff",
+    "\u2028".encode(),
+    b"def f():\n",
+    b"    ",
+    b"%%time\n",
+    b"!pip install \\\n",
+    b"lambda: " * 50,
+    b"(" * 300,
+    b"+1" * 3000,
+    b"[0]" * 1200,
+    b"# noqa\n",
+    b"\xef\xbb\xbf",
+    b"# -*- coding: latin-1 -*-\n",
+]
 
 
 @st.composite

@@ -28,8 +28,13 @@ DEEP = {  # each segfaulted libcst's native parser (and with it the whole run)
 
 
 def _lint_subprocess(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "llmguard.lint", "lint", ".", "--no-cache", *args],
-                          cwd=root, capture_output=True, text=True, timeout=240)
+    return subprocess.run(
+        [sys.executable, "-m", "llmguard.lint", "lint", ".", "--no-cache", *args],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
 
 
 def _codes_by_file(findings: list[dict]) -> dict[str, list[str]]:
@@ -49,7 +54,8 @@ def test_deep_nesting_is_an_lg000_and_the_run_goes_on(project, jobs):
     assert proc.returncode == 1, (proc.returncode, proc.stderr[-2000:])
     by_file = _codes_by_file(json.loads(proc.stdout))
     assert {name: codes for name, codes in by_file.items() if name.startswith("pkg/good")} == {
-        f"pkg/good{i:02d}.py": ["LG201"] for i in range(60)}
+        f"pkg/good{i:02d}.py": ["LG201"] for i in range(60)
+    }
     for name in DEEP:
         assert by_file[f"pkg/{name}"] == ["LG000"]
     messages = {f["file"]: f["message"] for f in json.loads(proc.stdout) if f["code"] == "LG000"}
@@ -58,8 +64,13 @@ def test_deep_nesting_is_an_lg000_and_the_run_goes_on(project, jobs):
 
 def test_deep_nesting_in_costs_and_fix(project):
     root = project({"good.py": GOOD, **DEEP})
-    costs = subprocess.run([sys.executable, "-m", "llmguard.lint", "lint", ".", "--costs", "--format", "json"],
-                           cwd=root, capture_output=True, text=True, timeout=120)
+    costs = subprocess.run(
+        [sys.executable, "-m", "llmguard.lint", "lint", ".", "--costs", "--format", "json"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert costs.returncode == 0, (costs.returncode, costs.stderr[-2000:])
     for name in DEEP:
         assert f"{name}: cannot parse" in costs.stderr
@@ -120,13 +131,15 @@ def test_nested_lambdas_past_the_limit_are_lg000(cli, project):
 # -- 3. superlinear parse time ---------------------------------------------------------------------
 @pytest.mark.timeout(90)
 def test_inputs_too_complex_to_lint_are_lg000(cli, project):
-    root = project({
-        "sum5k.py": GOOD + "x = " + "+".join(["1"] * 5_000) + "\n",
-        "sum100k.py": GOOD + "x = " + "+".join(["1"] * 100_000) + "\n",
-        # each chain is under the depth limit; together they are over the work budget
-        "chains.py": GOOD + "".join(f"x{i} = a" + "[0]" * 990 + "\n" for i in range(20)),
-        "good.py": GOOD,
-    })
+    root = project(
+        {
+            "sum5k.py": GOOD + "x = " + "+".join(["1"] * 5_000) + "\n",
+            "sum100k.py": GOOD + "x = " + "+".join(["1"] * 100_000) + "\n",
+            # each chain is under the depth limit; together they are over the work budget
+            "chains.py": GOOD + "".join(f"x{i} = a" + "[0]" * 990 + "\n" for i in range(20)),
+            "good.py": GOOD,
+        }
+    )
     result = cli(["lint", ".", "--format", "json", "--no-cache"], cwd=root)
     assert result.code == 1, result.err
     by_file = {}
@@ -142,8 +155,20 @@ def test_inputs_too_complex_to_lint_are_lg000(cli, project):
 
 def test_long_flat_code_is_still_linted():
     """The limits are on nesting, not size: long lists, argument lists and comparison chains are fine."""
-    code = ("x = [" + ", ".join(["1"] * 20_000) + "]\n" + "y = f(" + ", ".join(["a"] * 5_000) + ")\n"
-            + "z = " + " < ".join(["a"] * 2_000) + "\n" + "w = " + " + ".join(["1"] * 150) + "\n")
+    code = (
+        "x = ["
+        + ", ".join(["1"] * 20_000)
+        + "]\n"
+        + "y = f("
+        + ", ".join(["a"] * 5_000)
+        + ")\n"
+        + "z = "
+        + " < ".join(["a"] * 2_000)
+        + "\n"
+        + "w = "
+        + " + ".join(["1"] * 150)
+        + "\n"
+    )
     assert [f.code for f in lint_source(GOOD + code, "flat.py")] == ["LG201"]
 
 
@@ -242,8 +267,13 @@ def test_unreadable_folder_for_real(tmp_path):
 
 # -- 6-8. notebooks --------------------------------------------------------------------------------
 def test_notebook_metadata_of_the_wrong_type():
-    for metadata in ({"kernelspec": "python"}, {"language_info": 5}, {"kernelspec": ["x"], "language_info": None},
-                     [1, 2], "python"):
+    for metadata in (
+        {"kernelspec": "python"},
+        {"language_info": 5},
+        {"kernelspec": ["x"], "language_info": None},
+        [1, 2],
+        "python",
+    ):
         nb = json.loads(make_notebook([("code", GOOD)]))
         nb["metadata"] = metadata
         assert [(f.code, f.cell, f.line) for f in lint_notebook_source(json.dumps(nb))] == [("LG201", 1, 2)], metadata
@@ -262,13 +292,14 @@ def test_one_bad_cell_does_not_poison_the_notebook():
     cells += [("code", "for x in (:\n    pass"), ("code", "client.responses.create(model='m', input='x')")]
     found = [(f.code, f.cell, f.line) for f in lint_notebook_source(make_notebook(cells))]
     assert found == [("LG000", 2, 1)] + [("LG301", cell, 1) for cell in range(4, 64)] + [
-        ("LG000", 64, 1), ("LG301", 65, 1)]
+        ("LG000", 64, 1),
+        ("LG301", 65, 1),
+    ]
 
 
 def test_shell_continuations_and_unusual_line_breaks_in_cells():
     pip = "!pip install -qU \\\n    openai \\\n    anthropic\nimport openai\nclient = openai.OpenAI()"
-    assert [(f.code, f.cell, f.line) for f in lint_notebook_source(make_notebook([("code", pip)]))] == [
-        ("LG201", 1, 5)]
+    assert [(f.code, f.cell, f.line) for f in lint_notebook_source(make_notebook([("code", pip)]))] == [("LG201", 1, 5)]
     indented = "if True:\n    !pip install \\\n        openai\n    import openai\nclient = openai.OpenAI()"
     assert [(f.code, f.line) for f in lint_notebook_source(make_notebook([("code", indented)]))] == [("LG201", 5)]
     for char in ("\u2028", "\u2029", "\x85", "\x0c", "\x0b", "\x1c"):
@@ -295,8 +326,10 @@ def test_a_rule_crash_exits_2_and_names_the_file(cli, project, monkeypatch):
     result = cli(["lint", ".", "--format", "json", "--no-cache"], cwd=root)
     assert result.code == 2
     assert "a.py" in result.err and "b.py" in result.err and "LG301" in result.err
-    assert {(f["file"], f["code"]) for f in result.json() if f["code"] == "LG201"} == {("a.py", "LG201"),
-                                                                                       ("b.py", "LG201")}
+    assert {(f["file"], f["code"]) for f in result.json() if f["code"] == "LG201"} == {
+        ("a.py", "LG201"),
+        ("b.py", "LG201"),
+    }
 
 
 def test_an_engine_crash_exits_2_and_names_the_file(cli, project, monkeypatch):

@@ -15,9 +15,25 @@ from pathlib import Path
 import pytest
 
 # The runtime guard and what it pulls in: none of it is needed to lint.
-RUNTIME = ("llmguard.guard", "llmguard.ledger", "llmguard.transport", "llmguard.journal", "llmguard.meter",
-           "llmguard.limiter", "llmguard.cache_layer", "llmguard.providers", "llmguard.magics", "llmguard.config",
-           "IPython", "ipywidgets", "httpx", "openai", "anthropic", "diskcache", "tiktoken")
+RUNTIME = (
+    "llmguard.pipeline.guard",
+    "llmguard.ledger.sqlite",
+    "llmguard.intercept.transport",
+    "llmguard.ledger.journal",
+    "llmguard.intercept.meter",
+    "llmguard.policies.limiter",
+    "llmguard.cache.stage",
+    "llmguard.providers",
+    "llmguard.magics",
+    "llmguard.config",
+    "IPython",
+    "ipywidgets",
+    "httpx",
+    "openai",
+    "anthropic",
+    "diskcache",
+    "tiktoken",
+)
 
 _PROBE = """
 import json, os, runpy, sys
@@ -40,8 +56,9 @@ def probe(tmp_path: Path, kind: str, target: str, *argv: str) -> tuple[set[str],
     """(sys.modules, stdout) of a fresh `python -c "import target"` or `python -m target argv...`."""
     out = tmp_path / "modules.json"
     env = {**os.environ, "LLMGUARD_PROBE": json.dumps([kind, target, *argv]), "LLMGUARD_PROBE_OUT": str(out)}
-    done = subprocess.run([sys.executable, "-c", _PROBE], env=env, cwd=tmp_path, capture_output=True, text=True,
-                          timeout=120, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", _PROBE], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120, check=True
+    )
     return set(json.loads(out.read_text(encoding="utf-8"))), done.stdout
 
 
@@ -94,11 +111,14 @@ def test_linting_sdk_code_does_not_import_the_sdk_or_the_guard(tmp_path):
     assert "app.py:2:10: LG201" in out and "exit=1" in out
     assert "libcst" in modules  # the file was parsed...
     assert runtime(modules) == []  # ...without importing what it names
-    assert set(outside_the_linter(modules)) <= {"llmguard.tokens", "llmguard.pricing"}
+    assert set(outside_the_linter(modules)) <= {"llmguard.policies.tokens", "llmguard.policies.pricing"}
 
 
-@pytest.mark.xfail(strict=True, reason="llmguard/cli.py builds the `sim` and `report` subparsers eagerly: "
-                   "`llmguard lint` imports llmguard.sim (the whole simulator) and llmguard.report_cli (sqlite3)")
+@pytest.mark.xfail(
+    strict=True,
+    reason="llmguard/cli.py builds the `sim` and `report` subparsers eagerly: "
+    "`llmguard lint` imports llmguard.sim (the whole simulator) and llmguard.reporting.cli (sqlite3)",
+)
 def test_llmguard_lint_loads_nothing_outside_the_linter(tmp_path, empty):
     modules, _ = probe(tmp_path, "run", "llmguard.cli", "lint", str(empty), "--no-cache")
     assert outside_the_linter(modules) == []

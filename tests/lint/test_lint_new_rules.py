@@ -62,8 +62,15 @@ def test_the_cli_finds_each_new_rule_in_a_realistic_file(cli, project):
     result = cli(["lint", "app.py", "--format", "json", "--no-cache"], cwd=root)
     assert result.code == 1, result.err
     found = sorted((f["code"], f["line"]) for f in result.json())
-    assert found == [("LG205", 6), ("LG205", 29), ("LG304", 10), ("LG305", 15), ("LG306", 20), ("LG501", 5),
-                     ("LG601", 25)]
+    assert found == [
+        ("LG205", 6),
+        ("LG205", 29),
+        ("LG304", 10),
+        ("LG305", 15),
+        ("LG306", 20),
+        ("LG501", 5),
+        ("LG601", 25),
+    ]
     messages = {f["code"]: f["message"] for f in result.json()}
     assert "did you mean 'gpt-4o-mini'?" in messages["LG306"]
     assert messages["LG305"].startswith("temperature is not supported by the reasoning model 'o3-mini'")
@@ -121,11 +128,24 @@ def test_keys_are_masked_in_the_full_text_format(cli, project):
 def test_key_shapes_placeholders_and_masks():
     text = f"a={OPENAI_KEY} b={ANTHROPIC_KEY} c={GOOGLE_KEY}"
     assert [(k.provider, k.masked) for k in find_keys(text)] == [
-        ("openai", MASKED[0]), ("anthropic", "sk-ant-…4d2b"), ("google", MASKED[2])]
+        ("openai", MASKED[0]),
+        ("anthropic", "sk-ant-…4d2b"),
+        ("google", MASKED[2]),
+    ]
     assert redact(text) == f"a={MASKED[0]} b=sk-ant-…4d2b c={MASKED[2]}"
-    placeholders = ["sk-...", "sk-xxx", "sk-" + "x" * 48, "sk-test-" + "Ab3dE5" * 8, "<your key>",
-                    "sk-proj-" + "YOUR_KEY_HERE_" * 4, "sk-" + "1234567890" * 5, "sk-ant-api03-" + "a" * 90,
-                    "AIza" + "0" * 35, "task-" + OPENAI_KEY[8:], OPENAI_KEY[:30]]
+    placeholders = [
+        "sk-...",
+        "sk-xxx",
+        "sk-" + "x" * 48,
+        "sk-test-" + "Ab3dE5" * 8,
+        "<your key>",
+        "sk-proj-" + "YOUR_KEY_HERE_" * 4,
+        "sk-" + "1234567890" * 5,
+        "sk-ant-api03-" + "a" * 90,
+        "AIza" + "0" * 35,
+        "task-" + OPENAI_KEY[8:],
+        OPENAI_KEY[:30],
+    ]
     assert [p for p in placeholders if list(find_keys(p))] == []
 
 
@@ -145,13 +165,22 @@ def test_prefilter_skips_files_that_cannot_match(tmp_path):
 
 
 def test_lg501_in_notebook_code_cells_and_saved_outputs():
-    nb = json.loads(make_notebook([
-        ("markdown", f"Setup: the team key is {ANTHROPIC_KEY}"),
-        ("code", "import os\nprint(os.environ)"),
-        ("code", f"KEY = '{OPENAI_KEY}'"),
-    ]))
-    nb["cells"][1]["outputs"] = [{"output_type": "stream", "name": "stdout",
-                                  "text": ["environ({'HOME': '/root',\n", f" 'GOOGLE_API_KEY': '{GOOGLE_KEY}'}})\n"]}]
+    nb = json.loads(
+        make_notebook(
+            [
+                ("markdown", f"Setup: the team key is {ANTHROPIC_KEY}"),
+                ("code", "import os\nprint(os.environ)"),
+                ("code", f"KEY = '{OPENAI_KEY}'"),
+            ]
+        )
+    )
+    nb["cells"][1]["outputs"] = [
+        {
+            "output_type": "stream",
+            "name": "stdout",
+            "text": ["environ({'HOME': '/root',\n", f" 'GOOGLE_API_KEY': '{GOOGLE_KEY}'}})\n"],
+        }
+    ]
     hits = list(get_rule("LG501")().check_notebook(nb["cells"]))
     assert [(h.cell, h.line, h.column) for h in hits] == [(1, 1, 24), (2, 1, 1)]
     assert hits[0].message.startswith("Anthropic API key sk-ant-…4d2b in this markdown cell: revoke it")
@@ -162,8 +191,14 @@ def test_lg501_in_notebook_code_cells_and_saved_outputs():
 
 def test_lg501_notebook_outputs_reach_the_findings():
     nb = json.loads(make_notebook([("code", "print(key)")]))
-    nb["cells"][0]["outputs"] = [{"output_type": "execute_result", "execution_count": 1, "metadata": {},
-                                  "data": {"text/plain": [f"'{OPENAI_KEY}'"]}}]
+    nb["cells"][0]["outputs"] = [
+        {
+            "output_type": "execute_result",
+            "execution_count": 1,
+            "metadata": {},
+            "data": {"text/plain": [f"'{OPENAI_KEY}'"]},
+        }
+    ]
     findings = lint_notebook_source(json.dumps(nb), "nb.ipynb")
     assert [(f.code, f.cell) for f in findings] == [("LG501", 1)]
 
@@ -178,8 +213,10 @@ def ask_all(questions):
     return [ask(q) for q in questions]
 """
     assert lint_source(helper, "a.py", LintConfig(select=("LG601",))) == []
-    direct = helper.replace("[ask(q) for q in questions]", "[client.chat.completions.create(model='gpt-4o-mini', "
-                            "max_tokens=50, messages=[q]) for q in questions]")
+    direct = helper.replace(
+        "[ask(q) for q in questions]",
+        "[client.chat.completions.create(model='gpt-4o-mini', max_tokens=50, messages=[q]) for q in questions]",
+    )
     assert [(f.code, f.line) for f in lint_source(direct, "a.py", LintConfig(select=("LG601",)))] == [("LG601", 7)]
     guarded = "import llmguard\nllmguard.install()\n" + direct
     assert lint_source(guarded, "a.py", LintConfig(select=("LG601",))) == []
@@ -187,9 +224,11 @@ def ask_all(questions):
 
 def test_lg205_reports_timeout_none_once():
     """LG202 already reports `timeout=None` on ChatOpenAI; LG205 adds it only where LG202 does not look."""
-    source = ("from langchain_openai import ChatOpenAI\nfrom langchain_google_genai import ChatGoogleGenerativeAI\n"
-              "a = ChatOpenAI(model='gpt-4o-mini', max_tokens=9, timeout=None)\n"
-              "b = ChatGoogleGenerativeAI(model='gemini-2.0-flash', timeout=None)\n")
+    source = (
+        "from langchain_openai import ChatOpenAI\nfrom langchain_google_genai import ChatGoogleGenerativeAI\n"
+        "a = ChatOpenAI(model='gpt-4o-mini', max_tokens=9, timeout=None)\n"
+        "b = ChatGoogleGenerativeAI(model='gemini-2.0-flash', timeout=None)\n"
+    )
     found = [(f.code, f.line) for f in lint_source(source, "a.py", LintConfig(select=("LG202", "LG205")))]
     assert found == [("LG202", 3), ("LG205", 4)]
 

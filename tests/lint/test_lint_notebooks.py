@@ -15,8 +15,11 @@ CELLS = [
     ("raw", "raw text"),
     ("code", "%%bash\necho 'this is not python ('"),
     ("markdown", "More text"),
-    ("code", "files = !ls\nlen?\nif True:\n    !echo hi\nx = 1\n"
-             "r = client.chat.completions.create(model='gpt-4o-mini', messages=[], timeout=5)"),
+    (
+        "code",
+        "files = !ls\nlen?\nif True:\n    !echo hi\nx = 1\n"
+        "r = client.chat.completions.create(model='gpt-4o-mini', messages=[], timeout=5)",
+    ),
     ("code", "reply = await client.responses.create(model='gpt-4o', input='hi', max_output_tokens=10)"),
 ]
 
@@ -45,7 +48,10 @@ def test_python_run_by_time_and_capture_magics_is_linted():
         ("code", "%%capture out\nr = client.chat.completions.create(model='gpt-4o', messages=[])"),
         ("code", "%%time\nr = client.chat.completions.create(model='gpt-4o', messages=[])"),
         ("code", "%time r = client.chat.completions.create(model='gpt-4o', messages=[])"),
-        ("code", "for i in range(2):\n    %timeit -n 1 -r 1 client.chat.completions.create(model='gpt-4o', messages=[])"),
+        (
+            "code",
+            "for i in range(2):\n    %timeit -n 1 -r 1 client.chat.completions.create(model='gpt-4o', messages=[])",
+        ),
         ("code", "%%bash\nclient.chat.completions.create(model='gpt-4o', messages=[])"),
     ]
     found = [(f.code, f.cell, f.line, f.column) for f in lint_notebook_source(make_notebook(cells))]
@@ -75,8 +81,11 @@ def test_row_map_and_file_lines():
 
 
 def test_syntax_error_in_one_cell_is_reported_and_the_rest_is_linted():
-    cells = [("code", "from openai import OpenAI\nclient = OpenAI()"), ("code", "def broken(:\n    pass"),
-             ("code", "client.responses.create(model='m', input='x')")]
+    cells = [
+        ("code", "from openai import OpenAI\nclient = OpenAI()"),
+        ("code", "def broken(:\n    pass"),
+        ("code", "client.responses.create(model='m', input='x')"),
+    ]
     found = [(f.code, f.cell, f.line) for f in lint_notebook_source(make_notebook(cells))]
     assert ("LG000", 2, 1) in found
     assert ("LG201", 1, 2) in found and ("LG301", 3, 1) in found

@@ -33,16 +33,26 @@ forever = OpenAI(timeout=None)
 TEST_CODES = {"LG201", "LG202", "LG301"}  # other rules (new ones too) are not what these tests are about
 
 
-@pytest.mark.parametrize("path", [
-    "tests/test_app.py", "tests/helpers/fake_llm.py", "test_app.py", "pkg/app_test.py", "conftest.py",
-    "pkg/tests/conftest.py", "test/test_client.py",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "tests/test_app.py",
+        "tests/helpers/fake_llm.py",
+        "test_app.py",
+        "pkg/app_test.py",
+        "conftest.py",
+        "pkg/tests/conftest.py",
+        "test/test_client.py",
+    ],
+)
 def test_test_files_skip_lg201_and_lg301_but_not_other_rules(path):
     assert _codes(TEST_FILE, path, codes=TEST_CODES) == [("LG202", 5)]
 
 
-@pytest.mark.parametrize("path", ["app.py", "src/attest.py", "pkg/latest.py", "contest.py", "mytests/app.py",
-                                  "testing/app.py", "pkg/testdata.py"])
+@pytest.mark.parametrize(
+    "path",
+    ["app.py", "src/attest.py", "pkg/latest.py", "contest.py", "mytests/app.py", "testing/app.py", "pkg/testdata.py"],
+)
 def test_other_files_keep_lg201_and_lg301(path):
     assert _codes(TEST_FILE, path, codes=TEST_CODES) == [("LG201", 3), ("LG301", 4), ("LG202", 5)]
 
@@ -69,24 +79,38 @@ def test_test_paths_are_relative_to_the_config_root(tmp_path):
 
 
 def test_cli_skips_tests_and_per_file_ignores_still_apply(cli, project):
-    root = project({
-        "pyproject.toml": """
+    root = project(
+        {
+            "pyproject.toml": """
             [tool.llmguard.lint]
             per-file-ignores = { "tests/test_sim.py" = ["LG202"], "src/legacy.py" = ["LG201"] }
         """,
-        "tests/test_sim.py": TEST_FILE,
-        "tests/test_other.py": TEST_FILE,
-        "src/legacy.py": TEST_FILE,
-    })
-    found = sorted((f["file"], f["code"]) for f in cli(["lint", ".", "--format", "json", "--no-cache",
-                                                          "--select", "LG201,LG202,LG301"], cwd=root).json())
+            "tests/test_sim.py": TEST_FILE,
+            "tests/test_other.py": TEST_FILE,
+            "src/legacy.py": TEST_FILE,
+        }
+    )
+    found = sorted(
+        (f["file"], f["code"])
+        for f in cli(["lint", ".", "--format", "json", "--no-cache", "--select", "LG201,LG202,LG301"], cwd=root).json()
+    )
     assert found == [("src/legacy.py", "LG202"), ("src/legacy.py", "LG301"), ("tests/test_other.py", "LG202")]
     (root / "pyproject.toml").write_text(
-        '[tool.llmguard.lint]\ninclude-tests = true\nper-file-ignores = { "tests/test_sim.py" = ["LG201"] }\n')
-    found = sorted((f["file"], f["code"]) for f in cli(["lint", "tests", "--format", "json", "--no-cache",
-                                                        "--select", "LG201,LG202,LG301"], cwd=root).json())
-    assert found == [("tests/test_other.py", "LG201"), ("tests/test_other.py", "LG202"),
-                     ("tests/test_other.py", "LG301"), ("tests/test_sim.py", "LG202"), ("tests/test_sim.py", "LG301")]
+        '[tool.llmguard.lint]\ninclude-tests = true\nper-file-ignores = { "tests/test_sim.py" = ["LG201"] }\n'
+    )
+    found = sorted(
+        (f["file"], f["code"])
+        for f in cli(
+            ["lint", "tests", "--format", "json", "--no-cache", "--select", "LG201,LG202,LG301"], cwd=root
+        ).json()
+    )
+    assert found == [
+        ("tests/test_other.py", "LG201"),
+        ("tests/test_other.py", "LG202"),
+        ("tests/test_other.py", "LG301"),
+        ("tests/test_sim.py", "LG202"),
+        ("tests/test_sim.py", "LG301"),
+    ]
 
 
 def test_this_repository_keeps_its_per_file_ignores():
@@ -108,10 +132,12 @@ def test_lint_keys_under_tool_llmguard_warn_once(project, capsys):
 
 
 def test_lint_keys_next_to_a_lint_table_warn_too(cli, project):
-    root = project({
-        "pyproject.toml": "[tool.llmguard]\nignore = ['LG201']\n[tool.llmguard.lint]\nselect = ['LG2']\n",
-        "a.py": "import openai\nopenai.OpenAI()\n",
-    })
+    root = project(
+        {
+            "pyproject.toml": "[tool.llmguard]\nignore = ['LG201']\n[tool.llmguard.lint]\nselect = ['LG2']\n",
+            "a.py": "import openai\nopenai.OpenAI()\n",
+        }
+    )
     result = cli(["lint", "a.py"], cwd=root)
     assert result.code == 1
     assert "[tool.llmguard] has lint settings (ignore)" in result.err
@@ -255,16 +281,19 @@ def test_max_tokens_none_inside_star_params():
 
 
 # -- 4. raw HTTP to LLM endpoints, recognised by path too ----------------------------------------
-@pytest.mark.parametrize("call", [
-    'requests.post(f"{base_url}/chat/completions", json=body)',
-    'requests.post(base_url + "/v1/messages", json=body, headers=headers)',
-    'requests.post(url=f"{self.base_url}/api/generate", json=body)',
-    'requests.post(f"{self.endpoint}/v1beta/models/{model}:generateContent?key={key}", json=body)',
-    'requests.post(f"{host}/models/{model}:streamGenerateContent", json=body, stream=True)',
-    'requests.post(f"{base}/embeddings", json=body)',
-    'requests.request("POST", f"{base}/v1/responses", json=body)',
-    'requests.post(OLLAMA + "/api/chat", json=body)',
-])
+@pytest.mark.parametrize(
+    "call",
+    [
+        'requests.post(f"{base_url}/chat/completions", json=body)',
+        'requests.post(base_url + "/v1/messages", json=body, headers=headers)',
+        'requests.post(url=f"{self.base_url}/api/generate", json=body)',
+        'requests.post(f"{self.endpoint}/v1beta/models/{model}:generateContent?key={key}", json=body)',
+        'requests.post(f"{host}/models/{model}:streamGenerateContent", json=body, stream=True)',
+        'requests.post(f"{base}/embeddings", json=body)',
+        'requests.request("POST", f"{base}/v1/responses", json=body)',
+        'requests.post(OLLAMA + "/api/chat", json=body)',
+    ],
+)
 def test_raw_http_to_an_llm_path_without_timeout(call):
     source = f"import requests\ndef ask(self, base_url, base, host, model, key, body, headers):\n    return {call}\n"
     assert _codes(source, codes={"LG204"}) == [("LG204", 3)]
@@ -302,12 +331,15 @@ def test_httpx_timeout_none_to_an_llm_path_is_lg202():
     assert _codes(source, codes={"LG202", "LG204"}) == [("LG202", 4)]
 
 
-@pytest.mark.parametrize("url", [
-    'f"{base}/users/completions-report/{uid}"',
-    'f"{base}/survey/responses/{rid}"',
-    'f"{base}/orders"',
-    'base + "/messages/unread"',
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        'f"{base}/users/completions-report/{uid}"',
+        'f"{base}/survey/responses/{rid}"',
+        'f"{base}/orders"',
+        'base + "/messages/unread"',
+    ],
+)
 def test_raw_http_to_other_paths_is_not_lg204(url):
     source = f"import requests\ndef get(base, uid, rid):\n    return requests.get({url})\n"
     assert _codes(source, codes={"LG204"}) == []
@@ -316,7 +348,11 @@ def test_raw_http_to_other_paths_is_not_lg204(url):
 def test_raw_http_by_path_through_lint_paths(project):
     from llmguard.lint import lint_paths
 
-    root = project({"client.py": 'import requests\ndef ask(b, body):\n    return requests.post(f"{b}/chat/completions", json=body)\n'})
+    root = project(
+        {
+            "client.py": 'import requests\ndef ask(b, body):\n    return requests.post(f"{b}/chat/completions", json=body)\n'
+        }
+    )
     result = lint_paths([str(root)], LintConfig(root=root), use_cache=False, jobs=1)
     assert [(f.code, f.line) for f in result.findings] == [("LG204", 3)]
 
@@ -349,8 +385,10 @@ def test_partial_of_an_sdk_method_called_without_max_tokens():
 def test_partial_fix_adds_the_bound_to_the_partial():
     from llmguard.lint.fixer import fix_source
 
-    source = ("import functools\nfrom openai import OpenAI\nclient = OpenAI(timeout=30)\n"
-              "ask = functools.partial(client.chat.completions.create, model='gpt-4o-mini')\nask(messages=[])\n")
+    source = (
+        "import functools\nfrom openai import OpenAI\nclient = OpenAI(timeout=30)\n"
+        "ask = functools.partial(client.chat.completions.create, model='gpt-4o-mini')\nask(messages=[])\n"
+    )
     fixed, applied = fix_source(Engine(LintConfig(), frozenset({"LG301"})), source, "app.py")
     assert applied == 1
     assert "functools.partial(client.chat.completions.create, model='gpt-4o-mini', max_completion_tokens=1024)" in fixed
@@ -398,66 +436,80 @@ client = OpenAI(timeout=30)
 """
 
 
-@pytest.mark.parametrize("body", [
-    # appended to the list of messages
-    """
+@pytest.mark.parametrize(
+    "body",
+    [
+        # appended to the list of messages
+        """
     messages = [{"role": "system", "content": "Summarise."}]
     with open(path) as f:
         messages.append({"role": "user", "content": f.read()})
     """,
-    # one of two bindings
-    """
+        # one of two bindings
+        """
     if path is None:
         messages = [{"role": "user", "content": "hi"}]
     else:
         with open(path) as f:
             messages = [{"role": "user", "content": f.read()}]
     """,
-    # a list comprehension
-    """
+        # a list comprehension
+        """
     messages = [{"role": "user", "content": open(p).read()} for p in [path]]
     """,
-    # list concatenation
-    """
+        # list concatenation
+        """
     with open(path) as f:
         messages = [{"role": "system", "content": "x"}] + [{"role": "user", "content": f.read()}]
     """,
-    # extended
-    """
+        # extended
+        """
     messages = []
     with open(path) as f:
         messages.extend([{"role": "user", "content": f.read()}])
     """,
-    # += on the list
-    """
+        # += on the list
+        """
     messages = [{"role": "system", "content": "x"}]
     with open(path) as f:
         messages += [{"role": "user", "content": f.read()}]
     """,
-], ids=["append", "one-of-two-bindings", "comprehension", "list-plus-list", "extend", "plus-equals"])
+    ],
+    ids=["append", "one-of-two-bindings", "comprehension", "list-plus-list", "extend", "plus-equals"],
+)
 def test_document_read_reaches_the_prompt_through_a_list_of_messages(body):
-    source = _HEAD + "def ask(path):\n" + textwrap.indent(textwrap.dedent(body).strip("\n"), "    ") + (
-        '\n    return client.chat.completions.create(model="gpt-4o-mini", max_tokens=9, messages=messages)\n')
+    source = (
+        _HEAD
+        + "def ask(path):\n"
+        + textwrap.indent(textwrap.dedent(body).strip("\n"), "    ")
+        + ('\n    return client.chat.completions.create(model="gpt-4o-mini", max_tokens=9, messages=messages)\n')
+    )
     assert [c for c, _ in _codes(source, codes={"LG402"})] == ["LG402"]
 
 
 def test_truncated_read_appended_is_not_lg402():
-    source = _HEAD + """
+    source = (
+        _HEAD
+        + """
 def ask(path):
     messages = []
     with open(path) as f:
         messages.append({"role": "user", "content": f.read()[:8000]})
     return client.chat.completions.create(model="gpt-4o-mini", max_tokens=9, messages=messages)
 """
+    )
     assert _codes(source, codes={"LG402"}) == []
 
 
 def test_template_appended_to_messages_is_lg403(project):
     root = project({"prompts/system.txt": "word " * 3000})
-    source = _HEAD + """
+    source = (
+        _HEAD
+        + """
 messages = []
 messages.append({"role": "system", "content": open("prompts/system.txt").read()})
 client.chat.completions.create(model="gpt-4o-mini", max_tokens=9, messages=messages)
 """
+    )
     found = _codes(source, str(root / "app.py"), LintConfig(root=root), codes={"LG403"})
     assert found == [("LG403", 6)]  # where the template is read, in the append

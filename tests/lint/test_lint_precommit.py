@@ -30,14 +30,32 @@ def test_hook_definition():
 
 
 def _git(cwd: Path, *args: str) -> None:
-    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True,
-                   env={**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
-                        "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"})
+    subprocess.run(
+        ["git", *args],
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+        env={
+            **os.environ,
+            "GIT_AUTHOR_NAME": "t",
+            "GIT_AUTHOR_EMAIL": "t@example.com",
+            "GIT_COMMITTER_NAME": "t",
+            "GIT_COMMITTER_EMAIL": "t@example.com",
+        },
+    )
 
 
 def _snapshot(target: Path) -> Path:
-    listing = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO,
-                             check=True, capture_output=True).stdout.decode().split("\0")
+    listing = (
+        subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=REPO,
+            check=True,
+            capture_output=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     for name in filter(None, listing):
         source = REPO / name
         if source.is_file():
@@ -62,11 +80,20 @@ def test_try_repo_runs_the_hook(tmp_path):
     _git(sample, "init", "-q")
     _git(sample, "add", ".")
     snapshot = _snapshot(tmp_path / "llmguard-snapshot")
-    env = {**os.environ, "PRE_COMMIT_HOME": os.environ.get("LLMGUARD_TEST_PRE_COMMIT_HOME", str(tmp_path / "pc-home")),
-           "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+    env = {
+        **os.environ,
+        "PRE_COMMIT_HOME": os.environ.get("LLMGUARD_TEST_PRE_COMMIT_HOME", str(tmp_path / "pc-home")),
+        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+    }
     env.pop("VIRTUAL_ENV", None)
-    proc = subprocess.run([pre_commit, "try-repo", str(snapshot), "llmguard-lint", "--all-files", "--color", "never",
-                           "--verbose"], cwd=sample, env=env, capture_output=True, text=True, timeout=880)
+    proc = subprocess.run(
+        [pre_commit, "try-repo", str(snapshot), "llmguard-lint", "--all-files", "--color", "never", "--verbose"],
+        cwd=sample,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=880,
+    )
     output = proc.stdout + proc.stderr
     if "An unexpected error has occurred" in output or ("CalledProcessError" in output and "pip" in output):
         pytest.skip(f"pre-commit could not build the hook's environment here:\n{output[-2000:]}")

@@ -82,10 +82,12 @@ def test_valid_examples_are_clean_under_every_rule():
 
 
 def test_lg403_template_loaded_by_literal_path(project):
-    root = project({
-        "prompts/system.txt": "Follow the policy below exactly.\n" + "Policy clause about refunds and returns. " * 400,
-        "prompts/short.txt": "Be brief.",
-        "app.py": """
+    root = project(
+        {
+            "prompts/system.txt": "Follow the policy below exactly.\n"
+            + "Policy clause about refunds and returns. " * 400,
+            "prompts/short.txt": "Be brief.",
+            "app.py": """
             from pathlib import Path
             from openai import OpenAI
             client = OpenAI(timeout=30)
@@ -96,7 +98,8 @@ def test_lg403_template_loaded_by_literal_path(project):
                     {"role": "system", "content": Path("prompts/system.txt").read_text()},
                     {"role": "user", "content": q}])
         """,
-    })
+        }
+    )
     config = config_from_table({"select": ["LG403"]}, root=root)
     findings = lint_source((root / "app.py").read_text(), str(root / "app.py"), config)
     assert [(f.code, f.line) for f in findings] == [("LG403", 4)]  # one finding per template file
@@ -104,7 +107,7 @@ def test_lg403_template_loaded_by_literal_path(project):
 
 
 def test_lg401_counts_tokens_like_the_guard():
-    from llmguard.tokens import count_text
+    from llmguard.policies.tokens import count_text
 
     text = "Explain the refund policy in detail, step by step. " * 300
     findings = lint_source(f"SYSTEM_PROMPT = {text!r}\n", config=LintConfig(select=("LG401",)))
@@ -119,8 +122,10 @@ def test_call_targets_from_config_are_llm_calls():
 
 
 def test_low_confidence_when_the_receiver_is_unknown():
-    findings = lint_source("def f(x):\n    return x.chat.completions.create(model='m', messages=[])\n",
-                           config=LintConfig(select=("LG301",)))
+    findings = lint_source(
+        "def f(x):\n    return x.chat.completions.create(model='m', messages=[])\n",
+        config=LintConfig(select=("LG301",)),
+    )
     assert [f.confidence for f in findings] == ["low"]
 
 

@@ -20,8 +20,9 @@ def _validate(log: dict) -> None:
 
 
 def test_sarif_validates_and_has_rules_with_help(cli, bad_project):
-    (bad_project / "app" / "nb.ipynb").write_text(make_notebook([
-        ("markdown", "# nb"), ("code", "from anthropic import Anthropic\nllm = Anthropic()")]))
+    (bad_project / "app" / "nb.ipynb").write_text(
+        make_notebook([("markdown", "# nb"), ("code", "from anthropic import Anthropic\nllm = Anthropic()")])
+    )
     result = cli(["lint", "app", "--format", "sarif"], cwd=bad_project)
     assert result.code == 1
     log = json.loads(result.out)
@@ -37,7 +38,9 @@ def test_sarif_validates_and_has_rules_with_help(cli, bad_project):
     location = first["locations"][0]["physicalLocation"]
     assert location["artifactLocation"] == {"uri": "app/bad.py", "uriBaseId": "%SRCROOT%"}
     assert location["region"]["startColumn"] >= 1
-    notebook = [r for r in results if r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "app/nb.ipynb"]
+    notebook = [
+        r for r in results if r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "app/nb.ipynb"
+    ]
     assert notebook and notebook[0]["properties"]["cell"] == 2
     line = notebook[0]["locations"][0]["physicalLocation"]["region"]["startLine"]
     assert "llm = Anthropic()" in (bad_project / "app" / "nb.ipynb").read_text().splitlines()[line - 1]

@@ -121,9 +121,7 @@ def test_cache_write_then_read_then_expiry_after_five_minutes(sim):
     assert split(second) == (QUESTION_TOKENS, 0, 3000)
     assert second.cache_creation.ephemeral_5m_input_tokens == 0
     clock.step(299)  # the read at 299 s restarted the five minutes
-    assert split(
-        client.messages.create(model=HAIKU, max_tokens=5, system=system, messages=QUESTION).usage
-    ) == (
+    assert split(client.messages.create(model=HAIKU, max_tokens=5, system=system, messages=QUESTION).usage) == (
         QUESTION_TOKENS,
         0,
         3000,
@@ -172,9 +170,7 @@ def test_below_the_minimum_nothing_is_cached(sim):
     assert (split(first), split(second)) == ((QUESTION_TOKENS, 2000, 0), (QUESTION_TOKENS, 0, 2000))
     long = system_block(3000, salt="haiku-4-5")  # under Haiku 4.5's 4096
     for _ in range(2):
-        usage = client.messages.create(
-            model="claude-haiku-4-5", max_tokens=5, system=long, messages=QUESTION
-        ).usage
+        usage = client.messages.create(model="claude-haiku-4-5", max_tokens=5, system=long, messages=QUESTION).usage
         assert split(usage) == (3000 + QUESTION_TOKENS, 0, 0)
     plain = [{"type": "text", "text": words(2997)}]  # no cache_control: never cached
     for _ in range(2):
@@ -188,9 +184,7 @@ def test_longest_prefix_is_read_and_the_rest_written_by_ttl(sim):
     tool_tokens = len(ENC.encode_ordinary(json.dumps(tools[0], sort_keys=True)))
     system = system_block(1500)
     turn1 = [{"role": "user", "content": [{"type": "text", "text": words(600, "turn1")}]}]
-    first = client.messages.create(
-        model=SONNET, max_tokens=5, tools=tools, system=system, messages=turn1
-    ).usage
+    first = client.messages.create(model=SONNET, max_tokens=5, tools=tools, system=system, messages=turn1).usage
     # the tools prefix alone is under 1024 tokens, so its (1h) breakpoint is ignored; the system one
     # is past the minimum, and everything before it is written with its TTL (5m)
     assert split(first) == (4 + 600 + 3, tool_tokens + 1500, 0)
@@ -203,24 +197,16 @@ def test_longest_prefix_is_read_and_the_rest_written_by_ttl(sim):
         {"role": "assistant", "content": "Noted."},
         {
             "role": "user",
-            "content": [
-                {"type": "text", "text": words(400, "turn2"), "cache_control": {"type": "ephemeral"}}
-            ],
+            "content": [{"type": "text", "text": words(400, "turn2"), "cache_control": {"type": "ephemeral"}}],
         },
     ]
-    second = client.messages.create(
-        model=SONNET, max_tokens=5, tools=tools, system=system, messages=turn2
-    ).usage
+    second = client.messages.create(model=SONNET, max_tokens=5, tools=tools, system=system, messages=turn2).usage
     prefix = tool_tokens + 1500
     assistant = 3 + 1 + 3  # overhead, "assistant", "Noted." (Not, ed, .)
     assert split(second) == (3, (4 + 600) + assistant + (4 + 400), prefix)
-    third = client.messages.create(
-        model=SONNET, max_tokens=5, tools=tools, system=system, messages=turn2
-    ).usage
+    third = client.messages.create(model=SONNET, max_tokens=5, tools=tools, system=system, messages=turn2).usage
     assert split(third) == (3, 0, prefix + 604 + assistant + 404)
-    total = client.messages.count_tokens(
-        model=SONNET, tools=tools, system=system, messages=turn2
-    ).input_tokens
+    total = client.messages.count_tokens(model=SONNET, tools=tools, system=system, messages=turn2).input_tokens
     assert sum(split(third)) == sum(split(second)) == total
 
 
@@ -337,10 +323,7 @@ def test_stats_and_cost_of_writes_and_reads_match_published_prices(sim):
     input $0.80, output $4, 5-minute write $1.00, 1-hour write $1.60, read $0.08."""
     client = ant(sim)
     system = system_block(3000)
-    seen = [
-        client.messages.create(model=HAIKU, max_tokens=5, system=system, messages=QUESTION).usage
-        for _ in "ab"
-    ]
+    seen = [client.messages.create(model=HAIKU, max_tokens=5, system=system, messages=QUESTION).usage for _ in "ab"]
     assert [split(u) for u in seen] == [(10, 3000, 0), (10, 0, 3000)]
     assert [u.output_tokens for u in seen] == [5, 5]  # cut at max_tokens
     model = sim.stats["models"][HAIKU]
@@ -354,9 +337,7 @@ def test_stats_and_cost_of_writes_and_reads_match_published_prices(sim):
     assert model["cost_usd"] == pytest.approx(0.003296, abs=1e-12)
 
     sim.reset_stats()
-    hour = client.messages.create(
-        model=HAIKU, max_tokens=5, system=system_block(3000, "1h", "hour"), messages=QUESTION
-    )
+    hour = client.messages.create(model=HAIKU, max_tokens=5, system=system_block(3000, "1h", "hour"), messages=QUESTION)
     assert hour.usage.cache_creation.ephemeral_1h_input_tokens == 3000
     model = sim.stats["models"][HAIKU]
     assert (model["cache_write_tokens"], model["cache_write_1h_tokens"]) == (3000, 3000)
@@ -372,15 +353,11 @@ def test_count_tokens_includes_tools_and_system(sim):
     tool_tokens = len(ENC.encode_ordinary(json.dumps(WEATHER, sort_keys=True)))
     bare = client.messages.count_tokens(model=SONNET, messages=QUESTION).input_tokens
     assert bare == QUESTION_TOKENS
-    with_system = client.messages.count_tokens(
-        model=SONNET, system="Be brief.", messages=QUESTION
-    ).input_tokens
+    with_system = client.messages.count_tokens(model=SONNET, system="Be brief.", messages=QUESTION).input_tokens
     assert with_system == QUESTION_TOKENS + 3 + 3  # overhead + "Be brief."
     full = client.messages.count_tokens(model=SONNET, system="Be brief.", tools=[WEATHER], messages=QUESTION)
     assert full.input_tokens == with_system + tool_tokens
-    answer = client.messages.create(
-        model=SONNET, max_tokens=50, system="Be brief.", tools=[WEATHER], messages=QUESTION
-    )
+    answer = client.messages.create(model=SONNET, max_tokens=50, system="Be brief.", tools=[WEATHER], messages=QUESTION)
     assert answer.usage.input_tokens == full.input_tokens
 
 
@@ -448,10 +425,7 @@ def test_thinking_validation_400s(sim):
             tool_choice={"type": "any"},
             messages=QUESTION,
         )
-    assert (
-        caught.value.body["error"]["message"]
-        == "Thinking may not be enabled when tool_choice forces tool use."
-    )
+    assert caught.value.body["error"]["message"] == "Thinking may not be enabled when tool_choice forces tool use."
     assert sim.stats["models"] == {} and sim.stats["statuses"] == {"400": 3}
 
 
@@ -478,15 +452,10 @@ def test_thinking_stream_event_order(sim):
     assert starts == [{"type": "thinking", "thinking": "", "signature": ""}, {"type": "text", "text": ""}]
     deltas = [(e.index, e.delta.type) for e in events if e.type == "content_block_delta"]
     assert (
-        deltas
-        == [(0, "thinking_delta")] * think_tokens
-        + [(0, "signature_delta")]
-        + [(1, "text_delta")] * text_tokens
+        deltas == [(0, "thinking_delta")] * think_tokens + [(0, "signature_delta")] + [(1, "text_delta")] * text_tokens
     )
     final_delta = events[-2]
-    assert (
-        final_delta.type == "message_delta" and final_delta.usage.output_tokens == plain.usage.output_tokens
-    )
+    assert final_delta.type == "message_delta" and final_delta.usage.output_tokens == plain.usage.output_tokens
     with client.messages.stream(**kw) as stream:
         final = stream.get_final_message()
     assert [b.to_dict() for b in final.content] == [b.to_dict() for b in plain.content]

@@ -143,9 +143,7 @@ def test_tool_choice_none_named_and_unknown(sim):
     )
     call = named.choices[0].message.tool_calls[0]
     assert call.function.name == "get_time"
-    jsonschema.validate(
-        json.loads(call.function.arguments), TIME_SCHEMA, format_checker=jsonschema.FormatChecker()
-    )
+    jsonschema.validate(json.loads(call.function.arguments), TIME_SCHEMA, format_checker=jsonschema.FormatChecker())
     with pytest.raises(openai.BadRequestError) as info:
         client.chat.completions.create(
             model=MODEL,
@@ -205,10 +203,7 @@ def test_streamed_tool_call_has_the_real_chunk_shape(sim):
     for chunk in fragments:
         (delta_call,) = chunk["choices"][0]["delta"]["tool_calls"]
         assert set(delta_call) == {"index", "function"} and set(delta_call["function"]) == {"arguments"}
-    assert (
-        "".join(c["choices"][0]["delta"]["tool_calls"][0]["function"]["arguments"] for c in fragments)
-        == arguments
-    )
+    assert "".join(c["choices"][0]["delta"]["tool_calls"][0]["function"]["arguments"] for c in fragments) == arguments
     assert chunks[-2]["choices"][0]["finish_reason"] == "tool_calls"
     assert chunks[-1]["usage"]["completion_tokens"] == plain.usage.completion_tokens
     # the SDK's stream helper assembles and parses the strict tool's arguments
@@ -288,9 +283,7 @@ def test_parse_async_and_stream(sim):
 def test_json_object_needs_the_word_json(sim):
     client = oai(sim)
     asked = [{"role": "user", "content": "Answer in JSON."}]
-    response = client.chat.completions.create(
-        model=MODEL, messages=asked, response_format={"type": "json_object"}
-    )
+    response = client.chat.completions.create(model=MODEL, messages=asked, response_format={"type": "json_object"})
     assert isinstance(json.loads(response.choices[0].message.content), dict)
     assert response.usage.completion_tokens == tokens(response.choices[0].message.content)
     with pytest.raises(openai.BadRequestError, match="must contain the word 'json'"):
@@ -377,9 +370,7 @@ def test_admission_charges_n_times_max_tokens():
     with SimProvider(tpm=100) as sim:
         client = oai(sim)
         prompt = message_tokens(ASK, MODEL)
-        raw_response = client.chat.completions.with_raw_response.create(
-            model=MODEL, messages=ASK, n=2, max_tokens=30
-        )
+        raw_response = client.chat.completions.with_raw_response.create(model=MODEL, messages=ASK, n=2, max_tokens=30)
         assert int(raw_response.headers["x-ratelimit-remaining-tokens"]) == 100 - prompt - 2 * 30
         sim.configure(tpm=100)  # full again
         with pytest.raises(openai.RateLimitError, match=f"Requested {prompt + 4 * 30}"):

@@ -29,6 +29,10 @@ def test_the_simulator_bills_with_genai_prices_own_calc_price():
     bill = price_call("openai", "gpt-4o-mini", BilledUsage(input_tokens=1000, cached_tokens=400, output_tokens=50))
     # 600 * 0.15 + 400 * 0.075 + 50 * 0.60 = 90 + 30 + 30 = 150 micro-dollars
     assert bill.cost == Decimal("0.00015")
-    assert bill.cost == calc_price(Usage(input_tokens=1000, cache_read_tokens=400, output_tokens=50), "gpt-4o-mini",
-                                   provider_id="openai").total_price
+    assert (
+        bill.cost
+        == calc_price(
+            Usage(input_tokens=1000, cache_read_tokens=400, output_tokens=50), "gpt-4o-mini", provider_id="openai"
+        ).total_price
+    )
     assert bill.price["source"].startswith("genai-prices") and bill.price["model"] == "gpt-4o-mini"

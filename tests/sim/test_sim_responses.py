@@ -330,9 +330,7 @@ def test_tool_choice_none_answers_in_text_and_an_unknown_tool_is_a_400(fresh_sim
     r = c.responses.create(model=MODEL, input="Weather?", tools=TOOLS, tool_choice="none")
     assert [item.type for item in r.output] == ["message"] and r.tool_choice == "none"
     with pytest.raises(openai.BadRequestError) as info:
-        c.responses.create(
-            model=MODEL, input="Weather?", tools=TOOLS, tool_choice={"type": "function", "name": "nope"}
-        )
+        c.responses.create(model=MODEL, input="Weather?", tools=TOOLS, tool_choice={"type": "function", "name": "nope"})
     assert "'nope'" in str(info.value) and info.value.body["param"] == "tool_choice"  # type: ignore[index]
 
 
@@ -351,9 +349,7 @@ def test_reasoning_model_calls_tools_after_a_reasoning_item(fresh_sim):
     assert r.usage is not None
     arguments = r.output[1].arguments  # type: ignore[union-attr]
     jsonschema.validate(json.loads(arguments), WEATHER)
-    assert r.usage.output_tokens == r.usage.output_tokens_details.reasoning_tokens + tokens(
-        arguments, REASONER
-    )
+    assert r.usage.output_tokens == r.usage.output_tokens_details.reasoning_tokens + tokens(arguments, REASONER)
 
 
 # -- structured output ---------------------------------------------------------------------------------

@@ -225,12 +225,8 @@ scalars = st.one_of(
     ),
     st.just({"type": "boolean"}),
     st.just({"type": ["string", "null"]}),
-    st.lists(st.one_of(st.integers(), st.text(max_size=5)), min_size=1, max_size=4).map(
-        lambda v: {"enum": v}
-    ),
-    st.sampled_from(["date-time", "date", "email", "uuid", "hostname"]).map(
-        lambda f: {"type": "string", "format": f}
-    ),
+    st.lists(st.one_of(st.integers(), st.text(max_size=5)), min_size=1, max_size=4).map(lambda v: {"enum": v}),
+    st.sampled_from(["date-time", "date", "email", "uuid", "hostname"]).map(lambda f: {"type": "string", "format": f}),
 )
 
 

@@ -36,5 +36,7 @@ def statistics(findings: list[Finding]) -> list[dict[str, object]]:
     counts = Counter(f.code for f in findings)
     names = {f.code: f.name for f in findings}
     fixable = Counter(f.code for f in findings if f.fix)
-    return [{"code": code, "name": names[code], "count": n, "fixable": fixable[code]}
-            for code, n in sorted(counts.items(), key=lambda item: (-item[1], item[0]))]
+    return [
+        {"code": code, "name": names[code], "count": n, "fixable": fixable[code]}
+        for code, n in sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    ]

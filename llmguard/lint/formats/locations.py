@@ -42,8 +42,7 @@ def file_position(finding: Finding) -> tuple[int, int, int, int]:
     one_per_line = joined.raw_lines.get(finding.cell, (1, False))[1]
     if not one_per_line:
         return start, 1, start, 1
-    return (start, finding.column + _json_offset(lines, start), end,
-            finding.end_column + _json_offset(lines, end))
+    return (start, finding.column + _json_offset(lines, start), end, finding.end_column + _json_offset(lines, end))
 
 
 def label(finding: Finding) -> str:

@@ -62,8 +62,9 @@ def _location(finding: Finding) -> dict[str, object]:
     return {"physicalLocation": {"artifactLocation": _artifact(finding.path), "region": region}}
 
 
-def render(findings: list[Finding], cwd: str | None = None, version: str = "0",
-           config: LintConfig | None = None) -> str:
+def render(
+    findings: list[Finding], cwd: str | None = None, version: str = "0", config: LintConfig | None = None
+) -> str:
     """The SARIF log; `config` gives the fix values (`fix-timeout-s`, ...) as the lint run used them."""
     cwd = cwd or os.getcwd()
     rules = all_rules()
@@ -93,13 +94,21 @@ def render(findings: list[Finding], cwd: str | None = None, version: str = "0",
     log = {
         "$schema": SCHEMA,
         "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {"name": "llmguard", "version": version, "informationUri": INFORMATION_URI,
-                                "rules": [_rule_descriptor(rule) for rule in rules]}},
-            "originalUriBaseIds": {"%SRCROOT%": {"uri": Path(cwd).as_uri() + "/"}},
-            "columnKind": "unicodeCodePoints",
-            "results": results,
-        }],
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "llmguard",
+                        "version": version,
+                        "informationUri": INFORMATION_URI,
+                        "rules": [_rule_descriptor(rule) for rule in rules],
+                    }
+                },
+                "originalUriBaseIds": {"%SRCROOT%": {"uri": Path(cwd).as_uri() + "/"}},
+                "columnKind": "unicodeCodePoints",
+                "results": results,
+            }
+        ],
     }
     return json.dumps(log, indent=2) + "\n"
 
@@ -134,14 +143,23 @@ def _fixes(fixable: list[Finding], config: LintConfig | None) -> dict[int, dict[
             new = fixed.get(key)
             if new is None:
                 continue
-            replacements = [{
-                "deletedRegion": {"startLine": c.line, "startColumn": c.column, "endLine": c.end_line,
-                                  "endColumn": c.end_column},
-                "insertedContent": {"text": c.text},
-            } for c in text_changes(text, new)]
+            replacements = [
+                {
+                    "deletedRegion": {
+                        "startLine": c.line,
+                        "startColumn": c.column,
+                        "endLine": c.end_line,
+                        "endColumn": c.end_column,
+                    },
+                    "insertedContent": {"text": c.text},
+                }
+                for c in text_changes(text, new)
+            ]
             if replacements:
-                out[id(f)] = {"description": {"text": f.fix},
-                              "artifactChanges": [{"artifactLocation": _artifact(path), "replacements": replacements}]}
+                out[id(f)] = {
+                    "description": {"text": f.fix},
+                    "artifactChanges": [{"artifactLocation": _artifact(path), "replacements": replacements}],
+                }
     return out
 
 

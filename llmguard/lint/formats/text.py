@@ -67,8 +67,9 @@ def _snippet(finding: Finding) -> Text | None:
     return out
 
 
-def render(findings: list[Finding], console: Console, concise: bool = False, statistics: bool = False,
-           files: int = 0) -> None:
+def render(
+    findings: list[Finding], console: Console, concise: bool = False, statistics: bool = False, files: int = 0
+) -> None:
     if statistics:
         render_statistics(findings, console)
     else:
@@ -100,8 +101,11 @@ def _summary(findings: list[Finding], console: Console, files: int) -> None:
         return
     fixable = sum(1 for f in findings if f.fix)
     in_files = len({f.path for f in findings})
-    text = Text(f"Found {len(findings)} finding{'s' if len(findings) != 1 else ''} in {in_files} "
-                f"file{'s' if in_files != 1 else ''} ({files} checked).", style="bold")
+    text = Text(
+        f"Found {len(findings)} finding{'s' if len(findings) != 1 else ''} in {in_files} "
+        f"file{'s' if in_files != 1 else ''} ({files} checked).",
+        style="bold",
+    )
     if fixable:
         text.append(f" [*] {fixable} fixable with `llmguard lint --fix`.", style="cyan")
     console.print(text)

@@ -105,5 +105,8 @@ async def ask(text):
             if id(found.loop) in seen or not found.infinite or found.bounded():
                 continue
             seen.add(id(found.loop))
-            yield Report(found.loop, "retry loop around an LLM call has no attempt bound: it retries forever "
-                         "on a persistent error; count attempts and re-raise, or use tenacity with stop=")
+            yield Report(
+                found.loop,
+                "retry loop around an LLM call has no attempt bound: it retries forever "
+                "on a persistent error; count attempts and re-raise, or use tenacity with stop=",
+            )

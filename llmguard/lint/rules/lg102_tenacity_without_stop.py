@@ -91,8 +91,12 @@ def ask(): ...
             stop = keyword(call, "stop") if call is not None else None
             if stop is not None:
                 if ctx.qualify(stop.value) == "tenacity.stop_never":
-                    yield Report(stop, "tenacity stop=stop_never retries forever; use stop=stop_after_attempt(N) "
-                                 "or stop_after_delay(seconds)", anchor=call)
+                    yield Report(
+                        stop,
+                        "tenacity stop=stop_never retries forever; use stop=stop_after_attempt(N) "
+                        "or stop_after_delay(seconds)",
+                        anchor=call,
+                    )
                 continue
             target = call if call is not None else use.node
             message = "tenacity retry without stop= retries forever (the default is stop_never); add stop="
@@ -106,5 +110,10 @@ def ask(): ...
         if ref is None:
             return None
         name, import_into = ref
-        return AddKeyword(target, "stop", f"{name}({ctx.config.fix_max_attempts})", import_into,
-                          "stop_after_attempt" if import_into is not None else None)
+        return AddKeyword(
+            target,
+            "stop",
+            f"{name}({ctx.config.fix_max_attempts})",
+            import_into,
+            "stop_after_attempt" if import_into is not None else None,
+        )

@@ -69,5 +69,9 @@ def poll(): ...
                 continue
             n = ctx.config.fix_max_attempts
             edit = AddKeyword(call, "max_tries", str(n)) if limits[0] is None else None
-            yield Report(call, f"{use.qualified} without max_tries or max_time retries forever; add max_tries=",
-                         fix=f"add max_tries={n}", edit=edit)
+            yield Report(
+                call,
+                f"{use.qualified} without max_tries or max_time retries forever; add max_tries=",
+                fix=f"add max_tries={n}",
+                edit=edit,
+            )

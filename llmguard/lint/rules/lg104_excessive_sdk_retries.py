@@ -41,9 +41,13 @@ client = OpenAI(timeout=30, max_retries=3)
     )
     INVALID = (
         Invalid("from openai import OpenAI\nclient = OpenAI(timeout=30, max_retries=50)\n"),
-        Invalid("import math, anthropic\nc = anthropic.Anthropic(timeout=30)\nd = c.with_options(max_retries=math.inf)\n"),
-        Invalid("from langchain_openai import ChatOpenAI\nllm = ChatOpenAI(model='gpt-4o', max_tokens=100, "
-                "timeout=30, max_retries=None)\n"),
+        Invalid(
+            "import math, anthropic\nc = anthropic.Anthropic(timeout=30)\nd = c.with_options(max_retries=math.inf)\n"
+        ),
+        Invalid(
+            "from langchain_openai import ChatOpenAI\nllm = ChatOpenAI(model='gpt-4o', max_tokens=100, "
+            "timeout=30, max_retries=None)\n"
+        ),
     )
 
     def check(self, ctx: FileContext) -> Iterator[Report]:
@@ -54,13 +58,20 @@ client = OpenAI(timeout=30, max_retries=3)
                 continue
             value = arg.value
             if is_none(value) or is_infinite(value, ctx.qualify):
-                yield Report(arg, "max_retries is unbounded: the SDK retries a failing call forever; "
-                             f"use at most {limit}", anchor=call)
+                yield Report(
+                    arg,
+                    f"max_retries is unbounded: the SDK retries a failing call forever; use at most {limit}",
+                    anchor=call,
+                )
                 continue
             n = number(value, ctx.qualify)
             if n is not None and n > limit:
-                yield Report(arg, f"max_retries={n:g} is above max-sdk-retries={limit}: retries multiply "
-                             "latency and load during an incident", anchor=call)
+                yield Report(
+                    arg,
+                    f"max_retries={n:g} is above max-sdk-retries={limit}: retries multiply "
+                    "latency and load during an incident",
+                    anchor=call,
+                )
 
     def _configured(self, ctx: FileContext) -> Iterator[cst.Call]:
         """Client constructors, their with_options()/copy() calls, and LangChain chat models."""

@@ -118,13 +118,19 @@ def ask(msgs):
             call = use.call
             if call is not None and (has_star_kwargs(call) or keyword(call, "wait") is not None):
                 continue
-            yield Report(use.node, "tenacity retry without wait= retries immediately (a retry storm under rate "
-                         "limits); add wait=wait_random_exponential(...)")
+            yield Report(
+                use.node,
+                "tenacity retry without wait= retries immediately (a retry storm under rate "
+                "limits); add wait=wait_random_exponential(...)",
+            )
         seen: set[int] = set()
         for found in retry_loops(ctx):
             if id(found.loop) in seen:
                 continue
             seen.add(id(found.loop))
             if not found.sleeps():
-                yield Report(found.loop, "retry loop around an LLM call never sleeps between attempts (a retry "
-                             "storm under rate limits); back off exponentially with jitter")
+                yield Report(
+                    found.loop,
+                    "retry loop around an LLM call never sleeps between attempts (a retry "
+                    "storm under rate limits); back off exponentially with jitter",
+                )

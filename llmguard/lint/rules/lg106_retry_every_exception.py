@@ -100,8 +100,11 @@ def ask(text):
         for found in retry_loops(ctx):
             for handler in found.handlers:
                 if is_broad(ctx, handler.type) and not classifies(handler):
-                    yield Report(handler, "retrying every exception around an LLM call also retries auth and "
-                                 "bad-request errors; catch the retryable errors (rate limit, timeout, connection)")
+                    yield Report(
+                        handler,
+                        "retrying every exception around an LLM call also retries auth and "
+                        "bad-request errors; catch the retryable errors (rate limit, timeout, connection)",
+                    )
         if not ctx.llm_calls:
             return
         for use in retry_uses(ctx):
@@ -110,8 +113,12 @@ def ask(text):
                 continue
             broad = self._broad_argument(ctx, use.library, call)
             if broad is not None:
-                yield Report(broad, "retrying every exception around an LLM call also retries auth and "
-                             "bad-request errors; list the retryable exception types", anchor=call)
+                yield Report(
+                    broad,
+                    "retrying every exception around an LLM call also retries auth and "
+                    "bad-request errors; list the retryable exception types",
+                    anchor=call,
+                )
 
     def _broad_argument(self, ctx: FileContext, library: str, call: cst.Call) -> cst.CSTNode | None:
         if library == "tenacity":

@@ -62,7 +62,10 @@ def ask(msgs):
 """,
     )
     INVALID = (
-        Invalid("from openai import OpenAI\nclient = OpenAI()\n", fixed="from openai import OpenAI\nclient = OpenAI(timeout=60)\n"),
+        Invalid(
+            "from openai import OpenAI\nclient = OpenAI()\n",
+            fixed="from openai import OpenAI\nclient = OpenAI(timeout=60)\n",
+        ),
         Invalid(
             "from anthropic import AsyncAnthropic as AA\n\nclass Bot:\n    def __init__(self, key):\n"
             "        self.llm = AA(\n            api_key=key,\n            max_retries=2,\n        )\n",
@@ -97,13 +100,16 @@ def ask(msgs):
                 yield Report(call, self._message(client) + note, confidence="low")
                 continue
             seconds = _format_seconds(ctx.config.fix_timeout_s)
-            yield Report(call, self._message(client), fix=f"add timeout={seconds}",
-                         edit=AddKeyword(call, "timeout", seconds))
+            yield Report(
+                call, self._message(client), fix=f"add timeout={seconds}", edit=AddKeyword(call, "timeout", seconds)
+            )
 
     def _message(self, client: Client) -> str:
         name = "OpenAI" if client.kind.family == "openai" else "Anthropic"
-        return (f"{name} client without timeout= waits up to 600 s per attempt (the SDK default); "
-                "pass timeout= (seconds or httpx.Timeout)")
+        return (
+            f"{name} client without timeout= waits up to 600 s per attempt (the SDK default); "
+            "pass timeout= (seconds or httpx.Timeout)"
+        )
 
     def _http_client_times_out(self, call: cst.Call) -> bool:
         arg = keyword(call, "http_client")

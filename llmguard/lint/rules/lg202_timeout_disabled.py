@@ -59,5 +59,8 @@ async def ask(base_url, body):
         for call, arg in timeout_arguments(ctx):
             seconds = timeout_seconds(ctx, arg.value, ctx.scope_of(call))
             if seconds is not None and seconds == float("inf"):
-                yield Report(arg, "timeout is disabled (None or infinite): a stalled request never returns; "
-                             "set a timeout in seconds", anchor=call)
+                yield Report(
+                    arg,
+                    "timeout is disabled (None or infinite): a stalled request never returns; set a timeout in seconds",
+                    anchor=call,
+                )

@@ -48,5 +48,9 @@ client = Anthropic(timeout=httpx.Timeout(60, connect=5))
         for call, arg in timeout_arguments(ctx):
             seconds = timeout_seconds(ctx, arg.value, ctx.scope_of(call))
             if seconds is not None and limit < seconds < float("inf"):
-                yield Report(arg, f"timeout of {seconds:g} s is above max-timeout-s={limit:g}: a stalled call "
-                             "holds its caller that long before any retry", anchor=call)
+                yield Report(
+                    arg,
+                    f"timeout of {seconds:g} s is above max-timeout-s={limit:g}: a stalled call "
+                    "holds its caller that long before any retry",
+                    anchor=call,
+                )

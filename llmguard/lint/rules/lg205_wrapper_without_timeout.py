@@ -25,20 +25,35 @@ class _Wrapper:
 
 _NO_TIMEOUT = "passes timeout=None to the {sdk} SDK, which then waits with no timeout at all"
 _LC_OPENAI = _Wrapper("LangChain {name}", ("timeout", "request_timeout"), _NO_TIMEOUT.format(sdk="openai"))
-_LC_ANTHROPIC = _Wrapper("LangChain ChatAnthropic", ("timeout", "default_request_timeout"),
-                         _NO_TIMEOUT.format(sdk="anthropic"))
-_LC_ANTHROPIC_OLD = _Wrapper("LangChain ChatAnthropic", ("timeout", "default_request_timeout"),
-                             _NO_TIMEOUT.format(sdk="anthropic"), fix_arg=None)
-_LC_GOOGLE = _Wrapper("LangChain ChatGoogleGenerativeAI", ("timeout", "request_timeout"),
-                      "sets no request timeout, so a stalled call waits indefinitely")
-_LITELLM = _Wrapper("litellm.{name}()", ("timeout", "request_timeout"),
-                    "waits up to 600 s per attempt (litellm's default)", positional_timeout=2)
+_LC_ANTHROPIC = _Wrapper(
+    "LangChain ChatAnthropic", ("timeout", "default_request_timeout"), _NO_TIMEOUT.format(sdk="anthropic")
+)
+_LC_ANTHROPIC_OLD = _Wrapper(
+    "LangChain ChatAnthropic", ("timeout", "default_request_timeout"), _NO_TIMEOUT.format(sdk="anthropic"), fix_arg=None
+)
+_LC_GOOGLE = _Wrapper(
+    "LangChain ChatGoogleGenerativeAI",
+    ("timeout", "request_timeout"),
+    "sets no request timeout, so a stalled call waits indefinitely",
+)
+_LITELLM = _Wrapper(
+    "litellm.{name}()",
+    ("timeout", "request_timeout"),
+    "waits up to 600 s per attempt (litellm's default)",
+    positional_timeout=2,
+)
 
 WRAPPERS: dict[str, _Wrapper] = {
-    **{f"{module}.{name}": _LC_OPENAI
-       for module in ("langchain_openai", "langchain_openai.chat_models", "langchain_community.chat_models",
-                      "langchain.chat_models")
-       for name in ("ChatOpenAI", "AzureChatOpenAI")},
+    **{
+        f"{module}.{name}": _LC_OPENAI
+        for module in (
+            "langchain_openai",
+            "langchain_openai.chat_models",
+            "langchain_community.chat_models",
+            "langchain.chat_models",
+        )
+        for name in ("ChatOpenAI", "AzureChatOpenAI")
+    },
     "langchain_openai.chat_models.base.ChatOpenAI": _LC_OPENAI,
     "langchain_openai.chat_models.azure.AzureChatOpenAI": _LC_OPENAI,
     "langchain_community.chat_models.openai.ChatOpenAI": _LC_OPENAI,
@@ -115,8 +130,10 @@ def make(**options):
             fixed="from litellm import acompletion\nasync def ask(msgs):\n"
             "    return await acompletion(model='openai/gpt-4o-mini', messages=msgs, max_tokens=50, timeout=60)\n",
         ),
-        Invalid("from langchain_google_genai import ChatGoogleGenerativeAI\n"
-                "llm = ChatGoogleGenerativeAI(model='gemini-2.0-flash', max_output_tokens=256, timeout=None)\n"),
+        Invalid(
+            "from langchain_google_genai import ChatGoogleGenerativeAI\n"
+            "llm = ChatGoogleGenerativeAI(model='gemini-2.0-flash', max_output_tokens=256, timeout=None)\n"
+        ),
         Invalid(
             "import langchain_anthropic as lca\n\nclass Bot:\n    def __init__(self):\n"
             "        self.llm = lca.ChatAnthropic(\n            model='claude-3-5-haiku-latest',\n"
@@ -147,11 +164,20 @@ def make(**options):
                 seconds = _format_seconds(ctx.config.fix_timeout_s)
                 edit = AddKeyword(call, wrapper.fix_arg, seconds) if wrapper.fix_arg else None
                 fix = f"add {wrapper.fix_arg}={seconds}" if wrapper.fix_arg else None
-                yield Report(call, f"{label} without {wrapper.timeout_args[0]}= {wrapper.without}; "
-                             f"pass {wrapper.timeout_args[0]}= in seconds", fix=fix, edit=edit)
+                yield Report(
+                    call,
+                    f"{label} without {wrapper.timeout_args[0]}= {wrapper.without}; "
+                    f"pass {wrapper.timeout_args[0]}= in seconds",
+                    fix=fix,
+                    edit=edit,
+                )
             elif is_none(arg.value) and wrapper is not _LITELLM and not _checked_by_lg202(ctx, call, arg):
-                yield Report(arg, f"{label} with {arg.keyword.value}=None {wrapper.without}; "  # type: ignore[union-attr]
-                             "pass a timeout in seconds", anchor=call)
+                yield Report(
+                    arg,
+                    f"{label} with {arg.keyword.value}=None {wrapper.without}; "  # type: ignore[union-attr]
+                    "pass a timeout in seconds",
+                    anchor=call,
+                )
 
 
 def _checked_by_lg202(ctx: FileContext, call: cst.Call, arg: cst.Arg) -> bool:

@@ -68,7 +68,9 @@ Client().messages.create(to="+15550100", from_="+15550101", body="hi")
             "max_tokens=1024)\n",
         ),
         Invalid("def ask(llm, text):\n    return llm.responses.create(model='gpt-4.1', input=text)\n"),
-        Invalid("from langchain_anthropic import ChatAnthropic\nllm = ChatAnthropic(model='claude-3-5-sonnet-latest', timeout=30)\n"),
+        Invalid(
+            "from langchain_anthropic import ChatAnthropic\nllm = ChatAnthropic(model='claude-3-5-sonnet-latest', timeout=30)\n"
+        ),
     )
 
     def check(self, ctx: FileContext) -> Iterator[Report]:
@@ -85,8 +87,13 @@ Client().messages.create(to="+15550100", from_="+15550101", body="hi")
             n = ctx.config.fix_max_tokens
             safe = call.fix_arg is not None and confidence == "high"  # never fix a call we only guessed
             edit = AddKeyword(call.node, call.fix_arg, str(n)) if safe else None
-            yield Report(call.node, _message(call) + note, confidence=confidence,
-                         fix=f"add {call.fix_arg}={n}" if safe else None, edit=edit)
+            yield Report(
+                call.node,
+                _message(call) + note,
+                confidence=confidence,
+                fix=f"add {call.fix_arg}={n}" if safe else None,
+                edit=edit,
+            )
 
 
 def _message(call: LLMCall) -> str:

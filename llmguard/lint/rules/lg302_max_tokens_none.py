@@ -41,8 +41,10 @@ def ask(msgs, max_tokens=None):
 """,
     )
     INVALID = (
-        Invalid("from openai import OpenAI\nOpenAI(timeout=9).chat.completions.create(model='m', messages=[], "
-                "max_completion_tokens=None)\n"),
+        Invalid(
+            "from openai import OpenAI\nOpenAI(timeout=9).chat.completions.create(model='m', messages=[], "
+            "max_completion_tokens=None)\n"
+        ),
         Invalid("""
 from openai import OpenAI
 MAX_TOKENS = None  # "set later"
@@ -66,5 +68,9 @@ client.chat.completions.create(model="gpt-4o-mini", messages=[], max_tokens=MAX_
                 node = value
                 value = ctx.constant(value, call.scope)
             if is_none(value) or is_infinite(value, ctx.qualify):
-                yield Report(node, f"{name}=None leaves the output unbounded; set a number",
-                             anchor=call.node, confidence=call.confidence)
+                yield Report(
+                    node,
+                    f"{name}=None leaves the output unbounded; set a number",
+                    anchor=call.node,
+                    confidence=call.confidence,
+                )

@@ -30,11 +30,17 @@ client.messages.create(model="claude-sonnet-4-5", max_tokens=64000, messages=msg
     use_instead = """
 client.messages.create(model="claude-sonnet-4-5", max_tokens=2048, messages=msgs)
 """
-    VALID = ("import anthropic\nanthropic.Anthropic(timeout=9).messages.create(model='m', max_tokens=2048, messages=[])\n",)
+    VALID = (
+        "import anthropic\nanthropic.Anthropic(timeout=9).messages.create(model='m', max_tokens=2048, messages=[])\n",
+    )
     INVALID = (
-        Invalid("import anthropic\nanthropic.Anthropic(timeout=9).messages.create(model='m', max_tokens=64_000, messages=[])\n"),
-        Invalid("from openai import OpenAI\nOpenAI(timeout=9).responses.create(model='m', input='x', "
-                "max_output_tokens=32 * 1024)\n"),
+        Invalid(
+            "import anthropic\nanthropic.Anthropic(timeout=9).messages.create(model='m', max_tokens=64_000, messages=[])\n"
+        ),
+        Invalid(
+            "from openai import OpenAI\nOpenAI(timeout=9).responses.create(model='m', input='x', "
+            "max_output_tokens=32 * 1024)\n"
+        ),
     )
 
     def check(self, ctx: FileContext) -> Iterator[Report]:
@@ -46,5 +52,10 @@ client.messages.create(model="claude-sonnet-4-5", max_tokens=2048, messages=msgs
                 continue
             n = number(value, ctx.qualify)
             if n is not None and n > limit:
-                yield Report(arg, f"{arg.keyword.value}={n:g} is above max-output-tokens={limit}: every call may "
-                             "cost and take that much", anchor=call.node, confidence=call.confidence)
+                yield Report(
+                    arg,
+                    f"{arg.keyword.value}={n:g} is above max-output-tokens={limit}: every call may "
+                    "cost and take that much",
+                    anchor=call.node,
+                    confidence=call.confidence,
+                )

@@ -68,11 +68,14 @@ client = OpenAI(timeout=30)
 def ideas(msgs, samples):
     return client.chat.completions.create(model="gpt-4o-mini", messages=msgs, max_tokens=200, n=samples)
 """),
-        Invalid("""
+        Invalid(
+            """
 import openai
 client = openai.OpenAI(timeout=30)
 client.completions.create(model="gpt-3.5-turbo-instruct", prompt="Hi", max_tokens=20, n=3, best_of=10)
-""", count=2),
+""",
+            count=2,
+        ),
         Invalid("import litellm\nlitellm.completion(model='gpt-4o-mini', messages=[], max_tokens=9, timeout=9, n=4)\n"),
     )
 
@@ -109,14 +112,20 @@ def _problem(ctx: FileContext, call: LLMCall, name: str, expr: cst.BaseExpressio
         if bound <= 1:
             return None
         if name == "best_of":
-            return (f"best_of={bound:g} generates and bills {bound:g} completions per call to return the best one: "
-                    f"output cost is {bound:g}x a single completion's; use a smaller literal or leave it out")
-        return (f"n={bound:g} asks for {bound:g} answers per call: output tokens and cost are {bound:g}x a single "
-                "answer's (max_tokens bounds each one); use n=1 unless every answer is needed")
+            return (
+                f"best_of={bound:g} generates and bills {bound:g} completions per call to return the best one: "
+                f"output cost is {bound:g}x a single completion's; use a smaller literal or leave it out"
+            )
+        return (
+            f"n={bound:g} asks for {bound:g} answers per call: output tokens and cost are {bound:g}x a single "
+            "answer's (max_tokens bounds each one); use n=1 unless every answer is needed"
+        )
     code = ctx.module.code_for_node(expr).strip()
     code = code if len(code) <= 30 else code[:27] + "..."
-    return (f"{name}={code} is not a visible literal: each call's output tokens and cost scale with it; "
-            f"use an explicit small literal or bound it (min({code}, 3))")
+    return (
+        f"{name}={code} is not a visible literal: each call's output tokens and cost scale with it; "
+        f"use an explicit small literal or bound it (min({code}, 3))"
+    )
 
 
 def _bound(ctx: FileContext, expr: cst.BaseExpression) -> float | None:

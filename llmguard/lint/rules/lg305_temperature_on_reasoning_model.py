@@ -24,7 +24,7 @@ def reasoning_model(model: str) -> bool:
     model = model.strip().lower()
     for prefix in _LITELLM_OPENAI_PREFIXES:
         if model.startswith(prefix):
-            model = model[len(prefix):]
+            model = model[len(prefix) :]
     return REASONING_MODEL.match(model) is not None
 
 
@@ -80,8 +80,10 @@ client = AsyncOpenAI(timeout=30)
 async def ask(text, temp=0.3):
     return await client.responses.create(model=MODEL, input=text, max_output_tokens=400, temperature=temp)
 """),
-        Invalid("import litellm\nlitellm.completion(model='openai/o4-mini-2025-04-16', messages=[], "
-                "max_tokens=9, timeout=9, temperature=0.7)\n"),
+        Invalid(
+            "import litellm\nlitellm.completion(model='openai/o4-mini-2025-04-16', messages=[], "
+            "max_tokens=9, timeout=9, temperature=0.7)\n"
+        ),
     )
 
     def check(self, ctx: FileContext) -> Iterator[Report]:
@@ -98,9 +100,13 @@ async def ask(text, temp=0.3):
             if model is None or not reasoning_model(model):
                 continue
             confidence = "low" if call.confidence == "low" or _custom_base_url(call) else "high"
-            yield Report(arg, f"temperature is not supported by the reasoning model {model!r}: the API rejects the "
-                         "call with 400 (only the default 1 is accepted); remove it (steer with reasoning_effort)",
-                         anchor=call.node, confidence=confidence)
+            yield Report(
+                arg,
+                f"temperature is not supported by the reasoning model {model!r}: the API rejects the "
+                "call with 400 (only the default 1 is accepted); remove it (steer with reasoning_effort)",
+                anchor=call.node,
+                confidence=confidence,
+            )
 
 
 def _sends_openai_params(call: LLMCall) -> bool:

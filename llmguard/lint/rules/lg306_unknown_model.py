@@ -84,7 +84,9 @@ client = anthropic.Anthropic(timeout=30)
 def ask(msgs):
     return client.messages.create(model=MODEL, max_tokens=200, messages=msgs)
 """),
-        Invalid("import litellm\nlitellm.completion(model='openai/gpt4o-mini', messages=[], max_tokens=9, timeout=9)\n"),
+        Invalid(
+            "import litellm\nlitellm.completion(model='openai/gpt4o-mini', messages=[], max_tokens=9, timeout=9)\n"
+        ),
     )
 
     def check(self, ctx: FileContext) -> Iterator[Report]:
@@ -110,9 +112,13 @@ def ask(msgs):
                 continue  # "m", "my-deployment": an alias or a placeholder, not a misspelt model
             hint = f" (did you mean {suggestion!r}?)" if suggestion else ""
             confidence = "high" if suggestion and call.confidence == "high" else "low"
-            yield Report(arg, f"model {name!r} is not in genai-prices' {provider} price list{hint}: a misspelt or "
-                         "retired model fails every call (404), and its cost cannot be tracked or budgeted",
-                         anchor=call.node, confidence=confidence)
+            yield Report(
+                arg,
+                f"model {name!r} is not in genai-prices' {provider} price list{hint}: a misspelt or "
+                "retired model fails every call (404), and its cost cannot be tracked or budgeted",
+                anchor=call.node,
+                confidence=confidence,
+            )
 
 
 def _provider_and_name(call: LLMCall, model: str) -> tuple[str, str] | None:
@@ -187,7 +193,7 @@ def closest(provider: str, name: str) -> str | None:
     matcher = difflib.SequenceMatcher(b=name)
     for candidate, is_prefix in _names(provider):
         if is_prefix:
-            score = difflib.SequenceMatcher(None, name[:len(candidate) + 1], candidate).ratio()
+            score = difflib.SequenceMatcher(None, name[: len(candidate) + 1], candidate).ratio()
         else:
             matcher.set_seq1(candidate)
             if matcher.real_quick_ratio() <= best_score or matcher.quick_ratio() <= best_score:

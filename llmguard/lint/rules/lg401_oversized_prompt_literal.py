@@ -81,8 +81,12 @@ SYSTEM_PROMPT = \"\"\"You are a support agent. Follow the policy excerpts provid
                 continue
             count = over_budget(text.text, model, limit)
             if count is not None:
-                yield Report(node, f"prompt literal is {describe(count)} tokens, over max-prompt-tokens={limit:,}: "
-                             "every call pays for it; shorten it, or cache/retrieve the bulk", anchor=anchor)
+                yield Report(
+                    node,
+                    f"prompt literal is {describe(count)} tokens, over max-prompt-tokens={limit:,}: "
+                    "every call pays for it; shorten it, or cache/retrieve the bulk",
+                    anchor=anchor,
+                )
 
     def _candidates(self, ctx: FileContext) -> Iterator[tuple[cst.BaseExpression, str, cst.CSTNode | None]]:
         default_model = ctx.config.prompt_model

@@ -87,6 +87,10 @@ def review(path):
                 if read is not None:
                     code = ctx.module.code_for_node(read).strip()
                     code = code if len(code) <= 40 else code[:37] + "..."
-                    yield Report(part, f"prompt includes a whole document read ({code}) with no truncation: its "
-                                 "size, cost and context-length errors are unbounded; truncate or chunk it first",
-                                 anchor=call.node, confidence=call.confidence)
+                    yield Report(
+                        part,
+                        f"prompt includes a whole document read ({code}) with no truncation: its "
+                        "size, cost and context-length errors are unbounded; truncate or chunk it first",
+                        anchor=call.node,
+                        confidence=call.confidence,
+                    )

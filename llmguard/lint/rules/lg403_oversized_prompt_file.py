@@ -56,8 +56,12 @@ SYSTEM_PROMPT = open("prompts/system.txt").read()
             seen.add(str(path))
             count = template_tokens(path, ctx.config.prompt_model, limit, ctx.config.max_file_bytes)
             if count is not None:
-                yield Report(read, f"prompt template {literal.removeprefix('__file__/')} is {describe(count)} tokens, "
-                             f"over max-prompt-tokens={limit:,}", anchor=anchor)
+                yield Report(
+                    read,
+                    f"prompt template {literal.removeprefix('__file__/')} is {describe(count)} tokens, "
+                    f"over max-prompt-tokens={limit:,}",
+                    anchor=anchor,
+                )
 
     def _reads(self, ctx: FileContext) -> Iterator[tuple[cst.Call, object, cst.CSTNode | None]]:
         for name, value in ctx.index.module_constants:

@@ -75,17 +75,30 @@ client = OpenAI(timeout=60)  # reads OPENAI_API_KEY from the environment (or a s
             if cell.get("cell_type") in ("markdown", "raw"):
                 for line_no, line in enumerate(_text(cell.get("source")).splitlines(), start=1):
                     for found in keys.find_keys(line):
-                        yield NotebookHit(index, line_no, found.start + 1, found.end + 1, _message(
-                            found, f"in this {cell['cell_type']} cell", "remove it from the notebook"))
+                        yield NotebookHit(
+                            index,
+                            line_no,
+                            found.start + 1,
+                            found.end + 1,
+                            _message(found, f"in this {cell['cell_type']} cell", "remove it from the notebook"),
+                        )
             outputs = cell.get("outputs")
             if cell.get("cell_type") != "code" or not isinstance(outputs, list):
                 continue
             for number, output in enumerate(outputs, start=1):
                 for text in _output_texts(output):
                     for found in keys.find_keys(text):
-                        yield NotebookHit(index, 1, 1, 1, _message(
-                            found, f"in the saved output of this cell (output {number})",
-                            "clear the outputs (`jupyter nbconvert --clear-output --inplace`)"))
+                        yield NotebookHit(
+                            index,
+                            1,
+                            1,
+                            1,
+                            _message(
+                                found,
+                                f"in the saved output of this cell (output {number})",
+                                "clear the outputs (`jupyter nbconvert --clear-output --inplace`)",
+                            ),
+                        )
 
 
 class _KeyNodes(cst.CSTVisitor):
@@ -110,8 +123,10 @@ class _KeyNodes(cst.CSTVisitor):
 def _message(found: keys.KeyMatch, where: str | None = None, then: str = "") -> str:
     provider = keys.PROVIDERS[found.provider]
     if where is None:
-        return (f"hard-coded {provider} API key {found.masked}: revoke it and load keys from the environment "
-                "or a secrets manager")
+        return (
+            f"hard-coded {provider} API key {found.masked}: revoke it and load keys from the environment "
+            "or a secrets manager"
+        )
     return f"{provider} API key {found.masked} {where}: revoke it and {then}"
 
 

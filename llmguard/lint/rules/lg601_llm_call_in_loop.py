@@ -26,8 +26,22 @@ _BATCH_WORDS = ("batch", "chunked", "grouper")
 _COMPREHENSIONS = frozenset({cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp})
 _NESTED_SCOPES = frozenset({cst.FunctionDef, cst.Lambda})
 # Leaves that tell nothing about a loop (Name, Break and Return are kept).
-_SKIP = frozenset({cst.SimpleString, cst.Integer, cst.Float, cst.Imaginary, cst.Ellipsis, cst.FormattedStringText,
-                   cst.Pass, cst.Continue, cst.ImportStar, cst.Comment, cst.EmptyLine, cst.Newline})
+_SKIP = frozenset(
+    {
+        cst.SimpleString,
+        cst.Integer,
+        cst.Float,
+        cst.Imaginary,
+        cst.Ellipsis,
+        cst.FormattedStringText,
+        cst.Pass,
+        cst.Continue,
+        cst.ImportStar,
+        cst.Comment,
+        cst.EmptyLine,
+        cst.Newline,
+    }
+)
 
 
 @dataclass(eq=False)
@@ -179,12 +193,16 @@ def crawl(start):
             if call.endpoint == "embeddings":
                 if _batched(ctx, call, loop):
                     continue
-                message = (f"embeddings.create runs once per item of {label}: send the items in one request "
-                           "(input=[...], up to 2,048 inputs) to cut requests, rate-limit pressure and run time")
+                message = (
+                    f"embeddings.create runs once per item of {label}: send the items in one request "
+                    "(input=[...], up to 2,048 inputs) to cut requests, rate-limit pressure and run time"
+                )
             else:
-                message = (f"LLM call runs once per item of {label} with no limiter, cache or budget in sight: "
-                           "request rate and cost grow with the data; bound it (llmguard, a semaphore or rate "
-                           "limiter), cache the results, or send offline work through the Batch API")
+                message = (
+                    f"LLM call runs once per item of {label} with no limiter, cache or budget in sight: "
+                    "request rate and cost grow with the data; bound it (llmguard, a semaphore or rate "
+                    "limiter), cache the results, or send offline work through the Batch API"
+                )
             yield Report(call.node, message, anchor=loop.node, confidence=call.confidence)
 
 
@@ -260,17 +278,42 @@ def _kids(node: cst.CSTNode) -> list[cst.CSTNode]:
 
 _CODE_FIELDS: dict[type, tuple[str, ...]] = {}
 _CODE_TYPES: dict[type, bool] = {}
-_NOT_CODE = {"lpar", "rpar", "comma", "semicolon", "colon", "equal", "star", "dot", "operator", "lbracket",
-             "rbracket", "lbrace", "rbrace", "leading_lines", "lines_after_decorators", "header", "footer",
-             "trailing_whitespace", "newline", "asynchronous", "default_indent", "default_newline", "quote",
-             "prefix", "arrow", "walrus"}
+_NOT_CODE = {
+    "lpar",
+    "rpar",
+    "comma",
+    "semicolon",
+    "colon",
+    "equal",
+    "star",
+    "dot",
+    "operator",
+    "lbracket",
+    "rbracket",
+    "lbrace",
+    "rbrace",
+    "leading_lines",
+    "lines_after_decorators",
+    "header",
+    "footer",
+    "trailing_whitespace",
+    "newline",
+    "asynchronous",
+    "default_indent",
+    "default_newline",
+    "quote",
+    "prefix",
+    "arrow",
+    "walrus",
+}
 
 
 def _code_fields(kind: type) -> tuple[str, ...]:
     names = _CODE_FIELDS.get(kind)
     if names is None:
         names = _CODE_FIELDS[kind] = tuple(
-            f.name for f in dataclasses.fields(kind) if f.name not in _NOT_CODE and not f.name.startswith("whitespace"))
+            f.name for f in dataclasses.fields(kind) if f.name not in _NOT_CODE and not f.name.startswith("whitespace")
+        )
     return names
 
 
@@ -306,8 +349,11 @@ def _throttling(expr: cst.BaseExpression) -> bool:
     target = expr.func if isinstance(expr, cst.Call) else expr
     name = (dotted(target) or "").lower()
     parts = name.split(".")
-    return (any(word in name for word in _THROTTLE_WORDS) or "llmguard" in name
-            or any(part in ("sem", "sema", "lock") for part in parts))
+    return (
+        any(word in name for word in _THROTTLE_WORDS)
+        or "llmguard" in name
+        or any(part in ("sem", "sema", "lock") for part in parts)
+    )
 
 
 def _queue_of(test: cst.BaseExpression) -> str | None:
@@ -373,8 +419,12 @@ def _sweeps_models(call: LLMCall, loop: _Loop) -> bool:
     node = loop.node
     target = node.target if isinstance(node, cst.For) else getattr(getattr(node, "for_in", None), "target", None)
     arg = keyword(call.node, *call.model_args)
-    return (isinstance(target, cst.Name) and arg is not None and isinstance(arg.value, cst.Name)
-            and arg.value.value == target.value)
+    return (
+        isinstance(target, cst.Name)
+        and arg is not None
+        and isinstance(arg.value, cst.Name)
+        and arg.value.value == target.value
+    )
 
 
 def _batched(ctx: FileContext, call: LLMCall, loop: _Loop) -> bool:

@@ -70,8 +70,23 @@ class LimitSpec:
 class Ticket:
     """One call's place in a key's queue; also the handle its driver waits on."""
 
-    __slots__ = ("key", "tokens", "rank", "seq", "enqueued", "admitted", "cancelled", "notified", "_event",
-                 "_future", "_loop", "admitted_at", "level_after", "requests_after", "starts_refill")
+    __slots__ = (
+        "key",
+        "tokens",
+        "rank",
+        "seq",
+        "enqueued",
+        "admitted",
+        "cancelled",
+        "notified",
+        "_event",
+        "_future",
+        "_loop",
+        "admitted_at",
+        "level_after",
+        "requests_after",
+        "starts_refill",
+    )
 
     def __init__(self, key: str, tokens: int, rank: int, seq: int, now: float) -> None:
         self.key, self.tokens, self.rank, self.seq, self.enqueued = key, tokens, rank, seq, now
@@ -397,7 +412,9 @@ class Limiter:
                     if bucket is not None:
                         bucket.refill(now)
                 out[key] = {
-                    "rpm": state.spec.rpm, "tpm": state.spec.tpm, "window_s": state.spec.window_s,
+                    "rpm": state.spec.rpm,
+                    "tpm": state.spec.tpm,
+                    "window_s": state.spec.window_s,
                     "queue_depth": len(live),
                     "oldest_wait_s": max((now - t.enqueued for t in live), default=0.0),
                     "requests_left": state.requests.level if state.requests else None,

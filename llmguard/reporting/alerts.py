@@ -22,8 +22,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from llmguard import report
-from llmguard.report import Filters, ReportError, query
+from llmguard.reporting import report
+from llmguard.reporting.report import Filters, ReportError, query
 
 # Thresholds, overridable under [tool.llmguard.alerts] in pyproject.toml or by `alert_thresholds=`.
 DEFAULT_THRESHOLDS: dict[str, float] = {
@@ -83,6 +83,7 @@ class Alert:
 
 # ---- thresholds ---------------------------------------------------------------------------------
 
+
 def load_thresholds(overrides: dict[str, Any] | None = None, start: Path | None = None) -> dict[str, float]:
     """Defaults < `[tool.llmguard.alerts]` of the nearest pyproject.toml < `overrides`."""
     from llmguard.config import ConfigError, find_pyproject
@@ -132,6 +133,7 @@ def project_settings_warning() -> str | None:
 
 # ---- windows ------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Window:
     label: str
@@ -151,8 +153,9 @@ def windows(ledger_path: Path, filters: Filters, window_s: float, now: float) ->
     dim_where, dim_params = dims.sql()
     if filters.run_id is not None:
         first, last = report.span(ledger_path, Filters(run_id=filters.run_id, where=filters.where))
-        current = Window(f"run {filters.run_id}", f" AND run_id = ?{dim_where}", (filters.run_id, *dim_params),
-                         first, last)
+        current = Window(
+            f"run {filters.run_id}", f" AND run_id = ?{dim_where}", (filters.run_id, *dim_params), first, last
+        )
         previous = None
         if first is not None:
             found = query(ledger_path, "SELECT run_id FROM calls WHERE ts < ? ORDER BY ts DESC LIMIT 1", (first,))
@@ -160,19 +163,26 @@ def windows(ledger_path: Path, filters: Filters, window_s: float, now: float) ->
         if previous is None:
             return current, Window("no earlier run", " AND 0", (), None, None)
         p_first, p_last = report.span(ledger_path, Filters(run_id=previous, where=filters.where))
-        return current, Window(f"run {previous}", f" AND run_id = ?{dim_where}", (previous, *dim_params),
-                               p_first, p_last)
+        return current, Window(
+            f"run {previous}", f" AND run_id = ?{dim_where}", (previous, *dim_params), p_first, p_last
+        )
     end = filters.until if filters.until is not None else now
     start = filters.since if filters.since is not None else end - window_s
     length = end - start
     label = f"the last {_duration(length)}" if filters.until is None else f"{_clock(start)} to {_clock(end)}"
     current = Window(label, f" AND ts >= ? AND ts < ?{dim_where}", (start, end, *dim_params), start, end)
-    previous = Window(f"the {_duration(length)} before", f" AND ts >= ? AND ts < ?{dim_where}",
-                      (start - length, start, *dim_params), start - length, start)
+    previous = Window(
+        f"the {_duration(length)} before",
+        f" AND ts >= ? AND ts < ?{dim_where}",
+        (start - length, start, *dim_params),
+        start - length,
+        start,
+    )
     return current, previous
 
 
 # ---- entry points -------------------------------------------------------------------------------
+
 
 def alerts(
     ledger_path: Path,
@@ -203,7 +213,9 @@ def describe(filters: Filters, thresholds: dict[str, float]) -> str:
     return f"the last {length} vs the {length} before"
 
 
-def evaluate(ledger_path: Path, filters: Filters, settings: Any, thresholds: dict[str, float], now: float) -> list[Alert]:
+def evaluate(
+    ledger_path: Path, filters: Filters, settings: Any, thresholds: dict[str, float], now: float
+) -> list[Alert]:
     """Every check, scanned in parallel; critical alerts first."""
     if not report.has_calls_table(ledger_path):
         return []
@@ -227,7 +239,9 @@ def evaluate(ledger_path: Path, filters: Filters, settings: Any, thresholds: dic
 
 _LATENCY_ROWS = "total_ms IS NOT NULL AND status != 'refused'"
 _COMPONENT_LABELS = {
-    "queue": "queue wait", "retry_delay": "retry delay", "model": "model time",
+    "queue": "queue wait",
+    "retry_delay": "retry delay",
+    "model": "model time",
     "other": "other call time (failed attempts, connecting, llmguard)",
 }
 
@@ -269,28 +283,34 @@ def latency_alerts(ledger_path: Path, current: Window, previous: Window, t: dict
     ranked = sorted(deltas, key=lambda n: deltas[n], reverse=True)
     top = ranked[0]
     parts = [f"{_component_label(n)} {shares[n]:.0%}" for n in ranked[1:3] if shares and deltas[n] > 0]
-    lead = (f"; {_component_label(top)} accounts for {shares[top]:.0%} of the increase" if shares else "")
+    lead = f"; {_component_label(top)} accounts for {shares[top]:.0%} of the increase" if shares else ""
     message = (
         f"p95 latency rose {rise / before['p95']:.0%} ({_ms(before['p95'])} → {_ms(now['p95'])}, "
         f"{current.label} vs {previous.label}){lead}" + (f" ({', '.join(parts)})" if parts else "")
     )
-    return [Alert(
-        kind="latency",
-        severity="critical" if now["p95"] >= before["p95"] * (1 + 2 * t["latency_rise"]) else "warning",
-        message=message,
-        check_next=_latency_next(top),
-        metric="p95_latency_ms",
-        before=before["p95"],
-        after=now["p95"],
-        attribution={
-            "basis": "mean latency of the calls at or above each window's p95 (the call's own total)",
-            "before_ms": before["tail_mean"], "after_ms": now["tail_mean"], "change_ms": tail_change,
-            "components_ms": deltas, "shares": shares,
-            "before_components_ms": before["components"], "after_components_ms": now["components"],
-            "calls": {"before": before["calls"], "after": now["calls"]},
-        },
-        scope={"window": current.label, "baseline": previous.label},
-    )]
+    return [
+        Alert(
+            kind="latency",
+            severity="critical" if now["p95"] >= before["p95"] * (1 + 2 * t["latency_rise"]) else "warning",
+            message=message,
+            check_next=_latency_next(top),
+            metric="p95_latency_ms",
+            before=before["p95"],
+            after=now["p95"],
+            attribution={
+                "basis": "mean latency of the calls at or above each window's p95 (the call's own total)",
+                "before_ms": before["tail_mean"],
+                "after_ms": now["tail_mean"],
+                "change_ms": tail_change,
+                "components_ms": deltas,
+                "shares": shares,
+                "before_components_ms": before["components"],
+                "after_components_ms": now["components"],
+                "calls": {"before": before["calls"], "after": now["calls"]},
+            },
+            scope={"window": current.label, "baseline": previous.label},
+        )
+    ]
 
 
 def _component_label(name: str) -> str:
@@ -299,17 +319,25 @@ def _component_label(name: str) -> str:
 
 def _latency_next(top: str) -> str:
     if top == "queue":
-        return ("Calls wait for rate-limit capacity: compare RPM/TPM use with the limits (`llmguard report --by "
-                "model,hour`), raise the tier or `limits`, move batch work to priority='background', or add a "
-                "fallback model.")
+        return (
+            "Calls wait for rate-limit capacity: compare RPM/TPM use with the limits (`llmguard report --by "
+            "model,hour`), raise the tier or `limits`, move batch work to priority='background', or add a "
+            "fallback model."
+        )
     if top == "retry_delay":
-        return ("Calls are retrying: look at provider 429s and errors by model (`llmguard report --by model "
-                "--alerts`) and the provider's status page; fall back sooner or lower max_attempts.")
+        return (
+            "Calls are retrying: look at provider 429s and errors by model (`llmguard report --by model "
+            "--alerts`) and the provider's status page; fall back sooner or lower max_attempts."
+        )
     if top == "model":
-        return ("The provider answers more slowly: check output tokens per call (longer answers take longer) and "
-                "the model mix (`llmguard report --by model,prompt_version`); stream answers or use a faster model.")
-    return ("Time outside queue, retry waits and the final attempt grew: failed attempts before a success, slow "
-            "connections or timeouts; check errors and timeouts by model (`llmguard report --by model,error_type`).")
+        return (
+            "The provider answers more slowly: check output tokens per call (longer answers take longer) and "
+            "the model mix (`llmguard report --by model,prompt_version`); stream answers or use a faster model."
+        )
+    return (
+        "Time outside queue, retry waits and the final attempt grew: failed attempts before a success, slow "
+        "connections or timeouts; check errors and timeouts by model (`llmguard report --by model,error_type`)."
+    )
 
 
 def _step_p95s(ledger_path: Path, window: Window) -> dict[str, tuple[int, float, float]]:
@@ -327,7 +355,11 @@ def _step_p95s(ledger_path: Path, window: Window) -> dict[str, tuple[int, float,
 
 
 def step_latency_alerts(
-    ledger_path: Path, current: Window, previous: Window, t: dict[str, float], applies: bool = True,
+    ledger_path: Path,
+    current: Window,
+    previous: Window,
+    t: dict[str, float],
+    applies: bool = True,
 ) -> list[Alert]:
     """A step's p95 duration rose (its runs in the steps table, window vs the one before).
 
@@ -336,8 +368,9 @@ def step_latency_alerts(
     """
     if not applies or not report.has_steps_table(ledger_path):
         return []
-    got = report.run_parallel({"now": lambda: _step_p95s(ledger_path, current),
-                               "before": lambda: _step_p95s(ledger_path, previous)})
+    got = report.run_parallel(
+        {"now": lambda: _step_p95s(ledger_path, current), "before": lambda: _step_p95s(ledger_path, previous)}
+    )
     found = []
     for name in sorted(set(got["now"]) & set(got["before"])):
         (runs, after, calls), (runs_before, before, calls_before) = got["now"][name], got["before"][name]
@@ -348,28 +381,35 @@ def step_latency_alerts(
             continue
         by = f"rose {rise / before:.0%}" if before > 0 else "rose"
         more_calls = f"; it makes {calls:.1f} calls per run, {calls_before:.1f} before" if calls > calls_before else ""
-        found.append(Alert(
-            kind="latency",
-            severity="critical" if after >= before * (1 + 2 * t["latency_rise"]) else "warning",
-            message=(f"p95 of step `{name}` {by} ({_ms(before)} → {_ms(after)}, {current.label} vs {previous.label}, "
-                     f"{runs:,} runs){more_calls}"),
-            check_next=(f"Your own step `{name}` got slower. Its time includes the model calls made inside it: if "
-                        "the calls' latency and the calls per run held steady (`llmguard report --by feature`), "
-                        "profile the step's own code and dependencies (retrieval store, tools, validation)."),
-            metric="step_p95_latency_ms",
-            before=before,
-            after=after,
-            attribution={
-                "basis": "durations of the step's runs (one sample per run, the calls inside it included)",
-                "runs": {"before": runs_before, "after": runs},
-                "calls_per_run": {"before": calls_before, "after": calls},
-            },
-            scope={"step": name, "window": current.label, "baseline": previous.label},
-        ))
+        found.append(
+            Alert(
+                kind="latency",
+                severity="critical" if after >= before * (1 + 2 * t["latency_rise"]) else "warning",
+                message=(
+                    f"p95 of step `{name}` {by} ({_ms(before)} → {_ms(after)}, {current.label} vs {previous.label}, "
+                    f"{runs:,} runs){more_calls}"
+                ),
+                check_next=(
+                    f"Your own step `{name}` got slower. Its time includes the model calls made inside it: if "
+                    "the calls' latency and the calls per run held steady (`llmguard report --by feature`), "
+                    "profile the step's own code and dependencies (retrieval store, tools, validation)."
+                ),
+                metric="step_p95_latency_ms",
+                before=before,
+                after=after,
+                attribution={
+                    "basis": "durations of the step's runs (one sample per run, the calls inside it included)",
+                    "runs": {"before": runs_before, "after": runs},
+                    "calls_per_run": {"before": calls_before, "after": calls},
+                },
+                scope={"step": name, "window": current.label, "baseline": previous.label},
+            )
+        )
     return found
 
 
 # ---- tokens per prompt version ------------------------------------------------------------------
+
 
 def prompt_version_alerts(ledger_path: Path, current: Window, filters: Filters, t: dict[str, float]) -> list[Alert]:
     """Tokens per call of each feature's newest prompt version vs the version before it."""
@@ -407,38 +447,45 @@ def prompt_version_alerts(ledger_path: Path, current: Window, filters: Filters, 
         d_in, d_out = new[5] - old[5], new[6] - old[6]
         change = after - before
         where = f"feature `{feature}`" if feature is not None else "calls without a feature"
-        found.append(Alert(
-            kind="tokens",
-            severity="critical" if after >= before * (1 + 2 * t["tokens_rise"]) else "warning",
-            message=(
-                f"tokens per call for {where} rose {change / before:.0%} after prompt_version `{new[1]}` "
-                f"({before:,.0f} → {after:,.0f} per call vs `{old[1]}`; input {d_in:+,.0f}, output {d_out:+,.0f}; "
-                f"cost per call {_usd(old[8])} → {_usd(new[8])})"
-            ),
-            check_next=(
-                f"Diff prompt `{new[1]}` against `{old[1]}`: "
-                + ("the prompt itself grew (more instructions, examples or retrieved context); trim it or cap the "
-                   "context it includes." if d_in >= d_out else
-                   "the answers got longer; ask for shorter output or lower max_tokens for this feature.")
-                + " Compare them: `llmguard report --by prompt_version"
-                + (f" --where feature={feature}`." if feature is not None else "`.")
-            ),
-            metric="tokens_per_call",
-            before=before,
-            after=after,
-            attribution={
-                "input_tokens_per_call": d_in, "output_tokens_per_call": d_out,
-                "reasoning_tokens_per_call": new[7] - old[7],
-                "shares": {"input": d_in / change, "output": d_out / change},
-                "cost_per_call": {"before": old[8], "after": new[8]},
-                "calls": {"before": old[4], "after": new[4]},
-            },
-            scope={"feature": feature, "prompt_version": new[1], "previous_prompt_version": old[1]},
-        ))
+        found.append(
+            Alert(
+                kind="tokens",
+                severity="critical" if after >= before * (1 + 2 * t["tokens_rise"]) else "warning",
+                message=(
+                    f"tokens per call for {where} rose {change / before:.0%} after prompt_version `{new[1]}` "
+                    f"({before:,.0f} → {after:,.0f} per call vs `{old[1]}`; input {d_in:+,.0f}, output {d_out:+,.0f}; "
+                    f"cost per call {_usd(old[8])} → {_usd(new[8])})"
+                ),
+                check_next=(
+                    f"Diff prompt `{new[1]}` against `{old[1]}`: "
+                    + (
+                        "the prompt itself grew (more instructions, examples or retrieved context); trim it or cap the "
+                        "context it includes."
+                        if d_in >= d_out
+                        else "the answers got longer; ask for shorter output or lower max_tokens for this feature."
+                    )
+                    + " Compare them: `llmguard report --by prompt_version"
+                    + (f" --where feature={feature}`." if feature is not None else "`.")
+                ),
+                metric="tokens_per_call",
+                before=before,
+                after=after,
+                attribution={
+                    "input_tokens_per_call": d_in,
+                    "output_tokens_per_call": d_out,
+                    "reasoning_tokens_per_call": new[7] - old[7],
+                    "shares": {"input": d_in / change, "output": d_out / change},
+                    "cost_per_call": {"before": old[8], "after": new[8]},
+                    "calls": {"before": old[4], "after": new[4]},
+                },
+                scope={"feature": feature, "prompt_version": new[1], "previous_prompt_version": old[1]},
+            )
+        )
     return found
 
 
 # ---- cost per call ------------------------------------------------------------------------------
+
 
 def _cost_by_model(ledger_path: Path, window: Window) -> dict[str, tuple[int, float, float, float]]:
     rows = query(
@@ -478,31 +525,44 @@ def cost_alerts(ledger_path: Path, current: Window, previous: Window, t: dict[st
     if top == "model mix":
         moved = sorted(now, key=lambda m: now[m][0] / n_now - (before[m][0] / n_before if m in before else 0.0))
         gainer = moved[-1]
-        detail = (f"traffic shifted toward pricier models ({shares[top]:.0%} of the rise; `{gainer}` "
-                  f"{(before[gainer][0] / n_before if gainer in before else 0.0):.0%} → {now[gainer][0] / n_now:.0%} "
-                  "of calls)")
-        check = ("See which models gained calls (`llmguard report --by model`): fallbacks or routes sending traffic to "
-                 "a pricier model, or a feature that moved to it.")
+        detail = (
+            f"traffic shifted toward pricier models ({shares[top]:.0%} of the rise; `{gainer}` "
+            f"{(before[gainer][0] / n_before if gainer in before else 0.0):.0%} → {now[gainer][0] / n_now:.0%} "
+            "of calls)"
+        )
+        check = (
+            "See which models gained calls (`llmguard report --by model`): fallbacks or routes sending traffic to "
+            "a pricier model, or a feature that moved to it."
+        )
     else:
-        model = top[len("within "):]
+        model = top[len("within ") :]
         old = before.get(model)
-        tokens = (f"; input tokens/call {old[2]:,.0f} → {now[model][2]:,.0f}, output {old[3]:,.0f} → "
-                  f"{now[model][3]:,.0f}" if old else "")
+        tokens = (
+            f"; input tokens/call {old[2]:,.0f} → {now[model][2]:,.0f}, output {old[3]:,.0f} → {now[model][3]:,.0f}"
+            if old
+            else ""
+        )
         detail = f"`{model}` calls got pricier ({shares[top]:.0%} of the rise{tokens})"
-        check = (f"Prompts or answers got longer on `{model}`: compare prompt versions and features "
-                 "(`llmguard report --by prompt_version,feature`), cap max_tokens, check cached-input use.")
-    return [Alert(
-        kind="cost",
-        severity="critical" if cpc_now >= cpc_before * (1 + 2 * t["cost_rise"]) else "warning",
-        message=(f"cost per call rose {change / cpc_before:.0%} ({_usd(cpc_before)} → {_usd(cpc_now)}, "
-                 f"{current.label} vs {previous.label}): {detail}"),
-        check_next=check,
-        metric="cost_per_call",
-        before=cpc_before,
-        after=cpc_now,
-        attribution={"components_usd": parts, "shares": shares, "calls": {"before": n_before, "after": n_now}},
-        scope={"window": current.label, "baseline": previous.label},
-    )]
+        check = (
+            f"Prompts or answers got longer on `{model}`: compare prompt versions and features "
+            "(`llmguard report --by prompt_version,feature`), cap max_tokens, check cached-input use."
+        )
+    return [
+        Alert(
+            kind="cost",
+            severity="critical" if cpc_now >= cpc_before * (1 + 2 * t["cost_rise"]) else "warning",
+            message=(
+                f"cost per call rose {change / cpc_before:.0%} ({_usd(cpc_before)} → {_usd(cpc_now)}, "
+                f"{current.label} vs {previous.label}): {detail}"
+            ),
+            check_next=check,
+            metric="cost_per_call",
+            before=cpc_before,
+            after=cpc_now,
+            attribution={"components_usd": parts, "shares": shares, "calls": {"before": n_before, "after": n_now}},
+            scope={"window": current.label, "baseline": previous.label},
+        )
+    ]
 
 
 # ---- reliability --------------------------------------------------------------------------------
@@ -512,8 +572,11 @@ _RELIABILITY = {  # kind -> (SQL condition, threshold key, denominator: provider
     "fallback": ("fallback_used", "fallback_rate", "provider"),
     "timeout": ("error_type = 'timeout'", "timeout_rate", "provider"),
     "rate_limited": ("error_type = 'rate_limited'", "rate_limited_rate", "provider"),
-    "error": ("status = 'error' AND COALESCE(error_type, '') NOT IN ('timeout', 'rate_limited')", "error_rate",
-              "provider"),
+    "error": (
+        "status = 'error' AND COALESCE(error_type, '') NOT IN ('timeout', 'rate_limited')",
+        "error_rate",
+        "provider",
+    ),
     "refusal": ("status = 'refused'", "refusal_rate", "all"),
 }
 _MODEL = "COALESCE(NULLIF(requested_model, ''), model)"
@@ -555,26 +618,45 @@ def reliability_alerts(ledger_path: Path, current: Window, previous: Window, t: 
         shares = {m: c / counts[i] for m, c in sorted(by_model.items(), key=lambda kv: -kv[1])}
         model_rates = {
             r[0]: (r[4 + i] or 0) / (r[1] if denominator == "all" else max(1, r[1] - (r[2] or 0)))
-            for r in now_rows if r[4 + i]
+            for r in now_rows
+            if r[4 + i]
         }
         top = next(iter(shares))
         details = {}
         if kind in ("error", "refusal"):
             details = _error_types(ledger_path, current, _RELIABILITY[kind][0])
-        found.append(Alert(
-            kind="reliability",
-            severity="critical" if rate >= 4 * t[key] else "warning",
-            message=_reliability_message(kind, rate, usual, counts[i], n, top, model_rates[top], shares[top],
-                                         recovered, details, current.label),
-            check_next=_reliability_next(kind, top),
-            metric=f"{kind}_rate",
-            before=usual,
-            after=rate,
-            attribution={"by_model_share": shares, "by_model_rate": model_rates, "calls": n, "affected": counts[i],
-                         **({"by_error_type": details} if details else {}),
-                         **({"retried_then_ok": recovered} if kind == "retry" else {})},
-            scope={"window": current.label, "baseline": previous.label},
-        ))
+        found.append(
+            Alert(
+                kind="reliability",
+                severity="critical" if rate >= 4 * t[key] else "warning",
+                message=_reliability_message(
+                    kind,
+                    rate,
+                    usual,
+                    counts[i],
+                    n,
+                    top,
+                    model_rates[top],
+                    shares[top],
+                    recovered,
+                    details,
+                    current.label,
+                ),
+                check_next=_reliability_next(kind, top),
+                metric=f"{kind}_rate",
+                before=usual,
+                after=rate,
+                attribution={
+                    "by_model_share": shares,
+                    "by_model_rate": model_rates,
+                    "calls": n,
+                    "affected": counts[i],
+                    **({"by_error_type": details} if details else {}),
+                    **({"retried_then_ok": recovered} if kind == "retry" else {}),
+                },
+                scope={"window": current.label, "baseline": previous.label},
+            )
+        )
     return found
 
 
@@ -588,17 +670,31 @@ def _error_types(ledger_path: Path, window: Window, cond: str) -> dict[str, int]
     return dict(rows)
 
 
-def _reliability_message(kind: str, rate: float, usual: float | None, count: int, n: int, top: str,
-                         top_rate: float, top_share: float, recovered: int, details: dict[str, int],
-                         label: str) -> str:
+def _reliability_message(
+    kind: str,
+    rate: float,
+    usual: float | None,
+    count: int,
+    n: int,
+    top: str,
+    top_rate: float,
+    top_share: float,
+    recovered: int,
+    details: dict[str, int],
+    label: str,
+) -> str:
     was = f"up from {usual:.0%}" if usual is not None else "no earlier window to compare"
     where = f"`{top}`: {top_rate:.0%} of its calls, {top_share:.0%} of all"
     if kind == "retry":
         hidden = f"; {recovered} of the {count} then succeeded" if recovered else ""
-        return (f"retries are hiding provider instability: {rate:.0%} of calls needed a retry, {was} "
-                f"({label}; {where}{hidden})")
+        return (
+            f"retries are hiding provider instability: {rate:.0%} of calls needed a retry, {was} "
+            f"({label}; {where}{hidden})"
+        )
     if kind == "fallback":
-        return f"fallbacks are used more than usual: {rate:.0%} of calls were served by a fallback model, {was} ({where})"
+        return (
+            f"fallbacks are used more than usual: {rate:.0%} of calls were served by a fallback model, {was} ({where})"
+        )
     if kind == "timeout":
         return f"{rate:.0%} of calls timed out, {was} ({label}; {where})"
     if kind == "rate_limited":
@@ -611,18 +707,30 @@ def _reliability_message(kind: str, rate: float, usual: float | None, count: int
 
 def _reliability_next(kind: str, model: str) -> str:
     return {
-        "retry": (f"Check `{model}`'s error mix and the provider's status page; see `llmguard report --by "
-                  "model,hour`. If it persists, fall back sooner (lower max_attempts) or route to another model."),
-        "fallback": (f"The primary `{model}` is failing or at its limit: look at its errors, 429s and queue wait "
-                     "(`llmguard report --by requested_model,error_type`)."),
-        "timeout": (f"Compare timeout_s with `{model}`'s p99 latency (`llmguard report --by model`); look for long "
-                    "outputs (max_tokens) and hung streams; stream long answers."),
-        "rate_limited": (f"llmguard's limits for `{model}` are above your real tier: set `limits` to the provider's "
-                         "RPM/TPM so calls queue instead of failing, and keep learn_limits on."),
-        "error": (f"Read the error messages for `{model}` (`llmguard report --format jsonl --since 1h`); provider "
-                  "outages point to fallbacks, 4xx errors point to the request code."),
-        "refusal": ("Budget refusals: raise budget_usd/quotas or lower max_tokens; rate-limit refusals: raise "
-                    "max_wait_s, add fallbacks or tag batch work priority='background'."),
+        "retry": (
+            f"Check `{model}`'s error mix and the provider's status page; see `llmguard report --by "
+            "model,hour`. If it persists, fall back sooner (lower max_attempts) or route to another model."
+        ),
+        "fallback": (
+            f"The primary `{model}` is failing or at its limit: look at its errors, 429s and queue wait "
+            "(`llmguard report --by requested_model,error_type`)."
+        ),
+        "timeout": (
+            f"Compare timeout_s with `{model}`'s p99 latency (`llmguard report --by model`); look for long "
+            "outputs (max_tokens) and hung streams; stream long answers."
+        ),
+        "rate_limited": (
+            f"llmguard's limits for `{model}` are above your real tier: set `limits` to the provider's "
+            "RPM/TPM so calls queue instead of failing, and keep learn_limits on."
+        ),
+        "error": (
+            f"Read the error messages for `{model}` (`llmguard report --format jsonl --since 1h`); provider "
+            "outages point to fallbacks, 4xx errors point to the request code."
+        ),
+        "refusal": (
+            "Budget refusals: raise budget_usd/quotas or lower max_tokens; rate-limit refusals: raise "
+            "max_wait_s, add fallbacks or tag batch work priority='background'."
+        ),
     }[kind]
 
 
@@ -663,33 +771,49 @@ def _limit_use(ledger_path: Path, current: Window, settings: Any, t: dict[str, f
         if not limit or used < t["capacity_use"] * limit:
             continue
         start = bucket * size
-        shares = _shares(ledger_path, "feature", f"{_PROVIDER_CALLS} AND model = ? AND ts >= ? AND ts < ?",
-                         (model, start, start + size), "1 + retry_count" if unit == "rpm" else
-                         "input_tokens + output_tokens")
+        shares = _shares(
+            ledger_path,
+            "feature",
+            f"{_PROVIDER_CALLS} AND model = ? AND ts >= ? AND ts < ?",
+            (model, start, start + size),
+            "1 + retry_count" if unit == "rpm" else "input_tokens + output_tokens",
+        )
         what = "requests" if unit == "rpm" else "tokens"
         top = next(iter(shares), None)
-        found.append(Alert(
-            kind="capacity",
-            severity="critical" if used >= 0.95 * limit else "warning",
-            message=(f"`{model}` used {used / limit:.0%} of its {unit.upper()} limit: {used:,.0f} of {limit:,.0f} "
-                     f"{what} in the {_duration(size)} from {_clock(start)}"
-                     + (f" (feature `{top}`: {shares[top]:.0%})" if top is not None else "")),
-            check_next=("At 100% calls queue, then fall back or are refused: raise the provider tier and `limits`, "
-                        "move batch work to priority='background' or off-peak, cache repeated prompts, or route "
-                        "part of the traffic to another model" + (f" (`fallbacks` for `{model}`)." if model else ".")),
-            metric=f"{unit}_use",
-            before=float(limit),
-            after=float(used),
-            attribution={"limit": limit, "peak": used, "use": used / limit, "peak_start": start,
-                         "by_feature_share": shares},
-            scope={"model": model, "window": current.label},
-        ))
+        found.append(
+            Alert(
+                kind="capacity",
+                severity="critical" if used >= 0.95 * limit else "warning",
+                message=(
+                    f"`{model}` used {used / limit:.0%} of its {unit.upper()} limit: {used:,.0f} of {limit:,.0f} "
+                    f"{what} in the {_duration(size)} from {_clock(start)}"
+                    + (f" (feature `{top}`: {shares[top]:.0%})" if top is not None else "")
+                ),
+                check_next=(
+                    "At 100% calls queue, then fall back or are refused: raise the provider tier and `limits`, "
+                    "move batch work to priority='background' or off-peak, cache repeated prompts, or route "
+                    "part of the traffic to another model" + (f" (`fallbacks` for `{model}`)." if model else ".")
+                ),
+                metric=f"{unit}_use",
+                before=float(limit),
+                after=float(used),
+                attribution={
+                    "limit": limit,
+                    "peak": used,
+                    "use": used / limit,
+                    "peak_start": start,
+                    "by_feature_share": shares,
+                },
+                scope={"model": model, "window": current.label},
+            )
+        )
     return found
 
 
 def _shares(ledger_path: Path, dim: str, where: str, params: tuple, amount: str) -> dict[Any, float]:
-    rows = query(ledger_path, f"SELECT {report.DIMENSIONS[dim]}, SUM({amount}) FROM calls WHERE {where} GROUP BY 1",
-                 params)
+    rows = query(
+        ledger_path, f"SELECT {report.DIMENSIONS[dim]}, SUM({amount}) FROM calls WHERE {where} GROUP BY 1", params
+    )
     total = sum(r[1] or 0 for r in rows)
     return {r[0]: (r[1] or 0) / total for r in sorted(rows, key=lambda r: -(r[1] or 0))} if total else {}
 
@@ -711,34 +835,46 @@ def _queue_growth(ledger_path: Path, current: Window, t: dict[str, float]) -> li
     depth1, depth2 = first[0] / 1000 / half, second[0] / 1000 / half
     if depth2 < t["queue_min_depth"] or depth2 < depth1 * t["queue_growth"] or second[1] == 0:
         return []
-    shares = _shares(ledger_path, "model", f"queue_ms > 0 AND ts >= ?{current.where}", (mid, *current.params),
-                     "queue_ms")
+    shares = _shares(
+        ledger_path, "model", f"queue_ms > 0 AND ts >= ?{current.where}", (mid, *current.params), "queue_ms"
+    )
     wait1 = first[0] / first[1] if first[1] else 0.0
     wait2 = second[0] / second[1]
     top = next(iter(shares), None)
-    return [Alert(
-        kind="capacity",
-        severity="critical" if depth2 >= depth1 * 2 * t["queue_growth"] and depth2 >= 2 * t["queue_min_depth"]
-        else "warning",
-        message=(f"the queue is growing faster than it drains: {depth1:.1f} → {depth2:.1f} calls waiting on average "
-                 f"(first vs second half of {current.label}), mean wait {_ms(wait1)} → {_ms(wait2)}"
-                 + (f" (`{top}`: {shares[top]:.0%} of the waiting)" if top is not None else "")),
-        check_next=("Calls arrive faster than the rate limit admits them; interactive ones will start to fall back "
-                    "or be refused. Check RPM/TPM use (`llmguard report --by model,hour`), slow down batch jobs "
-                    "(priority='background', fewer workers), or raise `limits` / add a deployment."),
-        metric="queue_depth",
-        before=depth1,
-        after=depth2,
-        attribution={"mean_wait_ms": {"before": wait1, "after": wait2},
-                     "queued_calls": {"before": first[1], "after": second[1]}, "by_model_share": shares},
-        scope={"window": current.label},
-    )]
+    return [
+        Alert(
+            kind="capacity",
+            severity="critical"
+            if depth2 >= depth1 * 2 * t["queue_growth"] and depth2 >= 2 * t["queue_min_depth"]
+            else "warning",
+            message=(
+                f"the queue is growing faster than it drains: {depth1:.1f} → {depth2:.1f} calls waiting on average "
+                f"(first vs second half of {current.label}), mean wait {_ms(wait1)} → {_ms(wait2)}"
+                + (f" (`{top}`: {shares[top]:.0%} of the waiting)" if top is not None else "")
+            ),
+            check_next=(
+                "Calls arrive faster than the rate limit admits them; interactive ones will start to fall back "
+                "or be refused. Check RPM/TPM use (`llmguard report --by model,hour`), slow down batch jobs "
+                "(priority='background', fewer workers), or raise `limits` / add a deployment."
+            ),
+            metric="queue_depth",
+            before=depth1,
+            after=depth2,
+            attribution={
+                "mean_wait_ms": {"before": wait1, "after": wait2},
+                "queued_calls": {"before": first[1], "after": second[1]},
+                "by_model_share": shares,
+            },
+            scope={"window": current.label},
+        )
+    ]
 
 
 def _job_age(ledger_path: Path, current: Window, t: dict[str, float]) -> list[Alert]:
     limit_ms = t["job_age_s"] * 1000
     oldest, over = query(
-        ledger_path, f"SELECT MAX(queue_ms), SUM(queue_ms >= ?) FROM calls WHERE 1=1{current.where}",
+        ledger_path,
+        f"SELECT MAX(queue_ms), SUM(queue_ms >= ?) FROM calls WHERE 1=1{current.where}",
         (limit_ms, *current.params),
     )[0]
     if oldest is None or oldest < limit_ms:
@@ -751,22 +887,29 @@ def _job_age(ledger_path: Path, current: Window, t: dict[str, float]) -> list[Al
     )
     groups = {f"{p} · {m}": n for p, m, n in rows}
     top = next(iter(groups))
-    return [Alert(
-        kind="capacity",
-        severity="critical" if oldest >= 4 * limit_ms else "warning",
-        message=(f"the oldest job waited {_ms(oldest)} in the queue (threshold {_ms(limit_ms)}): {over} call(s) "
-                 f"waited longer, most of them {top} ({groups[top]})"),
-        check_next=("Jobs starve behind other traffic or a limit that is too low: raise `limits`, spread batch work "
-                    "out, or give such calls a deadline (llmguard.tag(deadline=...)) so they fail fast."),
-        metric="oldest_job_age_ms",
-        before=limit_ms,
-        after=oldest,
-        attribution={"over_threshold": over, "by_priority_model": groups},
-        scope={"window": current.label},
-    )]
+    return [
+        Alert(
+            kind="capacity",
+            severity="critical" if oldest >= 4 * limit_ms else "warning",
+            message=(
+                f"the oldest job waited {_ms(oldest)} in the queue (threshold {_ms(limit_ms)}): {over} call(s) "
+                f"waited longer, most of them {top} ({groups[top]})"
+            ),
+            check_next=(
+                "Jobs starve behind other traffic or a limit that is too low: raise `limits`, spread batch work "
+                "out, or give such calls a deadline (llmguard.tag(deadline=...)) so they fail fast."
+            ),
+            metric="oldest_job_age_ms",
+            before=limit_ms,
+            after=oldest,
+            attribution={"over_threshold": over, "by_priority_model": groups},
+            scope={"window": current.label},
+        )
+    ]
 
 
 # ---- budget -------------------------------------------------------------------------------------
+
 
 def budget_alerts(ledger_path: Path, settings: Any, t: dict[str, float], now: float, filters: Filters) -> list[Alert]:
     """Spend rate that will exhaust the session budget or a quota before its period ends."""
@@ -775,8 +918,19 @@ def budget_alerts(ledger_path: Path, settings: Any, t: dict[str, float], now: fl
     if budget is not None:
         run = filters.run_id or report.last_run_id(ledger_path)
         if run is not None:
-            alert = _project(ledger_path, "session budget", "run_id = ?", (run,), "usd", float(budget), None, t, now,
-                             {"run_id": run}, ("feature", "tenant"))
+            alert = _project(
+                ledger_path,
+                "session budget",
+                "run_id = ?",
+                (run,),
+                "usd",
+                float(budget),
+                None,
+                t,
+                now,
+                {"run_id": run},
+                ("feature", "tenant"),
+            )
             found += [alert] if alert else []
     for key, units in (getattr(settings, "quotas", None) or {}).items():
         kind, _, value = key.partition(":")
@@ -788,24 +942,54 @@ def budget_alerts(ledger_path: Path, settings: Any, t: dict[str, float], now: fl
             name = f"{kind} `{value}` {unit} quota"
             if unit.endswith("per_day"):
                 day_start = now - now % 86400
-                alert = _project(ledger_path, name, f"{column} = ? AND ts >= ?", (value, day_start), amount,
-                                 float(limit), day_start + 86400, t, now, {kind: value, "unit": unit},
-                                 ("feature", "model") if kind != "feature" else ("tenant", "model"))
+                alert = _project(
+                    ledger_path,
+                    name,
+                    f"{column} = ? AND ts >= ?",
+                    (value, day_start),
+                    amount,
+                    float(limit),
+                    day_start + 86400,
+                    t,
+                    now,
+                    {kind: value, "unit": unit},
+                    ("feature", "model") if kind != "feature" else ("tenant", "model"),
+                )
             else:
-                found_run = query(ledger_path, f"SELECT run_id FROM calls WHERE {column} = ? ORDER BY ts DESC LIMIT 1",
-                                  (value,))
+                found_run = query(
+                    ledger_path, f"SELECT run_id FROM calls WHERE {column} = ? ORDER BY ts DESC LIMIT 1", (value,)
+                )
                 if not found_run:
                     continue
-                alert = _project(ledger_path, name, f"{column} = ? AND run_id = ?", (value, found_run[0][0]), amount,
-                                 float(limit), None, t, now, {kind: value, "unit": unit, "run_id": found_run[0][0]},
-                                 ("feature", "model") if kind != "feature" else ("tenant", "model"))
+                alert = _project(
+                    ledger_path,
+                    name,
+                    f"{column} = ? AND run_id = ?",
+                    (value, found_run[0][0]),
+                    amount,
+                    float(limit),
+                    None,
+                    t,
+                    now,
+                    {kind: value, "unit": unit, "run_id": found_run[0][0]},
+                    ("feature", "model") if kind != "feature" else ("tenant", "model"),
+                )
             found += [alert] if alert else []
     return found
 
 
 def _project(
-    ledger_path: Path, name: str, where: str, params: tuple, amount: str, limit: float, period_end: float | None,
-    t: dict[str, float], now: float, scope: dict[str, Any], drivers: tuple[str, str],
+    ledger_path: Path,
+    name: str,
+    where: str,
+    params: tuple,
+    amount: str,
+    limit: float,
+    period_end: float | None,
+    t: dict[str, float],
+    now: float,
+    scope: dict[str, Any],
+    drivers: tuple[str, str],
 ) -> Alert | None:
     """Spent so far + the recent rate -> when the limit is reached; an alert if that is too soon."""
     column = "COALESCE(cost_usd, 0)" if amount == "usd" else "input_tokens + output_tokens"
@@ -821,11 +1005,16 @@ def _project(
     fmt = _usd if amount == "usd" else (lambda v: f"{v:,.0f} tokens")
     if spent >= limit:
         return Alert(
-            kind="budget", severity="critical",
+            kind="budget",
+            severity="critical",
             message=f"{name} is used up: {fmt(spent)} of {fmt(limit)} spent; {refused or 0} call(s) refused so far",
             check_next=_budget_next(name, scope, exhausted=True),
-            metric=f"{amount}_spent", before=limit, after=spent,
-            attribution={"spent": spent, "limit": limit, "rate_per_hour": None}, scope=scope, projected_at=now,
+            metric=f"{amount}_spent",
+            before=limit,
+            after=spent,
+            attribution={"spent": spent, "limit": limit, "rate_per_hour": None},
+            scope=scope,
+            projected_at=now,
         )
     if first is None or recent <= 0:
         return None
@@ -845,9 +1034,11 @@ def _project(
     return Alert(
         kind="budget",
         severity="critical" if at - now <= 3600 else "warning",
-        message=(f"{name} ({fmt(limit)}) will run out at {_clock(at)}, {when}: {fmt(spent)} spent, "
-                 f"{fmt(rate * 3600)}/h over the last {_duration(elapsed)}"
-                 + (f" ({drivers[0]} `{top}`: {shares[top]:.0%} of that)" if top is not None else "")),
+        message=(
+            f"{name} ({fmt(limit)}) will run out at {_clock(at)}, {when}: {fmt(spent)} spent, "
+            f"{fmt(rate * 3600)}/h over the last {_duration(elapsed)}"
+            + (f" ({drivers[0]} `{top}`: {shares[top]:.0%} of that)" if top is not None else "")
+        ),
         check_next=_budget_next(name, scope),
         metric=f"{amount}_spent",
         before=limit,
@@ -865,11 +1056,14 @@ def _budget_next(name: str, scope: dict[str, Any], exhausted: bool = False) -> s
         kind = next(k for k in ("tenant", "user", "feature") if k in scope)
         fix = f"raise quotas['{kind}:{scope[kind]}']['{scope['unit']}']"
     when = "Its calls are being refused" if exhausted else "After that its calls are refused"
-    return (f"{when}: {fix}, move its biggest feature to a cheaper model, or cache repeated "
-            "prompts. See what drives the spend: `llmguard report --since 1h --by feature,model`.")
+    return (
+        f"{when}: {fix}, move its biggest feature to a cheaper model, or cache repeated "
+        "prompts. See what drives the spend: `llmguard report --since 1h --by feature,model`."
+    )
 
 
 # ---- formatting ---------------------------------------------------------------------------------
+
 
 def _ms(value: float) -> str:
     return f"{value / 1000:.1f} s" if value >= 1000 else f"{value:.0f} ms"

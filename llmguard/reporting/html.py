@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from llmguard import report
+from llmguard.reporting import report
 
 PALETTE = ("#4269d0", "#efb118", "#ff725c", "#6cc5b0", "#3ca951", "#ff8ab7", "#a463f2", "#97bbf5", "#9c6b4e", "#9498a0")
 _CSS = """
@@ -69,6 +69,7 @@ def _pct(value: float | None) -> str:
 
 # ---- charts -------------------------------------------------------------------------------------
 
+
 def spend_chart(spend: dict[str, Any], width: int = 640, height: int = 220) -> str:
     """Stacked columns: cost per time bucket, one colour per model."""
     buckets = spend.get("buckets") or []
@@ -81,11 +82,13 @@ def spend_chart(spend: dict[str, Any], width: int = 640, height: int = 220) -> s
     first = buckets[0]["start"] if buckets else 0
     slots = int((buckets[-1]["start"] - first) // size) + 1 if buckets else 1  # empty buckets keep their place
     step = plot_w / slots
-    parts = [f'<svg data-chart="spend-over-time" role="img" width="{width}" height="{height}" '
-             f'viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg">',
-             f'<line x1="{left}" y1="{16 + plot_h}" x2="{width - 10}" y2="{16 + plot_h}" stroke="#9498a0"/>',
-             f'<text x="{left - 6}" y="20" text-anchor="end">{_e(_axis_usd(top))}</text>',
-             f'<text x="{left - 6}" y="{16 + plot_h}" text-anchor="end">$0</text>']
+    parts = [
+        f'<svg data-chart="spend-over-time" role="img" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg">',
+        f'<line x1="{left}" y1="{16 + plot_h}" x2="{width - 10}" y2="{16 + plot_h}" stroke="#9498a0"/>',
+        f'<text x="{left - 6}" y="20" text-anchor="end">{_e(_axis_usd(top))}</text>',
+        f'<text x="{left - 6}" y="{16 + plot_h}" text-anchor="end">$0</text>',
+    ]
     for bucket in buckets:
         x = left + (bucket["start"] - first) // size * step + step * 0.1
         y = 16 + plot_h
@@ -96,12 +99,15 @@ def spend_chart(spend: dict[str, Any], width: int = 640, height: int = 220) -> s
             h = value / top * plot_h
             y -= h
             label = f"{_clock(bucket['start'], size)} · {name}: {_usd(value)}"
-            parts.append(f'<rect class="bar" data-series="{_e(name)}" x="{x:.1f}" y="{y:.1f}" '
-                         f'width="{step * 0.8:.1f}" height="{h:.1f}" fill="{colours[name]}"><title>{_e(label)}</title></rect>')
+            parts.append(
+                f'<rect class="bar" data-series="{_e(name)}" x="{x:.1f}" y="{y:.1f}" '
+                f'width="{step * 0.8:.1f}" height="{h:.1f}" fill="{colours[name]}"><title>{_e(label)}</title></rect>'
+            )
     if buckets:
         parts.append(f'<text x="{left}" y="{height - 8}">{_e(_clock(buckets[0]["start"], size))}</text>')
-        parts.append(f'<text x="{width - 10}" y="{height - 8}" text-anchor="end">'
-                     f'{_e(_clock(buckets[-1]["start"], size))}</text>')
+        parts.append(
+            f'<text x="{width - 10}" y="{height - 8}" text-anchor="end">{_e(_clock(buckets[-1]["start"], size))}</text>'
+        )
     parts.append("</svg>")
     legend = "".join(f'<span><i style="background:{colours[n]}"></i>{_e(n)}</span>' for n in series)
     return "".join(parts) + f'<div class="legend">{legend}</div>'
@@ -110,8 +116,13 @@ def spend_chart(spend: dict[str, Any], width: int = 640, height: int = 220) -> s
 def latency_chart(row: dict[str, Any], width: int = 640) -> str:
     """Grouped bars: p50/p95/p99 of each part of a call's latency and of each user step."""
     items: list[tuple[str, list[float | None]]] = []
-    for figure, label in (("queue", "queue wait"), ("retry_delay", "retry delay"), ("model", "model"),
-                          ("ttft", "time to first token"), ("total", "total")):
+    for figure, label in (
+        ("queue", "queue wait"),
+        ("retry_delay", "retry delay"),
+        ("model", "model"),
+        ("ttft", "time to first token"),
+        ("total", "total"),
+    ):
         prefix = "" if figure == "total" else f"{figure}_"
         values = [row.get(f"{prefix}p{q}_ms") for q in report.QUANTILES]
         if any(v is not None for v in values):
@@ -123,8 +134,10 @@ def latency_chart(row: dict[str, Any], width: int = 640) -> str:
     height = 24 + len(items) * (3 * bar + gap)
     plot_w = width - left - 70
     colours = ("#97bbf5", "#4269d0", "#1e3a8a")
-    parts = [f'<svg data-chart="latency-by-step" role="img" width="{width}" height="{height}" '
-             f'viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg">']
+    parts = [
+        f'<svg data-chart="latency-by-step" role="img" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg">'
+    ]
     y = 8.0
     for label, values in items:
         parts.append(f'<text x="{left - 8}" y="{y + 1.5 * bar + 4:.1f}" text-anchor="end">{_e(label)}</text>')
@@ -132,14 +145,17 @@ def latency_chart(row: dict[str, Any], width: int = 640) -> str:
             if value is None:
                 continue
             w = max(1.0, value / top * plot_w)
-            parts.append(f'<rect class="bar" data-step="{_e(label)}" data-quantile="p{q}" x="{left}" '
-                         f'y="{y + i * bar:.1f}" width="{w:.1f}" height="{bar - 1}" fill="{colours[i]}">'
-                         f'<title>{_e(f"{label} p{q}: {_ms(value)}")}</title></rect>')
+            parts.append(
+                f'<rect class="bar" data-step="{_e(label)}" data-quantile="p{q}" x="{left}" '
+                f'y="{y + i * bar:.1f}" width="{w:.1f}" height="{bar - 1}" fill="{colours[i]}">'
+                f"<title>{_e(f'{label} p{q}: {_ms(value)}')}</title></rect>"
+            )
             parts.append(f'<text x="{left + w + 4:.1f}" y="{y + i * bar + bar - 1.5:.1f}">{_e(_ms(value))}</text>')
         y += 3 * bar + gap
     parts.append("</svg>")
-    legend = "".join(f'<span><i style="background:{c}"></i>p{q}</span>' for c, q in zip(colours, report.QUANTILES,
-                                                                                         strict=True))
+    legend = "".join(
+        f'<span><i style="background:{c}"></i>p{q}</span>' for c, q in zip(colours, report.QUANTILES, strict=True)
+    )
     return "".join(parts) + f'<div class="legend">{legend}</div>'
 
 
@@ -149,14 +165,18 @@ def bar_chart(name: str, items: list[tuple[str, float]], fmt: Any = _usd, width:
     left, bar = 140, 18
     height = 8 + len(items) * (bar + 6)
     plot_w = width - left - 80
-    parts = [f'<svg data-chart="{_e(name)}" role="img" width="{width}" height="{height}" '
-             f'viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg">']
+    parts = [
+        f'<svg data-chart="{_e(name)}" role="img" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg">'
+    ]
     for i, (label, value) in enumerate(items):
         y = 4 + i * (bar + 6)
         w = max(1.0, value / top * plot_w)
         parts.append(f'<text x="{left - 8}" y="{y + 13}" text-anchor="end">{_e(label)}</text>')
-        parts.append(f'<rect class="bar" data-label="{_e(label)}" x="{left}" y="{y}" width="{w:.1f}" height="{bar}" '
-                     f'fill="{PALETTE[i % len(PALETTE)]}"><title>{_e(f"{label}: {fmt(value)}")}</title></rect>')
+        parts.append(
+            f'<rect class="bar" data-label="{_e(label)}" x="{left}" y="{y}" width="{w:.1f}" height="{bar}" '
+            f'fill="{PALETTE[i % len(PALETTE)]}"><title>{_e(f"{label}: {fmt(value)}")}</title></rect>'
+        )
         parts.append(f'<text x="{left + w + 4:.1f}" y="{y + 13}">{_e(fmt(value))}</text>')
     parts.append("</svg>")
     return "".join(parts)
@@ -167,6 +187,7 @@ def _clock(ts: float, bucket_s: int) -> str:
 
 
 # ---- the report ---------------------------------------------------------------------------------
+
 
 def alerts_html(alerts: list[Any], label: str = "") -> str:
     if not alerts:
@@ -181,14 +202,25 @@ def alerts_html(alerts: list[Any], label: str = "") -> str:
 
 def _breakdown_table(rows: list[dict[str, Any]], by: list[str]) -> str:
     columns = [
-        ("calls", "calls", lambda v: f"{v:,}"), ("input_tokens", "input tok", lambda v: f"{v:,}"),
-        ("cached_input_tokens", "cached", lambda v: f"{v:,}"), ("output_tokens", "output tok", lambda v: f"{v:,}"),
+        ("calls", "calls", lambda v: f"{v:,}"),
+        ("input_tokens", "input tok", lambda v: f"{v:,}"),
+        ("cached_input_tokens", "cached", lambda v: f"{v:,}"),
+        ("output_tokens", "output tok", lambda v: f"{v:,}"),
         ("tokens_per_call", "tok/call", lambda v: "—" if v is None else f"{v:,.0f}"),
-        ("cost_usd", "cost", _usd), ("cost_per_call", "$/call", _usd), ("cache_hit_rate", "cache hits", _pct),
-        ("saved_usd", "saved", _usd), ("retry_rate", "retried", _pct), ("timeout_rate", "timeouts", _pct),
-        ("fallback_rate", "fallbacks", _pct), ("error_rate", "errors", _pct), ("refusals", "refused", str),
-        ("p50_ms", "p50", _ms), ("p95_ms", "p95", _ms), ("p99_ms", "p99", _ms),
-        ("ttft_p95_ms", "ttft p95", _ms), ("queue_p95_ms", "queue p95", _ms),
+        ("cost_usd", "cost", _usd),
+        ("cost_per_call", "$/call", _usd),
+        ("cache_hit_rate", "cache hits", _pct),
+        ("saved_usd", "saved", _usd),
+        ("retry_rate", "retried", _pct),
+        ("timeout_rate", "timeouts", _pct),
+        ("fallback_rate", "fallbacks", _pct),
+        ("error_rate", "errors", _pct),
+        ("refusals", "refused", str),
+        ("p50_ms", "p50", _ms),
+        ("p95_ms", "p95", _ms),
+        ("p99_ms", "p99", _ms),
+        ("ttft_p95_ms", "ttft p95", _ms),
+        ("queue_p95_ms", "queue p95", _ms),
     ]
     head = "".join(f"<th>{_e(n)}</th>" for n in by) + "".join(f"<th>{_e(label)}</th>" for _, label, _ in columns)
     body = []
@@ -196,21 +228,29 @@ def _breakdown_table(rows: list[dict[str, Any]], by: list[str]) -> str:
         keys = "".join(f'<td class="k">{_e(row.get(n))}</td>' for n in by)
         cells = "".join(f"<td>{_e(fmt(row.get(k)) if row.get(k) is not None else '—')}</td>" for k, _, fmt in columns)
         body.append(f"<tr>{keys}{cells}</tr>")
-    return f'<div data-table="breakdown"><table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
+    return (
+        f'<div data-table="breakdown"><table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
+    )
 
 
 def _drivers_table(drivers: list[dict[str, Any]]) -> str:
     head = "".join(f"<th>{n}</th>" for n in (*report.DRIVER_DIMENSIONS, "calls", "cost", "share"))
     body = "".join(
-        "<tr>" + "".join(f'<td class="k">{_e(d[n])}</td>' for n in report.DRIVER_DIMENSIONS)
+        "<tr>"
+        + "".join(f'<td class="k">{_e(d[n])}</td>' for n in report.DRIVER_DIMENSIONS)
         + f"<td>{d['calls']:,}</td><td>{_e(_usd(d['cost_usd']))}</td><td>{_e(_pct(d['share']))}</td></tr>"
         for d in drivers
     )
     return f'<div data-table="drivers"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
 
 
-def render(rep: report.Report, overall: dict[str, Any] | None, by_feature: list[tuple[str, float]],
-           alert_label: str = "", problem: str = "") -> str:
+def render(
+    rep: report.Report,
+    overall: dict[str, Any] | None,
+    by_feature: list[tuple[str, float]],
+    alert_label: str = "",
+    problem: str = "",
+) -> str:
     """The fragment for an already computed report."""
     total = rep.total
     scope = rep.filters.describe()
@@ -219,9 +259,10 @@ def render(rep: report.Report, overall: dict[str, Any] | None, by_feature: list[
         f'<div class="llmguard-report"><style>{_CSS}</style>',
         "<h2>llmguard report</h2>",
         f'<div class="meta">{_e(described)} · {total.get("calls", 0):,} calls · {_e(_usd(total.get("cost_usd")))} '
-        f'· ledger {_e(rep.ledger)} · generated {_e(report._iso(rep.generated_at))}</div>',
+        f"· ledger {_e(rep.ledger)} · generated {_e(report._iso(rep.generated_at))}</div>",
         "<h3>Alerts</h3>",
-        f'<p class="alert" data-alerts-error="1">Alerts could not run: {_e(problem)}</p>' if problem
+        f'<p class="alert" data-alerts-error="1">Alerts could not run: {_e(problem)}</p>'
+        if problem
         else alerts_html(rep.alerts, alert_label),
         '<div class="charts">',
         f"<figure><figcaption>Spend over time by model</figcaption>{spend_chart(rep.spend)}</figure>",
@@ -229,12 +270,15 @@ def render(rep: report.Report, overall: dict[str, Any] | None, by_feature: list[
         "</div>",
     ]
     if overall is not None:
-        note = (" (≈ estimated from a sample: the range is large)" if overall.get("sampled_percentiles") else "")
-        parts.append(f"<figure><figcaption>Latency percentiles by step{note}</figcaption>"
-                     f"{latency_chart(overall)}</figure>")
+        note = " (≈ estimated from a sample: the range is large)" if overall.get("sampled_percentiles") else ""
+        parts.append(
+            f"<figure><figcaption>Latency percentiles by step{note}</figcaption>{latency_chart(overall)}</figure>"
+        )
     parts += [
-        f"<h3>By {_e(', '.join(rep.by) or 'everything')}</h3>", _breakdown_table(rep.rows, rep.by),
-        "<h3>Top cost drivers</h3>", _drivers_table(rep.drivers),
+        f"<h3>By {_e(', '.join(rep.by) or 'everything')}</h3>",
+        _breakdown_table(rep.rows, rep.by),
+        "<h3>Top cost drivers</h3>",
+        _drivers_table(rep.drivers),
         "</div>",
     ]
     return "".join(parts)
@@ -247,7 +291,7 @@ def report_html(ledger_path: Path | str, **filters: Any) -> str:
     `alert_thresholds`, `alerts` (False to skip them), `now`, `exact` (sort every call for the
     percentiles of a very large range), and dimension filters (`feature="x"`).
     """
-    from llmguard import alerts as alerts_mod
+    from llmguard.reporting import alerts as alerts_mod
 
     ledger_path = Path(ledger_path)
     by = filters.pop("by", "model")
@@ -276,24 +320,32 @@ def report_html(ledger_path: Path | str, **filters: Any) -> str:
         compared.append(alerts_mod.describe(made, limits))
         return alerts_mod.evaluate(ledger_path, made, chosen, limits, now)
 
-    extra = report.run_parallel({
-        "report": lambda: report.build_report(ledger_path, by, made, alerts=find_alerts if want_alerts else None,
-                                              exact=exact),
-        "overall": lambda: report.breakdown(ledger_path, [], made, latencies=tuple(report.LATENCIES), exact=exact),
-        "features": lambda: report.cost_by(ledger_path, "feature", made),
-    })
+    extra = report.run_parallel(
+        {
+            "report": lambda: report.build_report(
+                ledger_path, by, made, alerts=find_alerts if want_alerts else None, exact=exact
+            ),
+            "overall": lambda: report.breakdown(ledger_path, [], made, latencies=tuple(report.LATENCIES), exact=exact),
+            "features": lambda: report.cost_by(ledger_path, "feature", made),
+        }
+    )
     overall = extra["overall"][0] if extra["overall"] else None
     features = [(str(name) if name is not None else "(no feature)", cost) for name, cost, _ in extra["features"]]
-    return render(extra["report"], overall, features, alert_label=compared[0] if compared else "",
-                  problem=problems[0] if problems else "")
+    return render(
+        extra["report"],
+        overall,
+        features,
+        alert_label=compared[0] if compared else "",
+        problem=problems[0] if problems else "",
+    )
 
 
 def html_page(fragment: str, title: str = "llmguard report") -> str:
     """A complete document around a fragment; its CSP blocks every network request."""
     return (
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
         "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; "
-        "img-src data:\">"
-        f"<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>{_e(title)}</title></head>"
+        'img-src data:">'
+        f'<meta name="viewport" content="width=device-width,initial-scale=1"><title>{_e(title)}</title></head>'
         f"<body>{fragment}</body></html>\n"
     )

@@ -24,19 +24,31 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--until", help="end of the range (same forms as --since; default: now)")
     parser.add_argument("--last-run", action="store_true", help="only the most recent run")
     parser.add_argument("--run", dest="run_id", help="only this run id")
-    parser.add_argument("--by", default="model",
-                        help="group by one or more of: model, provider, feature, tenant, user, prompt_version, "
-                             "notebook, cell, day, hour, ... (comma-separated; default: model)")
-    parser.add_argument("--where", action="append", default=[], metavar="DIM=VALUE",
-                        help="only calls with this dimension value, e.g. --where feature=summary (repeatable)")
+    parser.add_argument(
+        "--by",
+        default="model",
+        help="group by one or more of: model, provider, feature, tenant, user, prompt_version, "
+        "notebook, cell, day, hour, ... (comma-separated; default: model)",
+    )
+    parser.add_argument(
+        "--where",
+        action="append",
+        default=[],
+        metavar="DIM=VALUE",
+        help="only calls with this dimension value, e.g. --where feature=summary (repeatable)",
+    )
     parser.add_argument("--format", choices=FORMATS, default="table")
     parser.add_argument("--out", help="write to this file instead of stdout")
     parser.add_argument("--alerts", action="store_true", help="show only the alerts")
-    parser.add_argument("--window", help="alerts: the window compared with the one before it when no --since is "
-                                         "given (default 1h)")
-    parser.add_argument("--exact", action="store_true",
-                        help="sort every call for percentiles and cost drivers, even over ranges so large that they "
-                             "are otherwise estimated from a sample (slower)")
+    parser.add_argument(
+        "--window", help="alerts: the window compared with the one before it when no --since is given (default 1h)"
+    )
+    parser.add_argument(
+        "--exact",
+        action="store_true",
+        help="sort every call for percentiles and cost drivers, even over ranges so large that they "
+        "are otherwise estimated from a sample (slower)",
+    )
 
 
 def add_check_arguments(parser: argparse.ArgumentParser) -> None:
@@ -51,7 +63,7 @@ def _fail(message: str) -> int:
 
 
 def _where(items: list[str]) -> dict[str, str]:
-    from llmguard.report import ReportError
+    from llmguard.reporting.report import ReportError
 
     out = {}
     for item in items:
@@ -63,9 +75,9 @@ def _where(items: list[str]) -> dict[str, str]:
 
 
 def run_report(args: argparse.Namespace) -> int:
-    from llmguard import alerts as alerts_mod
-    from llmguard import report
     from llmguard.config import ConfigError
+    from llmguard.reporting import alerts as alerts_mod
+    from llmguard.reporting import report
 
     try:
         settings = alerts_mod.project_settings()
@@ -82,8 +94,15 @@ def run_report(args: argparse.Namespace) -> int:
         report.check_readable(ledger)  # a damaged ledger is an error, not "0 calls"; a reader never moves it
         now = time.time()
         by = report.parse_by(args.by)
-        filters = report.make_filters(ledger, since=args.since, until=args.until, last_run=args.last_run,
-                                      run_id=getattr(args, "run_id", None), now=now, **_where(args.where))
+        filters = report.make_filters(
+            ledger,
+            since=args.since,
+            until=args.until,
+            last_run=args.last_run,
+            run_id=getattr(args, "run_id", None),
+            now=now,
+            **_where(args.where),
+        )
         overrides = {}
         if getattr(args, "window", None):
             overrides["window_s"] = report.parse_duration(args.window)
@@ -108,11 +127,21 @@ def run_report(args: argparse.Namespace) -> int:
             out.close()
 
 
-def _render(args: argparse.Namespace, out: Any, ledger: Path, by: list[str], filters: Any, settings: Any,
-            thresholds: Any, overrides: dict[str, Any], now: float, find_alerts: Any) -> int:
+def _render(
+    args: argparse.Namespace,
+    out: Any,
+    ledger: Path,
+    by: list[str],
+    filters: Any,
+    settings: Any,
+    thresholds: Any,
+    overrides: dict[str, Any],
+    now: float,
+    find_alerts: Any,
+) -> int:
     """Write the report in the chosen format; 0 when written."""
-    from llmguard import alerts as alerts_mod
-    from llmguard import report
+    from llmguard.reporting import alerts as alerts_mod
+    from llmguard.reporting import report
 
     if args.alerts:
         found = find_alerts()
@@ -131,12 +160,21 @@ def _render(args: argparse.Namespace, out: Any, ledger: Path, by: list[str], fil
         out.write(report.to_csv(report.breakdown(ledger, by, filters, exact=args.exact)))
         return 0
     if args.format == "html":
-        from llmguard import report_html
+        from llmguard.reporting import html as report_html
 
         where = dict(filters.where)
         fragment = report_html.report_html(
-            ledger, by=by, since=filters.since, until=filters.until, run_id=filters.run_id, settings=settings,
-            alert_thresholds=overrides or None, now=now, exact=args.exact, **where)
+            ledger,
+            by=by,
+            since=filters.since,
+            until=filters.until,
+            run_id=filters.run_id,
+            settings=settings,
+            alert_thresholds=overrides or None,
+            now=now,
+            exact=args.exact,
+            **where,
+        )
         out.write(report_html.html_page(fragment))
         if args.out:
             print(f"llmguard: wrote {args.out}", file=sys.stderr)
@@ -161,6 +199,7 @@ def _console(out: Any) -> Any:
 
 # ---- terminal rendering -------------------------------------------------------------------------
 
+
 def sparkline(values: list[float]) -> str:
     """One character per value, scaled to the largest."""
     top = max(values, default=0.0)
@@ -184,8 +223,11 @@ def _alerts_panel(found: list[Any], compared: str = "") -> Any:
         text.append(alert.message + "\n")
         text.append("  check next: ", style="dim")
         text.append(alert.check_next + "\n")
-    return Panel(text, title=f"alerts ({len(found)})", border_style="red" if any(
-        a.severity == "critical" for a in found) else "yellow")
+    return Panel(
+        text,
+        title=f"alerts ({len(found)})",
+        border_style="red" if any(a.severity == "critical" for a in found) else "yellow",
+    )
 
 
 def render_terminal(rep: Any, console: Any, compared: str = "") -> None:
@@ -193,12 +235,14 @@ def render_terminal(rep: Any, console: Any, compared: str = "") -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from llmguard import report
+    from llmguard.reporting import report
 
     total = rep.total
     scope = ", ".join(f"{k}={v}" for k, v in rep.filters.describe().items() if v is not None) or "all calls"
-    console.print(f"[bold]llmguard report[/bold] · {escape(scope)} · {total.get('calls', 0):,} calls · "
-                  f"${total.get('cost_usd', 0.0):.4f} · ledger {escape(rep.ledger)}")
+    console.print(
+        f"[bold]llmguard report[/bold] · {escape(scope)} · {total.get('calls', 0):,} calls · "
+        f"${total.get('cost_usd', 0.0):.4f} · ledger {escape(rep.ledger)}"
+    )
     console.print(_alerts_panel(rep.alerts, compared))
     if not rep.rows:
         console.print("No calls in this range.")
@@ -209,30 +253,65 @@ def render_terminal(rep: Any, console: Any, compared: str = "") -> None:
     for name in (*keys, "tok/call", "reasoning tok", "USD/call", "cache hits", "saved USD", "dedup hits"):
         per.add_column(name, justify="left" if name in keys else "right")
     rel = Table(title="reliability")
-    for name in (*keys, "calls", "retried", "timeouts", "429s", "rate-limit refusals", "budget refusals",
-                 "fallbacks", "errors", "failures"):
+    for name in (
+        *keys,
+        "calls",
+        "retried",
+        "timeouts",
+        "429s",
+        "rate-limit refusals",
+        "budget refusals",
+        "fallbacks",
+        "errors",
+        "failures",
+    ):
         rel.add_column(name, justify="left" if name in keys else "right")
     sampled = any(r.get("sampled_percentiles") for r in rep.rows)
-    lat = Table(title="latency ms (p50 / p95 / p99)", caption=(
-        f"≈ estimated from a sample of about {report.SAMPLE_BUDGET:,} calls shared by the groups "
-        "(the range is large); --exact sorts them all" if sampled else None))
+    lat = Table(
+        title="latency ms (p50 / p95 / p99)",
+        caption=(
+            f"≈ estimated from a sample of about {report.SAMPLE_BUDGET:,} calls shared by the groups "
+            "(the range is large); --exact sorts them all"
+            if sampled
+            else None
+        ),
+    )
     step_names = sorted({n for r in rep.rows for n in r.get("steps", {})})
     for name in (*keys, "total", "ttft", "queue", "retry delay", *[f"step {s}" for s in step_names]):
         lat.add_column(name, justify="left" if name in keys else "right")
     for row in rep.rows:
         ids = [escape(str(row.get(k))) for k in keys]
-        per.add_row(*ids, "-" if row["tokens_per_call"] is None else f"{row['tokens_per_call']:,.0f}",
-                    f"{row['reasoning_tokens']:,}", "-" if row["cost_per_call"] is None else f"{row['cost_per_call']:.6f}",
-                    _rate(row["cache_hits"], row["calls"]), f"{row['saved_usd']:.4f}", str(row["dedup_hits"]))
-        rel.add_row(*ids, f"{row['calls']:,}", _rate(row["retried_calls"], row["calls"]),
-                    _rate(row["timeouts"], row["calls"]), str(row["provider_429s"]), str(row["rate_limit_refusals"]),
-                    str(row["budget_refusals"]), _rate(row["fallbacks"], row["calls"]),
-                    _rate(row["errors"], row["calls"]), _rate(row["failures"], row["calls"]))
+        per.add_row(
+            *ids,
+            "-" if row["tokens_per_call"] is None else f"{row['tokens_per_call']:,.0f}",
+            f"{row['reasoning_tokens']:,}",
+            "-" if row["cost_per_call"] is None else f"{row['cost_per_call']:.6f}",
+            _rate(row["cache_hits"], row["calls"]),
+            f"{row['saved_usd']:.4f}",
+            str(row["dedup_hits"]),
+        )
+        rel.add_row(
+            *ids,
+            f"{row['calls']:,}",
+            _rate(row["retried_calls"], row["calls"]),
+            _rate(row["timeouts"], row["calls"]),
+            str(row["provider_429s"]),
+            str(row["rate_limit_refusals"]),
+            str(row["budget_refusals"]),
+            _rate(row["fallbacks"], row["calls"]),
+            _rate(row["errors"], row["calls"]),
+            _rate(row["failures"], row["calls"]),
+        )
         steps = row.get("steps", {})
         approx = set(row.get("sampled_percentiles", ()))
-        lat.add_row(*ids, _triple(row, "", "total" in approx), _triple(row, "ttft_", "ttft" in approx),
-                    _triple(row, "queue_", "queue" in approx), _triple(row, "retry_delay_", "retry_delay" in approx),
-                    *[_triple(steps[s], "", "steps" in approx) if s in steps else "-" for s in step_names])
+        lat.add_row(
+            *ids,
+            _triple(row, "", "total" in approx),
+            _triple(row, "ttft_", "ttft" in approx),
+            _triple(row, "queue_", "queue" in approx),
+            _triple(row, "retry_delay_", "retry_delay" in approx),
+            *[_triple(steps[s], "", "steps" in approx) if s in steps else "-" for s in step_names],
+        )
     console.print(per)
     console.print(rel)
     console.print(lat)
@@ -244,16 +323,22 @@ def render_terminal(rep: Any, console: Any, compared: str = "") -> None:
         size = rep.spend["bucket_s"]
         costs = _dense(buckets, size)
         peak = max(buckets, key=lambda b: b["cost_usd"])
-        console.print(f"spend per {_unit(size)}: {sparkline(costs)}  (peak ${peak['cost_usd']:.4f} at "
-                      f"{report._iso(peak['start'])})")
+        console.print(
+            f"spend per {_unit(size)}: {sparkline(costs)}  (peak ${peak['cost_usd']:.4f} at "
+            f"{report._iso(peak['start'])})"
+        )
     if rep.drivers:
         drivers = Table(title="top cost drivers")
         for name in (*report.DRIVER_DIMENSIONS, "calls", "cost USD", "share", "tok/call"):
             drivers.add_column(name, justify="left" if name in report.DRIVER_DIMENSIONS else "right")
         for d in rep.drivers:
-            drivers.add_row(*[escape(str(d[n])) for n in report.DRIVER_DIMENSIONS], f"{d['calls']:,}", f"{d['cost_usd']:.4f}",
-                            "-" if d["share"] is None else f"{d['share']:.0%}",
-                            "-" if d["tokens_per_call"] is None else f"{d['tokens_per_call']:,.0f}")
+            drivers.add_row(
+                *[escape(str(d[n])) for n in report.DRIVER_DIMENSIONS],
+                f"{d['calls']:,}",
+                f"{d['cost_usd']:.4f}",
+                "-" if d["share"] is None else f"{d['share']:.0%}",
+                "-" if d["tokens_per_call"] is None else f"{d['tokens_per_call']:,.0f}",
+            )
         console.print(drivers)
 
 
@@ -263,8 +348,10 @@ def _steps_table(steps: dict[str, dict[str, Any]], sampled: bool, unsplit: list[
     from rich.table import Table
 
     title = "step latency ms (p50 / p95 / p99)" + (f", not split by {', '.join(unsplit)}" if unsplit else "")
-    table = Table(title=title, caption=(
-        "≈ estimated from a sample (the range is large); --exact sorts them all" if sampled else None))
+    table = Table(
+        title=title,
+        caption=("≈ estimated from a sample (the range is large); --exact sorts them all" if sampled else None),
+    )
     for name in ("step", "runs", "calls inside", "p50 / p95 / p99"):
         table.add_column(name, justify="left" if name == "step" else "right")
     for name, figures in steps.items():
@@ -280,8 +367,9 @@ def _dense(buckets: list[dict[str, Any]], size: int) -> list[float]:
 
 
 def _unit(size: int) -> str:
-    return {60: "minute", 300: "5 min", 900: "15 min", 3600: "hour", 14400: "4 h", 86400: "day",
-            604800: "week"}.get(size, f"{size} s")
+    return {60: "minute", 300: "5 min", 900: "15 min", 3600: "hour", 14400: "4 h", 86400: "day", 604800: "week"}.get(
+        size, f"{size} s"
+    )
 
 
 def _rate(count: int, calls: int) -> str:
@@ -297,9 +385,10 @@ def _triple(row: dict[str, Any], prefix: str, approx: bool = False) -> str:
 
 # ---- check --------------------------------------------------------------------------------------
 
+
 def run_check(args: argparse.Namespace) -> int:
-    from llmguard import readiness, report
     from llmguard.config import ConfigError
+    from llmguard.reporting import readiness, report
 
     path = Path(args.path)
     if not path.exists():
@@ -328,8 +417,13 @@ def render_check(result: Any, console: Any) -> None:
     table.add_column("fix")
     styles = {"pass": "[green]PASS[/green]", "fail": "[bold red]FAIL[/bold red]", "n/a": "[dim]N/A[/dim]"}
     for item in result.items:
-        table.add_row(str(item.number) if item.number else "-", escape(item.title), styles[item.status],
-                      escape(item.reason), escape(item.fix or ""))
+        table.add_row(
+            str(item.number) if item.number else "-",
+            escape(item.title),
+            styles[item.status],
+            escape(item.reason),
+            escape(item.fix or ""),
+        )
     console.print(table)
     failed = len(result.failed)
     sources = f"settings: {ev.pyproject or 'defaults'} · ledger: {ev.ledger} · lint findings: {len(ev.findings)}"

@@ -200,7 +200,7 @@ def read_records(data: bytes) -> Iterator[tuple[Any, ...]]:
         if length == 0 or start + length > size:
             return  # the end, or a record cut short
         try:
-            yield marshal.loads(data[start:start + length])
+            yield marshal.loads(data[start : start + length])
         except (EOFError, ValueError, TypeError):
             return  # damaged: keep what came before
         offset = start + length

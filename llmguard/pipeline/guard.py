@@ -18,18 +18,20 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-from llmguard import context, crossing, redact, retry
-from llmguard.budget import Budget, BudgetRefusal, Reservation
+from llmguard import context, redact
 from llmguard.config import Settings
-from llmguard.ledger import CallEvent, Ledger, safe_str
-from llmguard.limiter import Limiter, LimitSpec, Ticket
-from llmguard.meter import ResponseMeter
-from llmguard.metrics import Metrics
-from llmguard.pricing import Pricer, override_hint
+from llmguard.intercept.meter import ResponseMeter
+from llmguard.ledger.metrics import Metrics
+from llmguard.ledger.sqlite import CallEvent, Ledger, safe_str
+from llmguard.pipeline import crossing
+from llmguard.policies import retry
+from llmguard.policies.budget import Budget, BudgetRefusal, Reservation
+from llmguard.policies.limiter import Limiter, LimitSpec, Ticket
+from llmguard.policies.pricing import Pricer, override_hint
+from llmguard.policies.routing import Router
 from llmguard.providers import anthropic as anthropic_adapter
 from llmguard.providers import openai as openai_adapter
 from llmguard.providers.base import CallRequest, ProviderParseError, Usage
-from llmguard.routing import Router
 
 _ADAPTERS = {"openai": openai_adapter, "anthropic": anthropic_adapter}
 
@@ -165,7 +167,7 @@ class Guard:
         self.enabled = settings.enabled
         shared = None
         if settings.shared_limits:
-            from llmguard.shared_state import SharedBuckets
+            from llmguard.policies.shared_state import SharedBuckets
 
             shared = SharedBuckets(settings.home_path / "limits.sqlite3")
         self.limiter = Limiter(shared=shared)
@@ -194,13 +196,8 @@ class Guard:
             for provider, budget in kept.items():
                 budget.ratio = ratio
                 self.retry_budgets[provider] = budget
-        if (
-            self.cache_layer is None
-            and settings.cache != "off"
-            and self.ledger is not None
-            and self.ledger.available
-        ):
-            from llmguard.cache_layer import CacheLayer
+        if self.cache_layer is None and settings.cache != "off" and self.ledger is not None and self.ledger.available:
+            from llmguard.cache.stage import CacheLayer
 
             self.cache_layer = CacheLayer(
                 settings.home_path,
@@ -238,9 +235,7 @@ class Guard:
             return 0.0
         midnight = time.time() // 86400 * 86400  # UTC midnight: a UTC day is 86,400 s, DST or not
         column = "COALESCE(cost_usd, 0)" if unit == "usd" else "input_tokens + output_tokens"
-        return self.ledger.scalar(
-            f"SELECT SUM({column}) FROM calls WHERE {kind} = ? AND ts >= ?", (value, midnight)
-        )
+        return self.ledger.scalar(f"SELECT SUM({column}) FROM calls WHERE {kind} = ? AND ts >= ?", (value, midnight))
 
     # ---- bookkeeping used by the meter ----------------------------------------------------
     def scrub(self, text: str | None, request_headers: Any) -> str | None:
@@ -271,7 +266,7 @@ class Guard:
 
     def estimate_usage(self, event: CallEvent, call: CallRequest, output_tokens: int) -> None:
         """Fill tokens from a local count when the provider told us none (marked approximate)."""
-        from llmguard import tokens
+        from llmguard.policies import tokens
 
         adapter = anthropic_adapter if call.provider == "anthropic" else openai_adapter
         messages, system = adapter.prompt_messages(call)
@@ -366,9 +361,7 @@ class Guard:
             raise
 
     # ---- the pipeline --------------------------------------------------------------------
-    def _pipeline(
-        self, request: Any, lib: Any, adapter: Any
-    ) -> Generator[Any, Any, tuple[Any, ResponseMeter | None]]:
+    def _pipeline(self, request: Any, lib: Any, adapter: Any) -> Generator[Any, Any, tuple[Any, ResponseMeter | None]]:
         started = time.perf_counter()
         try:
             body = request.content
@@ -484,9 +477,7 @@ class Guard:
             what = "before it was sent; nothing was billed"
         event.error_message = f"llmguard: the call was {kind.replace('_', ' ')} {what}"
         if kind == "llmguard_error":
-            event.error_message = self.scrub(
-                f"llmguard: internal error {type(exc).__name__}: {exc}", state.secrets
-            )
+            event.error_message = self.scrub(f"llmguard: internal error {type(exc).__name__}: {exc}", state.secrets)
         if state.reservation is not None:
             self.budget.settle(state.reservation, cost, event.input_tokens + event.output_tokens)
             state.reservation = None
@@ -536,7 +527,13 @@ class Guard:
         raise AssertionError("unreachable: the last model always returns an outcome")  # pragma: no cover
 
     def _cross(
-        self, state: CallState, lib: Any, original: Any, call: CallRequest, body: dict[str, Any], model: str,
+        self,
+        state: CallState,
+        lib: Any,
+        original: Any,
+        call: CallRequest,
+        body: dict[str, Any],
+        model: str,
         target: str,
     ) -> tuple[Any, crossing.Crossing]:
         """Point this call at another provider's model: its wire format, its books, no cache."""
@@ -551,7 +548,11 @@ class Guard:
     def _uncross(self, state: CallState, call: CallRequest) -> None:
         if state.call is not call:  # an earlier fallback crossed: back to the caller's own wire
             state.call, state.adapter = call, state.caller
-            state.event.provider, state.event.endpoint, state.event.estimated_tokens = call.provider, call.endpoint, None
+            state.event.provider, state.event.endpoint, state.event.estimated_tokens = (
+                call.provider,
+                call.endpoint,
+                None,
+            )
 
     def _answer_in_callers_shape(
         self, state: CallState, outcome: tuple[Any, ResponseMeter | None], crossed: crossing.Crossing, lib: Any
@@ -567,8 +568,11 @@ class Guard:
         meter.flush()
         meter.finish(failure is None)
         body, content_type = crossing.translate_answer(crossed, response.status_code, content, is_stream)
-        headers = [("content-type", content_type), ("x-should-retry", "false"),
-                   ("llmguard-fallback", f"{crossed.target}:{crossed.model}")]
+        headers = [
+            ("content-type", content_type),
+            ("x-should-retry", "false"),
+            ("llmguard-fallback", f"{crossed.target}:{crossed.model}"),
+        ]
         return lib.Response(response.status_code, headers=headers, content=body), None
 
     def _cache_stage(
@@ -581,8 +585,8 @@ class Guard:
         lib: Any,
     ) -> Generator[Any, Any, tuple[Any, None] | None]:
         """Serve a stored answer, or wait for the identical call already running, or lead this one."""
-        from llmguard.cache import reads, writes
-        from llmguard.dedup import GONE, HIT, FollowerPoll
+        from llmguard.cache.inflight import GONE, HIT, FollowerPoll
+        from llmguard.cache.store import reads, writes
 
         layer = self.cache_layer
         assert layer is not None
@@ -807,9 +811,7 @@ class Guard:
         why = self.limiter.never_fits(ticket)
         if why:
             self.limiter.cancel(ticket)
-            return self._refuse(
-                state, lib, "rate_limit", f"llmguard: {why}. Lower max_tokens or split the input."
-            )
+            return self._refuse(state, lib, "rate_limit", f"llmguard: {why}. Lower max_tokens or split the input.")
         queued = time.monotonic()
         interactive = event.priority != "background"
         deadline = context.current_deadline()
@@ -866,9 +868,7 @@ class Guard:
             attempt, headers, settings.backoff_base_s, settings.backoff_max_s, settings.retry_after_cap_s
         )
         if event.retry_delay_ms / 1000 + delay > settings.max_retry_wait_s:
-            event.error_message = (
-                f"llmguard: stopped retrying: max_retry_wait_s={settings.max_retry_wait_s} reached"
-            )
+            event.error_message = f"llmguard: stopped retrying: max_retry_wait_s={settings.max_retry_wait_s} reached"
             return None
         deadline = context.current_deadline()
         if deadline is not None and time.monotonic() + delay >= deadline:
@@ -1028,7 +1028,7 @@ class Guard:
         event = state.event
         if state.cache_key is not None and self.cache_layer is not None:
             if event.status == "ok" and state.body is not None and 200 <= (event.http_status or 200) < 300:
-                from llmguard.cache import CachedResponse
+                from llmguard.cache.store import CachedResponse
 
                 stored = CachedResponse(
                     status=event.http_status or 200,
@@ -1050,23 +1050,19 @@ class Guard:
             else:  # errors, cut or abandoned streams are never stored
                 self._end_flight(state)
         if state.reservation is not None:
-            self.budget.settle(
-                state.reservation, event.cost_usd or 0.0, event.input_tokens + event.output_tokens
-            )
+            self.budget.settle(state.reservation, event.cost_usd or 0.0, event.input_tokens + event.output_tokens)
             state.reservation = None
         if state.ticket is not None:
             if self.settings.limit_charge == "usage":
                 charged = event.input_tokens + event.output_tokens
             else:  # the provider charged prompt + max tokens at admission; fix only our prompt estimate
-                charged = (
-                    event.input_tokens if not event.tokens_approximate else state.prompt_tokens
-                ) + state.max_out
+                charged = (event.input_tokens if not event.tokens_approximate else state.prompt_tokens) + state.max_out
             self.limiter.reconcile(state.ticket, charged)
             state.ticket = None
         self._write_row(state)
 
     def _prompt_tokens(self, call: CallRequest) -> int:
-        from llmguard import tokens
+        from llmguard.policies import tokens
 
         adapter = anthropic_adapter if call.provider == "anthropic" else openai_adapter
         messages, system = adapter.prompt_messages(call)
@@ -1269,9 +1265,7 @@ def _scrubbed_error(lib: Any, response: Any, request_headers: Any, note: str | N
     ]
     headers.append(("x-should-retry", "false"))
     content = body if clean == text else clean.encode()
-    return lib.Response(
-        response.status_code, headers=headers, content=content, extensions=response.extensions
-    )
+    return lib.Response(response.status_code, headers=headers, content=content, extensions=response.extensions)
 
 
 def _noted_error_body(body: bytes, note: str) -> bytes:
@@ -1285,9 +1279,7 @@ def _noted_error_body(body: bytes, note: str) -> bytes:
         error["message"] = f"{note}. The provider said: {error['message']}"
         return _json_body(data)
     text = body.decode("utf-8", "replace")
-    return _json_body(
-        {"error": {"message": f"{note}. The provider said: {text}", "type": "llmguard_retry_budget"}}
-    )
+    return _json_body({"error": {"message": f"{note}. The provider said: {text}", "type": "llmguard_retry_budget"}})
 
 
 def _replace_body(call: CallRequest, body: dict[str, Any]) -> CallRequest:
@@ -1302,9 +1294,7 @@ def _json_body(data: dict[str, Any]) -> bytes:
 
 def _rebuild(lib: Any, request: Any, body: bytes) -> Any:
     headers = [(k, v) for k, v in request.headers.multi_items() if k.lower() != "content-length"]
-    rebuilt = lib.Request(
-        request.method, request.url, headers=headers, content=body, extensions=request.extensions
-    )
+    rebuilt = lib.Request(request.method, request.url, headers=headers, content=body, extensions=request.extensions)
     return rebuilt
 
 

@@ -17,8 +17,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from llmguard.journal import create_private_file
-from llmguard.ledger import ensure_home
+from llmguard.ledger.journal import create_private_file
+from llmguard.ledger.sqlite import ensure_home
 
 _SCHEMA = """CREATE TABLE IF NOT EXISTS buckets (
     key TEXT, kind TEXT, capacity REAL, rate REAL, level REAL, stamp REAL, paused_until REAL,

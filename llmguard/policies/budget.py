@@ -19,8 +19,9 @@ QUOTA_UNITS = ("usd_per_day", "usd_per_run", "tokens_per_day", "tokens_per_run")
 QUOTA_SCOPES = ("tenant", "user", "feature")
 
 
-SESSION_FIX = ("raise the session budget (llmguard.install(budget_usd=...), [tool.llmguard] budget_usd or "
-               "%llmguard budget USD)")
+SESSION_FIX = (
+    "raise the session budget (llmguard.install(budget_usd=...), [tool.llmguard] budget_usd or %llmguard budget USD)"
+)
 
 
 @dataclass
@@ -64,9 +65,7 @@ def _today() -> str:
 def parse_quota_key(key: str) -> tuple[str, str]:
     kind, sep, value = key.partition(":")
     if not sep or kind not in QUOTA_SCOPES or not value:
-        raise ValueError(
-            f"llmguard: quota key {key!r} must look like 'tenant:NAME', 'user:NAME' or 'feature:NAME'"
-        )
+        raise ValueError(f"llmguard: quota key {key!r} must look like 'tenant:NAME', 'user:NAME' or 'feature:NAME'")
     return kind, value
 
 
@@ -132,10 +131,15 @@ class Budget:
                     spent = 0.0
                     if today is not None and self._spent_today is not None:
                         spent = self._spent_today(kind, str(value), "usd" if unit.startswith("usd") else "tokens")
-                    scope = Scope(name, float(limit), "usd" if unit.startswith("usd") else "tokens",
-                                  spent=spent, day=today,
-                                  reserved=scope.reserved if scope is not None else 0.0,
-                                  fix=_quota_fix(f"{kind}:{value}", unit))
+                    scope = Scope(
+                        name,
+                        float(limit),
+                        "usd" if unit.startswith("usd") else "tokens",
+                        spent=spent,
+                        day=today,
+                        reserved=scope.reserved if scope is not None else 0.0,
+                        fix=_quota_fix(f"{kind}:{value}", unit),
+                    )
                     self._scopes[name] = scope
                 scopes.append(scope)
         return scopes
@@ -170,8 +174,9 @@ class Budget:
     def snapshot(self) -> dict[str, dict[str, float]]:
         with self._lock:
             scopes = ([self.session] if self.session else []) + list(self._scopes.values())
-            return {s.name: {"limit": s.limit, "spent": s.spent, "reserved": s.reserved, "unit": s.unit}
-                    for s in scopes}
+            return {
+                s.name: {"limit": s.limit, "spent": s.spent, "reserved": s.reserved, "unit": s.unit} for s in scopes
+            }
 
 
 def _parse_quotas(quotas: dict[str, dict[str, float]] | None) -> dict[tuple[str, str], dict[str, float]]:
@@ -191,8 +196,10 @@ def _session_scope(limit: float) -> Scope:
 
 def _quota_fix(key: str, unit: str) -> str:
     """How to raise one quota, in code and in pyproject.toml."""
-    return (f"raise the {key} quota (quotas={{{key!r}: {{{unit!r}: ...}}}} or "
-            f"[tool.llmguard.quotas] \"{key}\" = {{{unit} = ...}})")
+    return (
+        f"raise the {key} quota (quotas={{{key!r}: {{{unit!r}: ...}}}} or "
+        f'[tool.llmguard.quotas] "{key}" = {{{unit} = ...}})'
+    )
 
 
 def _unpriced_message(scope: Scope, model: str) -> str:
@@ -208,11 +215,15 @@ def _refusal_message(scope: Scope, amount: float) -> str:
     """What was spent against which limit, what this call could cost, and the knob of that limit."""
     raise_it = scope.fix or f"raise the {scope.name}"
     if scope.unit == "usd":
-        numbers = (f"spent {usd(scope.spent)} of {usd(scope.limit)}{' today (UTC)' if scope.day else ''}, "
-                   f"{usd(scope.reserved)} held by calls in flight; this call could cost up to {usd(amount)}")
+        numbers = (
+            f"spent {usd(scope.spent)} of {usd(scope.limit)}{' today (UTC)' if scope.day else ''}, "
+            f"{usd(scope.reserved)} held by calls in flight; this call could cost up to {usd(amount)}"
+        )
         fix = f"{raise_it}, lower max_tokens, or use a cheaper model"
     else:
-        numbers = (f"used {scope.spent:,.0f} of {scope.limit:,.0f} tokens{' today (UTC)' if scope.day else ''}, "
-                   f"{scope.reserved:,.0f} held by calls in flight; this call could use up to {amount:,.0f}")
+        numbers = (
+            f"used {scope.spent:,.0f} of {scope.limit:,.0f} tokens{' today (UTC)' if scope.day else ''}, "
+            f"{scope.reserved:,.0f} held by calls in flight; this call could use up to {amount:,.0f}"
+        )
         fix = f"{raise_it}, lower max_tokens, or shorten the prompt"
     return f"llmguard: {scope.name} would be exceeded ({numbers}). To continue, {fix}."

@@ -25,8 +25,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from llmguard.journal import create_private_file, make_private_dir
-from llmguard.ledger import ensure_home
+from llmguard.ledger.journal import create_private_file, make_private_dir
+from llmguard.ledger.sqlite import ensure_home
 from llmguard.providers.base import CallRequest
 
 DEFAULT_TTL_S = 7 * 24 * 3600.0
@@ -101,8 +101,14 @@ _KEY_RULES: dict[tuple[str, str], tuple[dict[str, Any], frozenset[str]]] = {
         _OPENAI_IGNORED,
     ),
     ("openai", "responses"): (
-        {"temperature": 1, "top_p": 1, "stream": False, "parallel_tool_calls": True,
-         "truncation": "disabled", "background": False},
+        {
+            "temperature": 1,
+            "top_p": 1,
+            "stream": False,
+            "parallel_tool_calls": True,
+            "truncation": "disabled",
+            "background": False,
+        },
         _OPENAI_IGNORED,
     ),
     ("openai", "embeddings"): ({}, frozenset(("user",))),
@@ -147,9 +153,7 @@ def _tag_text(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-def cache_key(
-    call: CallRequest, base_url: str, tags: Mapping[str, Any], key_tags: Iterable[str] = ()
-) -> str:
+def cache_key(call: CallRequest, base_url: str, tags: Mapping[str, Any], key_tags: Iterable[str] = ()) -> str:
     """A sha256 hex of everything that can change the answer, and of nothing else.
 
     Provider, base URL, endpoint and the canonical body (sorted keys, compact separators), plus the
@@ -166,9 +170,7 @@ def cache_key(
     digest = hashlib.sha256()
     digest.update(json.dumps(head, sort_keys=True, separators=(",", ":"), default=str).encode())
     digest.update(b"\n")
-    digest.update(
-        json.dumps(canonical_body(call), sort_keys=True, separators=(",", ":"), default=str).encode()
-    )
+    digest.update(json.dumps(canonical_body(call), sort_keys=True, separators=(",", ":"), default=str).encode())
     return digest.hexdigest()
 
 
@@ -337,8 +339,11 @@ class _Store:
 
     def _disable(self, exc: BaseException) -> None:
         self.error = f"cannot open the cache at {self.directory} ({exc})"
-        _warn("open", self.directory, f"{self.error}; calls go to the provider uncached. "
-              "Point LLMGUARD_HOME at a writable folder.")
+        _warn(
+            "open",
+            self.directory,
+            f"{self.error}; calls go to the provider uncached. Point LLMGUARD_HOME at a writable folder.",
+        )
 
     def reset(self, exc: BaseException) -> None:
         """Drop a damaged database and start empty (the next `open` reconnects)."""
@@ -354,8 +359,12 @@ class _Store:
         self._warn_reset(exc)
 
     def _warn_reset(self, exc: BaseException) -> None:
-        _warn("reset", self.directory, f"the cache database at {self.directory} was damaged ({exc}); "
-              "it was reset to empty, and answers are fetched from the provider again")
+        _warn(
+            "reset",
+            self.directory,
+            f"the cache database at {self.directory} was damaged ({exc}); "
+            "it was reset to empty, and answers are fetched from the provider again",
+        )
 
     def close(self) -> None:
         with self._lock:
@@ -411,9 +420,7 @@ class ResponseCache:
             cull_limit=_CULL_PER_PUT,
             timeout=_SQLITE_TIMEOUT_S,
         )
-        self._counters = _Store(
-            self.directory / "counters", eviction_policy="none", timeout=_SQLITE_TIMEOUT_S
-        )
+        self._counters = _Store(self.directory / "counters", eviction_policy="none", timeout=_SQLITE_TIMEOUT_S)
 
     # ---- reads and writes ----------------------------------------------------------------
     def get(self, key: str, allow_stale: bool = False) -> CachedResponse | None:
@@ -469,9 +476,12 @@ class ResponseCache:
         if _is_broken_db(exc):
             self._store.reset(exc)
         else:
-            _warn("write", self.directory,
-                  f"cannot write the cache at {self.directory} ({exc}); answers are not being stored. "
-                  "Check free disk space, or turn the cache off")
+            _warn(
+                "write",
+                self.directory,
+                f"cannot write the cache at {self.directory} ({exc}); answers are not being stored. "
+                "Check free disk space, or turn the cache off",
+            )
 
     # ---- counters ------------------------------------------------------------------------
     def record_hit(self, saved_usd: float | None = None) -> None:
@@ -484,8 +494,11 @@ class ResponseCache:
 
     def record_counts(self, hits: int, misses: int, saved_usd: float) -> None:
         """Add a batch of hits, misses and savings in one transaction."""
-        deltas = tuple((name, value) for name, value in (
-            (_HITS, hits), (_MISSES, misses), (_SAVED_NANO_USD, round(saved_usd * 1e9))) if value)
+        deltas = tuple(
+            (name, value)
+            for name, value in ((_HITS, hits), (_MISSES, misses), (_SAVED_NANO_USD, round(saved_usd * 1e9)))
+            if value
+        )
         if deltas:
             self._count(deltas)
 
@@ -504,9 +517,7 @@ class ResponseCache:
             if _is_broken_db(exc):
                 self._counters.reset(exc)
             else:
-                _warn(
-                    "count", self.directory, f"cannot update the cache counters at {self.directory} ({exc})"
-                )
+                _warn("count", self.directory, f"cannot update the cache counters at {self.directory} ({exc})")
 
     def _counter_values(self) -> dict[str, int]:
         counters = self._counters.open()
@@ -673,9 +684,18 @@ def cache_stats(home: Path, ttl_s: float | None = DEFAULT_TTL_S) -> dict[str, An
     directory = cache_dir(home)
     if not directory.exists():
         return {
-            "directory": str(directory), "entries": 0, "bytes": 0, "expired": 0, "oldest_ts": None,
-            "oldest_age_s": None, "ttl_s": ttl_s, "size_limit": None, "hits": 0, "misses": 0,
-            "hit_rate": None, "saved_usd": 0.0,
+            "directory": str(directory),
+            "entries": 0,
+            "bytes": 0,
+            "expired": 0,
+            "oldest_ts": None,
+            "oldest_age_s": None,
+            "ttl_s": ttl_s,
+            "size_limit": None,
+            "hits": 0,
+            "misses": 0,
+            "hit_rate": None,
+            "saved_usd": 0.0,
         }
     with ResponseCache(directory, ttl_s=ttl_s) as cache:
         stats = cache.stats()
@@ -691,9 +711,7 @@ def cache_clear(home: Path) -> int:
         return cache.clear()
 
 
-def cache_prune(
-    home: Path, ttl_s: float | None = DEFAULT_TTL_S, size_limit: int = DEFAULT_SIZE_LIMIT
-) -> int:
+def cache_prune(home: Path, ttl_s: float | None = DEFAULT_TTL_S, size_limit: int = DEFAULT_SIZE_LIMIT) -> int:
     directory = cache_dir(home)
     if not directory.exists():
         return 0

@@ -29,11 +29,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from llmguard.journal import make_private_dir
-from llmguard.ledger import ensure_home
+from llmguard.ledger.journal import make_private_dir
+from llmguard.ledger.sqlite import ensure_home
 
 if TYPE_CHECKING:
-    from llmguard.cache import CachedResponse, ResponseCache
+    from llmguard.cache.store import CachedResponse, ResponseCache
 
 
 class LeaderFailed(RuntimeError):
@@ -395,9 +395,7 @@ class Poll(NamedTuple):
     response: CachedResponse | None = None
 
 
-def poll_leader(
-    cache: ResponseCache, inflight: CrossProcessInflight, key: str, since: float | None = None
-) -> Poll:
+def poll_leader(cache: ResponseCache, inflight: CrossProcessInflight, key: str, since: float | None = None) -> Poll:
     """One non-blocking look: is the other process's answer there, is it still running?
 
     The marker is read before the cache: the leader stores first and releases after, so "no

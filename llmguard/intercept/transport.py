@@ -11,8 +11,8 @@ import importlib
 import threading
 from typing import Any
 
-from llmguard.guard import Guard, adapter_for
-from llmguard.meter import ResponseMeter
+from llmguard.intercept.meter import ResponseMeter
+from llmguard.pipeline.guard import Guard, adapter_for
 
 _DROP_WHEN_REWRITTEN = ("content-encoding", "content-length", "transfer-encoding")
 _state_lock = threading.Lock()
@@ -207,5 +207,3 @@ def detach() -> None:
 
 def is_attached() -> bool:
     return _active is not None
-
-

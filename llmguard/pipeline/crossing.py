@@ -72,8 +72,15 @@ class Crossing:
     json_tool: str | None
 
 
-def cross_request(lib: Any, original: Any, call: CallRequest, body: Mapping[str, Any], model: str, target: str,
-                  environ: Mapping[str, str] | None = None) -> tuple[Any, CallRequest, Crossing]:
+def cross_request(
+    lib: Any,
+    original: Any,
+    call: CallRequest,
+    body: Mapping[str, Any],
+    model: str,
+    target: str,
+    environ: Mapping[str, str] | None = None,
+) -> tuple[Any, CallRequest, Crossing]:
     """(request to the other provider, its CallRequest, how to translate the answer back)."""
     caller = call.provider
     if not (caller == "openai" and call.endpoint == "chat.completions" and target == "anthropic") and not (
@@ -104,8 +111,11 @@ def cross_request(lib: Any, original: Any, call: CallRequest, body: Mapping[str,
         adapter = openai_adapter
     content = json.dumps(translated.body, separators=(",", ":"), ensure_ascii=False).encode()
     request = lib.Request(
-        "POST", url, headers=[*headers, ("content-type", "application/json"), ("accept", "application/json")],
-        content=content, extensions=original.extensions,
+        "POST",
+        url,
+        headers=[*headers, ("content-type", "application/json"), ("accept", "application/json")],
+        content=content,
+        extensions=original.extensions,
     )
     crossed_call = adapter.parse_request(path, content)
     return request, crossed_call, Crossing(caller, target, model, stream, include_usage, translated.json_tool)

@@ -11,11 +11,11 @@ import time
 import zlib
 from typing import TYPE_CHECKING, Any
 
+from llmguard.intercept.sse import SSESplitter, event_fields
 from llmguard.providers.base import StreamState, Usage
-from llmguard.providers.sse import SSESplitter, event_fields
 
 if TYPE_CHECKING:
-    from llmguard.guard import CallState, Guard
+    from llmguard.pipeline.guard import CallState, Guard
 
 
 def _decompressor(encoding: str | None) -> Any:
@@ -30,8 +30,23 @@ def _decompressor(encoding: str | None) -> Any:
 
 class ResponseMeter:
     __slots__ = (
-        "guard", "call_state", "event", "call", "adapter", "started", "sent", "drop_usage_chunk", "secrets",
-        "sse", "_state", "_splitter", "_chunks", "_decoder", "_done", "_ttft", "_keep",
+        "guard",
+        "call_state",
+        "event",
+        "call",
+        "adapter",
+        "started",
+        "sent",
+        "drop_usage_chunk",
+        "secrets",
+        "sse",
+        "_state",
+        "_splitter",
+        "_chunks",
+        "_decoder",
+        "_done",
+        "_ttft",
+        "_keep",
     )
 
     def __init__(self, guard: Guard, call_state: CallState, sent: float, headers: Any) -> None:

@@ -47,8 +47,8 @@ from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
-from llmguard import journal
 from llmguard.context import STEP_TAGS, StepEvent
+from llmguard.ledger import journal
 
 try:
     import fcntl
@@ -149,9 +149,7 @@ def _column_type(name: str) -> str:
     return "INTEGER" if annotation.startswith("int") else "REAL" if annotation.startswith("float") else "TEXT"
 
 
-_CREATE = (
-    "CREATE TABLE IF NOT EXISTS calls (" + ", ".join(f"{c} {_column_type(c)}" for c in COLUMNS) + ")"
-)
+_CREATE = "CREATE TABLE IF NOT EXISTS calls (" + ", ".join(f"{c} {_column_type(c)}" for c in COLUMNS) + ")"
 # Each index costs every insert ~8 us (measured); reports filter by time or run and then group in
 # one scan, so these two are what the hot path pays for.
 _INDEXES = [
@@ -164,8 +162,16 @@ _INSERT = f"INSERT INTO calls ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for 
 
 # One row per finished step() (see context.StepEvent); the tags are typed as the calls' columns.
 STEP_COLUMNS = ["step_id", "ts", "run_id", "name", "duration_ms", "over_budget", "calls", *STEP_TAGS]
-_STEP_TYPES = {"step_id": "TEXT", "ts": "REAL", "run_id": "TEXT", "name": "TEXT", "duration_ms": "REAL",
-               "over_budget": "INTEGER", "calls": "INTEGER", **{name: _column_type(name) for name in STEP_TAGS}}
+_STEP_TYPES = {
+    "step_id": "TEXT",
+    "ts": "REAL",
+    "run_id": "TEXT",
+    "name": "TEXT",
+    "duration_ms": "REAL",
+    "over_budget": "INTEGER",
+    "calls": "INTEGER",
+    **{name: _column_type(name) for name in STEP_TAGS},
+}
 _CREATE_STEPS = "CREATE TABLE IF NOT EXISTS steps (" + ", ".join(f"{c} {_STEP_TYPES[c]}" for c in STEP_COLUMNS) + ")"
 _STEP_INDEXES = [
     "CREATE INDEX IF NOT EXISTS steps_ts ON steps(ts)",
@@ -501,8 +507,14 @@ def _ingest_orphans(conn: sqlite3.Connection, home: Path) -> int:
     return added
 
 
-def _unseen(conn: sqlite3.Connection, table: str, id_column: str, rows: list[dict[str, Any]],
-            columns: list[str], kind: type[list[Any]]) -> list[list[Any]]:
+def _unseen(
+    conn: sqlite3.Connection,
+    table: str,
+    id_column: str,
+    rows: list[dict[str, Any]],
+    columns: list[str],
+    kind: type[list[Any]],
+) -> list[list[Any]]:
     """The rows (as `kind`, in `columns` order) whose id their run does not hold yet."""
     seen: set[Any] = set()
     for run_id in {stored_form(row.get("run_id")) for row in rows}:
@@ -567,8 +579,10 @@ def _plain(value: Any, open_: set[int], depth: int) -> Any:
     open_.add(id(value))
     try:
         if isinstance(value, dict):
-            return {k if k is None or isinstance(k, str | int | float) else safe_str(k): _plain(v, open_, depth + 1)
-                    for k, v in value.items()}
+            return {
+                k if k is None or isinstance(k, str | int | float) else safe_str(k): _plain(v, open_, depth + 1)
+                for k, v in value.items()
+            }
         return [_plain(v, open_, depth + 1) for v in value]
     finally:
         open_.discard(id(value))
@@ -680,9 +694,12 @@ class Ledger:
         with _home_lock(self.home):
             if self._damaged is not None and _identity(self.path) == self._damaged:  # not replaced meanwhile
                 if self._open_here() or _open_elsewhere(self.path):
-                    self._say("waiting", f"the ledger at {self.path} is damaged ({exc}) and another process still "
-                                         f"has it open; calls wait in the journal at {journal.journal_dir(self.home)} "
-                                         "until it lets go, then the file is moved aside and a fresh ledger started")
+                    self._say(
+                        "waiting",
+                        f"the ledger at {self.path} is damaged ({exc}) and another process still "
+                        f"has it open; calls wait in the journal at {journal.journal_dir(self.home)} "
+                        "until it lets go, then the file is moved aside and a fresh ledger started",
+                    )
                     return None
                 if _still_damaged(self.path):
                     aside, along = _move_aside(self.path)
@@ -725,8 +742,11 @@ class Ledger:
 
     def _write_failed(self, exc: BaseException) -> None:
         where = f"in the journal at {journal.journal_dir(self.home)}" if self._journaling else "in memory"
-        self._say("write", f"cannot write the ledger at {self.path} ({exc}); calls are kept {where} and "
-                           "committed once it can be written again")
+        self._say(
+            "write",
+            f"cannot write the ledger at {self.path} ({exc}); calls are kept {where} and "
+            "committed once it can be written again",
+        )
 
     @staticmethod
     def _row(event: CallEvent) -> list[Any]:
@@ -778,11 +798,16 @@ class Ledger:
         self.flush()  # with any rows still waiting before it, in order
         if problem is not None:
             if self._journaling:
-                self._say("journal-space", f"no room for the ledger journal ({problem}); committing calls directly "
-                                           "until there is")
+                self._say(
+                    "journal-space",
+                    f"no room for the ledger journal ({problem}); committing calls directly until there is",
+                )
             else:
-                warnings.warn(f"llmguard: cannot write the ledger journal ({problem}); committing each call "
-                              "directly (slower)", RuntimeWarning, stacklevel=3)
+                warnings.warn(
+                    f"llmguard: cannot write the ledger journal ({problem}); committing each call directly (slower)",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
 
     def _journal(self, record: bytes, row: list[Any]) -> None:
         """Under self._lock: the row into the open segment (a fresh one when it is full)."""
@@ -835,8 +860,12 @@ class Ledger:
                     return False
             self._said.clear()
         if lost:
-            warnings.warn(f"llmguard: {lost} calls could not be stored in {self.path} even as text; their rows stay "
-                          f"in the journal at {journal.journal_dir(self.home)}", RuntimeWarning, stacklevel=3)
+            warnings.warn(
+                f"llmguard: {lost} calls could not be stored in {self.path} even as text; their rows stay "
+                f"in the journal at {journal.journal_dir(self.home)}",
+                RuntimeWarning,
+                stacklevel=3,
+            )
             self._failed = True  # keep the segments that hold them
         return True
 
@@ -873,8 +902,12 @@ class Ledger:
         for segment in retired:  # the journal keeps them for the next reader, which skips rows already in
             segment.release()
         if unjournaled:
-            warnings.warn(f"llmguard: {unjournaled} calls could not be recorded in {self.path} and no journal "
-                          "holds them; they are lost", RuntimeWarning, stacklevel=3)
+            warnings.warn(
+                f"llmguard: {unjournaled} calls could not be recorded in {self.path} and no journal "
+                "holds them; they are lost",
+                RuntimeWarning,
+                stacklevel=3,
+            )
 
     def _open_segment(self) -> journal.Segment:
         made = journal.Segment(journal.journal_dir(self.home), COLUMNS, self.run_id)
@@ -894,8 +927,11 @@ class Ledger:
                 self.flush()
             except Exception as exc:  # the rows are safe in their segments; say so, keep running
                 try:
-                    warnings.warn(f"llmguard: ledger writer failed ({exc}); its rows stay in the journal and are "
-                                  "tried again", RuntimeWarning, stacklevel=1)
+                    warnings.warn(
+                        f"llmguard: ledger writer failed ({exc}); its rows stay in the journal and are tried again",
+                        RuntimeWarning,
+                        stacklevel=1,
+                    )
                 except Exception:
                     pass
             if self._stop.is_set():
@@ -945,8 +981,12 @@ class Ledger:
                 self._conn.close()
                 self._conn = None
         if lost:
-            warnings.warn(f"llmguard: {lost} calls could not be recorded in {self.path} before it closed, and no "
-                          "journal holds them; they are lost", RuntimeWarning, stacklevel=2)
+            warnings.warn(
+                f"llmguard: {lost} calls could not be recorded in {self.path} before it closed, and no "
+                "journal holds them; they are lost",
+                RuntimeWarning,
+                stacklevel=2,
+            )
         _live.discard(self)
 
     def _after_fork_in_child(self) -> None:

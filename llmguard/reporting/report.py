@@ -35,7 +35,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from llmguard.ledger import connect, stored_form
+from llmguard.ledger.sqlite import connect, stored_form
 
 # name -> SQL expression; `day` and `hour` are UTC.
 DIMENSIONS: dict[str, str] = {
@@ -62,7 +62,11 @@ GROUPABLE = tuple(DIMENSIONS)
 STEP_DIMENSIONS = ("tenant", "user", "feature", "prompt_version", "notebook", "cell", "run_id", "day", "hour")
 # latency figure -> column; "total" is the call's own latency as the user's code saw it
 LATENCIES: dict[str, str] = {
-    "total": "total_ms", "ttft": "ttft_ms", "queue": "queue_ms", "retry_delay": "retry_delay_ms", "model": "model_ms",
+    "total": "total_ms",
+    "ttft": "ttft_ms",
+    "queue": "queue_ms",
+    "retry_delay": "retry_delay_ms",
+    "model": "model_ms",
 }
 DEFAULT_LATENCIES = ("total", "ttft", "queue", "retry_delay")
 QUANTILES = (50, 95, 99)
@@ -75,6 +79,7 @@ class ReportError(ValueError):
 
 
 # ---- time ranges --------------------------------------------------------------------------------
+
 
 def parse_time(text: str | float | None, now: float | None = None) -> float | None:
     """`24h`, `30m`, `7d` (that long ago), `now`, an ISO date/time (UTC unless it says), or epoch seconds."""
@@ -144,7 +149,9 @@ class Filters:
 
     def describe(self) -> dict[str, Any]:
         return {
-            "since": _iso(self.since), "until": _iso(self.until), "run_id": self.run_id,
+            "since": _iso(self.since),
+            "until": _iso(self.until),
+            "run_id": self.run_id,
             **{name: value for name, value in self.where},
         }
 
@@ -189,11 +196,14 @@ def parse_by(by: str | list[str] | tuple[str, ...] | None) -> list[str]:
 
 # ---- running queries ----------------------------------------------------------------------------
 
+
 def unreadable(ledger_path: Path, exc: BaseException) -> str:
     """What to tell someone whose ledger SQLite cannot read."""
-    return (f"llmguard: cannot read the ledger at {ledger_path} ({exc}). If it is damaged, the guard moves it aside "
-            "(to ledger.sqlite3.corrupt-<time>) and starts a fresh one the next time it records a call; or restore "
-            "the file from a backup.")
+    return (
+        f"llmguard: cannot read the ledger at {ledger_path} ({exc}). If it is damaged, the guard moves it aside "
+        "(to ledger.sqlite3.corrupt-<time>) and starts a fresh one the next time it records a call; or restore "
+        "the file from a backup."
+    )
 
 
 def check_readable(ledger_path: Path) -> None:
@@ -290,6 +300,8 @@ def rank(n: int, q: int) -> int:
 SAMPLE_ABOVE = 250_000
 SAMPLE_BUDGET = 64_000
 SAMPLE_MIN = 4_000
+
+
 # Which calls are in the sample: Fibonacci hashing of the rowid, kept when below a group's
 # threshold. Its bits are spread evenly even when calls come in a fixed cycle (four steps per
 # document, say), which `rowid % n` would alias with; deterministic, so a ledger always gives the
@@ -332,7 +344,8 @@ def _steps_count_sql(by: list[str], where: str) -> str:
 
 
 def _step_figures(
-    counted: list[tuple[Any, ...]], ranked: dict[tuple[str, str], tuple[float | None, ...]],
+    counted: list[tuple[Any, ...]],
+    ranked: dict[tuple[str, str], tuple[float | None, ...]],
 ) -> dict[str, dict[str, dict[str, Any]]]:
     """{group key: {step name: {runs, calls, p50_ms, p95_ms, p99_ms}}}: `calls` is how many ran inside."""
     out: dict[str, dict[str, dict[str, Any]]] = {}
@@ -343,7 +356,9 @@ def _step_figures(
 
 
 def step_figures(
-    ledger_path: Path, filters: Filters | None = None, exact: bool = False,
+    ledger_path: Path,
+    filters: Filters | None = None,
+    exact: bool = False,
 ) -> tuple[dict[str, dict[str, Any]], bool]:
     """The steps of the whole range, {name: {runs, calls, p50_ms, p95_ms, p99_ms}}, and whether they
     were estimated from a sample. Empty when the filters name what a step does not record (a model)
@@ -361,8 +376,13 @@ def step_figures(
 
 
 def _percentile_job(
-    ledger_path: Path, by: list[str], figure: _Figure, where: str, params: list[Any],
-    counts: dict[tuple[str, str], tuple[int, int]], thresholds: dict[tuple[str, str], int],
+    ledger_path: Path,
+    by: list[str],
+    figure: _Figure,
+    where: str,
+    params: list[Any],
+    counts: dict[tuple[str, str], tuple[int, int]],
+    thresholds: dict[tuple[str, str], int],
 ) -> Callable[[], dict[tuple[str, str], tuple[float | None, ...]]]:
     """{(group key, sub): (p50, p95, p99)} of one figure, given each group's (values, zeros).
 
@@ -404,14 +424,19 @@ def _percentile_job(
         if wanted:
             conn = connect(ledger_path, readonly=True)
             try:
-                conn.execute("CREATE TEMP TABLE lg_rank (k TEXT, sub TEXT, r INTEGER, p INTEGER, "
-                             "PRIMARY KEY (k, sub, r)) WITHOUT ROWID")
+                conn.execute(
+                    "CREATE TEMP TABLE lg_rank (k TEXT, sub TEXT, r INTEGER, p INTEGER, "
+                    "PRIMARY KEY (k, sub, r)) WITHOUT ROWID"
+                )
                 conn.executemany("INSERT INTO temp.lg_rank VALUES (?, ?, ?, ?)", sorted(wanted))
                 if thresholds:
-                    conn.execute("CREATE TEMP TABLE lg_sample (k TEXT, sub TEXT, t INTEGER, "
-                                 "PRIMARY KEY (k, sub)) WITHOUT ROWID")
-                    conn.executemany("INSERT INTO temp.lg_sample VALUES (?, ?, ?)",
-                                     sorted((k, sub, t) for (k, sub), t in thresholds.items()))
+                    conn.execute(
+                        "CREATE TEMP TABLE lg_sample (k TEXT, sub TEXT, t INTEGER, PRIMARY KEY (k, sub)) WITHOUT ROWID"
+                    )
+                    conn.executemany(
+                        "INSERT INTO temp.lg_sample VALUES (?, ?, ?)",
+                        sorted((k, sub, t) for (k, sub), t in thresholds.items()),
+                    )
                 found = {(k, sub, r): v for k, sub, r, v in conn.execute(sql, params)}
             finally:
                 conn.close()
@@ -438,15 +463,42 @@ _AGGREGATES: list[tuple[str, str]] = [
 ]
 # Counters that are zero for most calls come from a second scan that sorts only the calls with
 # something to count, grouped by what they are (status, error type, flags) and tallied in Python.
-_EVENTFUL = ("(status != 'ok' OR error_type IS NOT NULL OR cache_hit OR dedup_hit OR fallback_used "
-             "OR retry_count > 0 OR cost_usd IS NULL OR saved_usd IS NOT NULL)")
-_COUNTERS = ("unpriced_calls", "cache_hits", "saved_usd", "dedup_hits", "retries", "retried_calls", "timeouts",
-             "rate_limit_refusals", "provider_429s", "budget_refusals", "refusals", "fallbacks", "errors",
-             "incomplete", "failures")
+_EVENTFUL = (
+    "(status != 'ok' OR error_type IS NOT NULL OR cache_hit OR dedup_hit OR fallback_used "
+    "OR retry_count > 0 OR cost_usd IS NULL OR saved_usd IS NOT NULL)"
+)
+_COUNTERS = (
+    "unpriced_calls",
+    "cache_hits",
+    "saved_usd",
+    "dedup_hits",
+    "retries",
+    "retried_calls",
+    "timeouts",
+    "rate_limit_refusals",
+    "provider_429s",
+    "budget_refusals",
+    "refusals",
+    "fallbacks",
+    "errors",
+    "incomplete",
+    "failures",
+)
 
 
-def _tally(row: dict[str, Any], status: str, error_type: str | None, cache_hit: int, dedup_hit: int,
-           fallback: int, retried: int, unpriced: int, n: int, retries: int, saved: float) -> None:
+def _tally(
+    row: dict[str, Any],
+    status: str,
+    error_type: str | None,
+    cache_hit: int,
+    dedup_hit: int,
+    fallback: int,
+    retried: int,
+    unpriced: int,
+    n: int,
+    retries: int,
+    saved: float,
+) -> None:
     row["unpriced_calls"] += n if unpriced else 0
     row["cache_hits"] += n if cache_hit else 0
     row["saved_usd"] += saved or 0.0
@@ -518,7 +570,8 @@ def breakdown(
     where, params = filters.sql()
     counted = [sql for figure in latencies for sql in _LATENCY_COUNTS[figure]]
     agg_sql = (
-        f"SELECT {key} AS k, " + ", ".join([sql for _, sql in _AGGREGATES] + counted)
+        f"SELECT {key} AS k, "
+        + ", ".join([sql for _, sql in _AGGREGATES] + counted)
         + f" FROM calls WHERE 1=1 {where} GROUP BY {group}"
     )
     eventful_sql = f"""
@@ -538,7 +591,7 @@ def breakdown(
     width = len(_AGGREGATES)
     counts: dict[str, dict[tuple[str, str], tuple[int, int]]] = {figure: {} for figure in latencies}
     for record in first["agg"]:
-        extra = record[1 + width:]
+        extra = record[1 + width :]
         for i, figure in enumerate(latencies):
             counts[figure][record[0], ""] = (extra[2 * i] or 0, extra[2 * i + 1] or 0)
     figures = {figure: _Figure(LATENCIES[figure]) for figure in latencies}
@@ -550,16 +603,18 @@ def breakdown(
     for figure, limits in sampled.items():
         for k in dict.fromkeys(group for (group, _), t in limits.items() if t < _ALL):
             estimated.setdefault(k, []).append(figure)
-    ranked = run_parallel({
-        figure: _percentile_job(ledger_path, names, source, where, params, counts[figure], sampled[figure])
-        for figure, source in figures.items()
-    })
+    ranked = run_parallel(
+        {
+            figure: _percentile_job(ledger_path, names, source, where, params, counts[figure], sampled[figure])
+            for figure, source in figures.items()
+        }
+    )
     step_rows = _step_figures(first["steps"], ranked["steps"]) if steps else {}
     by_key: dict[str, dict[str, Any]] = {}
     for record in first["agg"]:
         k = record[0]
         row: dict[str, Any] = dict(zip(names, json.loads(k), strict=True))
-        for (name, _), value in zip(_AGGREGATES, record[1:1 + width], strict=True):
+        for (name, _), value in zip(_AGGREGATES, record[1 : 1 + width], strict=True):
             row[name] = value if value is not None or name in ("first_ts", "last_ts") else 0
         row["cost_usd"] = float(row["cost_usd"])
         row.update({name: 0 for name in _COUNTERS}, saved_usd=0.0)
@@ -605,8 +660,8 @@ def summary(ledger_path: Path, by: str = "model", run_id: str | None = None) -> 
 
 
 def report_html(ledger_path: Path, **filters: Any) -> str:
-    """The HTML report fragment (alerts, charts, tables): `llmguard.report_html.report_html`, found here too."""
-    from llmguard.report_html import report_html as build
+    """The HTML report fragment (alerts, charts, tables): `llmguard.reporting.html.report_html`, found here too."""
+    from llmguard.reporting.html import report_html as build
 
     return build(ledger_path, **filters)
 
@@ -647,7 +702,10 @@ def bucket_size(start: float | None, end: float | None, max_buckets: int = 60) -
 
 
 def spend_over_time(
-    ledger_path: Path, filters: Filters | None = None, by: str | None = "model", bucket_s: int | None = None,
+    ledger_path: Path,
+    filters: Filters | None = None,
+    by: str | None = "model",
+    bucket_s: int | None = None,
 ) -> dict[str, Any]:
     """Cost per time bucket (and per `by` value): {"bucket_s", "buckets": [{"start", "cost_usd", "calls", "by": {...}}]}."""
     filters = filters or Filters()
@@ -696,7 +754,10 @@ _DRIVER_SUMS = "COUNT(*), SUM(COALESCE(cost_usd, 0)), SUM(input_tokens + output_
 
 
 def top_cost_drivers(
-    ledger_path: Path, filters: Filters | None = None, limit: int = 5, exact: bool = False,
+    ledger_path: Path,
+    filters: Filters | None = None,
+    limit: int = 5,
+    exact: bool = False,
 ) -> list[dict[str, Any]]:
     """The feature/model/tenant/prompt_version combinations that cost the most, with their share.
 
@@ -711,25 +772,37 @@ def top_cost_drivers(
         return []
     where, params = filters.sql()
     key, sums = _DRIVER_KEY, _DRIVER_SUMS
-    [(n, total)] = query(ledger_path, f"SELECT COUNT(*), SUM(COALESCE(cost_usd, 0)) FROM calls WHERE 1=1 {where}",
-                         params)
+    [(n, total)] = query(
+        ledger_path, f"SELECT COUNT(*), SUM(COALESCE(cost_usd, 0)) FROM calls WHERE 1=1 {where}", params
+    )
     rows = None
     if not exact and n > SAMPLE_ABOVE:
         rows = _drivers_from_sample(ledger_path, where, params, n, limit)
     if rows is None:
-        rows = query(ledger_path, f"SELECT {key}, {sums} FROM calls WHERE 1=1 {where} GROUP BY 1 "
-                                  "ORDER BY 3 DESC, 2 DESC LIMIT ?", params + [limit])
+        rows = query(
+            ledger_path,
+            f"SELECT {key}, {sums} FROM calls WHERE 1=1 {where} GROUP BY 1 ORDER BY 3 DESC, 2 DESC LIMIT ?",
+            params + [limit],
+        )
     out = []
     for key_text, count, cost, tokens in sorted(rows, key=lambda r: (-(r[2] or 0.0), -r[1]))[:limit]:
         item = dict(zip(DRIVER_DIMENSIONS, json.loads(key_text), strict=True))
-        item.update(calls=count, cost_usd=cost, tokens_per_call=tokens / count if count and tokens is not None else None,
-                    share=cost / total if total else None)
+        item.update(
+            calls=count,
+            cost_usd=cost,
+            tokens_per_call=tokens / count if count and tokens is not None else None,
+            share=cost / total if total else None,
+        )
         out.append(item)
     return out
 
 
 def _drivers_from_sample(
-    ledger_path: Path, where: str, params: list[Any], n: int, limit: int,
+    ledger_path: Path,
+    where: str,
+    params: list[Any],
+    n: int,
+    limit: int,
 ) -> list[tuple[Any, ...]] | None:
     """Exact sums of the sample's leading combinations, or None when a near-tie makes them unsure."""
     key, sums = _DRIVER_KEY, _DRIVER_SUMS
@@ -741,7 +814,7 @@ def _drivers_from_sample(
             FROM calls WHERE {_HASH} < {below} {where} GROUP BY 1 ORDER BY c DESC LIMIT ?""",
         params + [4 * limit + 1],
     )
-    candidates, runner_up = leaders[:4 * limit], leaders[4 * limit:]
+    candidates, runner_up = leaders[: 4 * limit], leaders[4 * limit :]
 
     def reach(cost: float, squares: float, sign: int) -> float:  # a sampled sum, scaled, four errors off
         return (cost + sign * 4 * math.sqrt(squares)) / rate
@@ -763,11 +836,42 @@ def _drivers_from_sample(
 # ---- export -------------------------------------------------------------------------------------
 
 _EXPORT_COLUMNS = (
-    "request_id", "ts", "run_id", "provider", "endpoint", "model", "requested_model", "prompt_version", "feature",
-    "tenant", "user", "notebook", "cell", "priority", "decision", "status", "http_status", "error_type", "stream",
-    "input_tokens", "cached_input_tokens", "output_tokens", "reasoning_tokens", "cost_usd", "cache_hit", "saved_usd",
-    "dedup_hit", "retry_count", "fallback_used", "queue_ms", "retry_delay_ms", "model_ms", "ttft_ms", "total_ms",
-    "steps", "tags",
+    "request_id",
+    "ts",
+    "run_id",
+    "provider",
+    "endpoint",
+    "model",
+    "requested_model",
+    "prompt_version",
+    "feature",
+    "tenant",
+    "user",
+    "notebook",
+    "cell",
+    "priority",
+    "decision",
+    "status",
+    "http_status",
+    "error_type",
+    "stream",
+    "input_tokens",
+    "cached_input_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+    "cost_usd",
+    "cache_hit",
+    "saved_usd",
+    "dedup_hit",
+    "retry_count",
+    "fallback_used",
+    "queue_ms",
+    "retry_delay_ms",
+    "model_ms",
+    "ttft_ms",
+    "total_ms",
+    "steps",
+    "tags",
 )
 _BOOLEANS = ("stream", "cache_hit", "dedup_hit", "fallback_used")
 
@@ -805,15 +909,31 @@ def iter_events(ledger_path: Path, filters: Filters | None = None) -> Iterator[d
                 "reasoning_tokens": row["reasoning_tokens"],
                 "estimated_cost": row["cost_usd"],
                 "latency_ms": {
-                    **steps, "queue": row["queue_ms"], "retry_delay": row["retry_delay_ms"],
-                    "model": row["model_ms"], "ttft": row["ttft_ms"], "total": row["total_ms"],
+                    **steps,
+                    "queue": row["queue_ms"],
+                    "retry_delay": row["retry_delay_ms"],
+                    "model": row["model_ms"],
+                    "ttft": row["ttft_ms"],
+                    "total": row["total_ms"],
                 },
                 "retry_count": row["retry_count"],
                 "cache_hit": bool(row["cache_hit"]),
                 "fallback_used": bool(row["fallback_used"]),
             }
-            for name in ("run_id", "provider", "endpoint", "requested_model", "notebook", "cell", "priority",
-                         "decision", "status", "http_status", "error_type", "saved_usd"):
+            for name in (
+                "run_id",
+                "provider",
+                "endpoint",
+                "requested_model",
+                "notebook",
+                "cell",
+                "priority",
+                "decision",
+                "status",
+                "http_status",
+                "error_type",
+                "saved_usd",
+            ):
                 event[name] = row[name]
             for name in ("stream", "dedup_hit"):
                 event[name] = bool(row[name])
@@ -826,6 +946,7 @@ def iter_events(ledger_path: Path, filters: Filters | None = None) -> Iterator[d
 
 
 # ---- output -------------------------------------------------------------------------------------
+
 
 def _iso(ts: float | None) -> str | None:
     if ts is None:
@@ -885,7 +1006,9 @@ def to_csv(rows: list[dict[str, Any]]) -> str:
 
 
 def to_table(
-    rows: list[dict[str, Any]], by: str | list[str] = "model", title: str = "llmguard cost summary",
+    rows: list[dict[str, Any]],
+    by: str | list[str] = "model",
+    title: str = "llmguard cost summary",
 ) -> Any:
     """A compact rich Table of breakdown rows (calls, tokens, cost, p50/p95, errors) with a total line."""
     from rich.markup import escape
@@ -910,8 +1033,14 @@ def to_table(
 
 def _figures(row: dict[str, Any], cost: str) -> list[str]:
     return [
-        f"{row['calls']:,}", f"{row['input_tokens']:,}", f"{row['cached_input_tokens']:,}",
-        f"{row['output_tokens']:,}", cost, _ms(row.get("p50_ms")), _ms(row.get("p95_ms")), str(row.get("errors", 0)),
+        f"{row['calls']:,}",
+        f"{row['input_tokens']:,}",
+        f"{row['cached_input_tokens']:,}",
+        f"{row['output_tokens']:,}",
+        cost,
+        _ms(row.get("p50_ms")),
+        _ms(row.get("p95_ms")),
+        str(row.get("errors", 0)),
     ]
 
 
@@ -972,7 +1101,14 @@ def build_report(
         jobs["alerts"] = alerts
     done = run_parallel(jobs)
     return Report(
-        ledger=str(ledger_path), by=names, filters=filters, rows=done["rows"], total=totals(done["rows"]),
-        spend=done["spend"], drivers=done["drivers"], alerts=done.get("alerts", []),
-        steps=done["steps"][0], steps_sampled=done["steps"][1],
+        ledger=str(ledger_path),
+        by=names,
+        filters=filters,
+        rows=done["rows"],
+        total=totals(done["rows"]),
+        spend=done["spend"],
+        drivers=done["drivers"],
+        alerts=done.get("alerts", []),
+        steps=done["steps"][0],
+        steps_sampled=done["steps"][1],
     )

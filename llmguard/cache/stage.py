@@ -16,7 +16,8 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from llmguard.cache import (
+from llmguard.cache.inflight import CrossProcessInflight, InflightRegistry, poll_leader
+from llmguard.cache.store import (
     CachedResponse,
     ResponseCache,
     cache_dir,
@@ -24,7 +25,6 @@ from llmguard.cache import (
     check_mode,
     is_cacheable,
 )
-from llmguard.dedup import CrossProcessInflight, InflightRegistry, poll_leader
 from llmguard.providers.base import CallRequest
 
 _COUNT_BATCH = 50

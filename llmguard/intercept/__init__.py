@@ -1,0 +1,1 @@
+"""The HTTP seam: the SDKs' transports wrapped, responses metered as they are read."""

@@ -1,0 +1,1 @@
+"""The ledger read back: breakdowns, exports, HTML, alerts and the readiness check."""
