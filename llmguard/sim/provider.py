@@ -1,7 +1,8 @@
 """`SimProvider`: the simulated OpenAI- and Anthropic-compatible provider.
 
 It composes the pieces: the HTTP server (`server.py`), the shared state and steps of every call
-(`core.py`), and one route object per API (`openai_routes.py`, `anthropic_routes.py`, ...). Prompt
+(`core.py`), one route object per API (`openai/routes.py`, `openai/responses.py`,
+`anthropic/routes.py`) and the simulator's own `/_sim/*` endpoints (`control.py`). Prompt
 tokens are counted with tiktoken (`counting.py`) and bills priced with genai-prices' own
 `calc_price` (`billing.py`): nothing here imports the rest of llmguard, so the simulator is an
 independent oracle for the guard's meter.
@@ -9,18 +10,17 @@ independent oracle for the guard's meter.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from llmguard.sim import anthropic_api, openai_api
-from llmguard.sim.anthropic_routes import AnthropicRoutes
+from llmguard.sim.anthropic.routes import AnthropicRoutes
 from llmguard.sim.buckets import RateLimiter
-from llmguard.sim.core import SimCore, anthropic_ids, json_response, openai_ids, parse_json
+from llmguard.sim.control import ControlRoutes, not_found
+from llmguard.sim.core import Reply, Routes, SimCore
 from llmguard.sim.faults import FaultPlan, Faults
-from llmguard.sim.openai_routes import OpenAIRoutes
-from llmguard.sim.responses_routes import ResponsesRoutes
+from llmguard.sim.openai.responses import ResponsesRoutes
+from llmguard.sim.openai.routes import OpenAIRoutes
 from llmguard.sim.server import HTTPServer, Request, Response
 
 _UNSET: Any = object()
@@ -59,12 +59,9 @@ class SimProvider:
         )
         self._stats = self._core.stats
         self._server: HTTPServer | None = None
-        self._apis = [OpenAIRoutes(self._core), ResponsesRoutes(self._core), AnthropicRoutes(self._core)]
-        self._control: dict[tuple[str, str], Callable[[Request], Response]] = {
-            ("GET", "/_sim/stats"): self._sim_stats,
-            ("POST", "/_sim/reset"): self._sim_reset,
-            ("POST", "/_sim/configure"): self._sim_configure,
-        }
+        self._anthropic = AnthropicRoutes(self._core)
+        self._apis: list[Routes] = [OpenAIRoutes(self._core), ResponsesRoutes(self._core), self._anthropic]
+        self._control = ControlRoutes(self)
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -131,9 +128,7 @@ class SimProvider:
 
     def set_clock(self, clock: Callable[[], float]) -> None:
         """Replace the clock prompt-cache lifetimes are measured on (tests step past 5 min / 1 h)."""
-        for api in self._apis:
-            if hasattr(api, "cache"):
-                api.cache.clock = clock
+        self._anthropic.cache.clock = clock
 
     @property
     def seed(self) -> int:
@@ -194,59 +189,21 @@ class SimProvider:
 
     def _handle(self, request: Request) -> Response:
         path = request.path.rstrip("/") or "/"
-        control = self._control.get((request.method, path))
+        control = self._control.match(request.method, path)
         if control is not None:
             return control(request)
         self._stats.received()
-        for api in self._apis:
-            route = api.match(request.method, path)
-            if route is not None:
-                response = route(request)
-                break
-        else:
-            response = self._not_found(request)
+        try:
+            response = self._route(request.method, path)(request)
+        except Reply as reply:  # a 400, a fault or a 429: the call ends early
+            response = reply.response
         if response.action == "send":
             self._stats.responded(response.status)
         return response
 
-    @staticmethod
-    def _is_anthropic(request: Request) -> bool:
-        headers = request.headers
-        return request.path.startswith("/v1/messages") or "anthropic-version" in headers or "x-api-key" in headers
-
-    def _not_found(self, request: Request) -> Response:
-        if self._is_anthropic(request):
-            return json_response(404, anthropic_api.error("Not Found", "not_found_error"), anthropic_ids())
-        message = f"Invalid URL ({request.method} {request.path})"
-        return json_response(404, openai_api.error(message), openai_ids())
-
-    # -- control routes --------------------------------------------------------------------------
-
-    def _sim_stats(self, request: Request) -> Response:
-        return json_response(200, json.dumps(self.stats).encode(), [])
-
-    def _sim_reset(self, request: Request) -> Response:
-        self.reset_stats()
-        return json_response(200, b'{"ok":true}', [])
-
-    def _sim_configure(self, request: Request) -> Response:
-        body = parse_json(request)
-        allowed = {
-            "rpm",
-            "tpm",
-            "window_s",
-            "latency_ms",
-            "per_token_ms",
-            "faults",
-            "limits",
-            "default_max_tokens",
-            "fault_retry_after_s",
-        }
-        if body is None or not set(body) <= allowed:
-            message = f"configure takes a JSON object with some of: {', '.join(sorted(allowed))}"
-            return json_response(400, openai_api.error(message), [])
-        try:
-            self.configure(**body)
-        except (TypeError, ValueError) as exc:
-            return json_response(400, openai_api.error(str(exc)), [])
-        return json_response(200, b'{"ok":true}', [])
+    def _route(self, method: str, path: str) -> Callable[[Request], Response]:
+        for api in self._apis:
+            route = api.match(method, path)
+            if route is not None:
+                return route
+        return not_found

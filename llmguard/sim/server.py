@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
+from typing import BinaryIO
 
 HANG_S = 3600.0  # "hang" faults wait this long, or until the server stops
 _MAX_LINE = 65537
@@ -222,8 +223,8 @@ class HTTPServer:
             except OSError:
                 pass
 
-    def _read_request(self, line: bytes, rfile: object) -> tuple[Request, bool]:
-        readline = rfile.readline  # type: ignore[attr-defined]
+    def _read_request(self, line: bytes, rfile: BinaryIO) -> tuple[Request, bool]:
+        readline = rfile.readline
         try:
             method, target, version = line.decode("latin-1").split()
         except ValueError:
@@ -246,7 +247,7 @@ class HTTPServer:
                 length = int(headers.get("content-length", "0"))
             except ValueError:
                 raise _BadRequest("bad content-length") from None
-            body = rfile.read(length) if length > 0 else b""  # type: ignore[attr-defined]
+            body = rfile.read(length) if length > 0 else b""
             if len(body) < length:
                 raise OSError("client closed mid-body")
         connection = headers.get("connection", "").lower()
@@ -255,9 +256,9 @@ class HTTPServer:
         return Request(method, path, query, headers, body), keep_alive
 
     @staticmethod
-    def _read_chunked(rfile: object) -> bytes:
-        readline, read = rfile.readline, rfile.read  # type: ignore[attr-defined]
-        parts = []
+    def _read_chunked(rfile: BinaryIO) -> bytes:
+        readline, read = rfile.readline, rfile.read
+        parts: list[bytes] = []
         while True:
             size_line = readline(_MAX_LINE).split(b";")[0].strip()
             try:

@@ -18,8 +18,8 @@ import pytest
 import tiktoken
 
 from llmguard.sim import SimProvider
-from llmguard.sim.anthropic_cache import AnthropicPromptCache, min_cacheable_tokens
-from llmguard.sim.anthropic_routes import AnthropicRoutes
+from llmguard.sim.anthropic.cache import AnthropicPromptCache, min_cacheable_tokens
+from llmguard.sim.anthropic.routes import AnthropicRoutes
 from llmguard.sim.text import completion_pieces
 
 HAIKU = "claude-3-5-haiku-latest"  # minimum cacheable prefix 2048 tokens

@@ -18,8 +18,8 @@ from openai.types.responses import (
     ResponseStreamEvent,
 )
 
-from llmguard.sim.caching import INCREMENT, MIN_PREFIX
 from llmguard.sim.counting import encoding_for
+from llmguard.sim.openai.prefix_cache import INCREMENT, MIN_PREFIX
 
 MODEL = "gpt-4o-mini"
 REASONER = "o4-mini"

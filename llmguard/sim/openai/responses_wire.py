@@ -10,12 +10,10 @@ no `json.dumps` per token.
 
 from __future__ import annotations
 
-import json
 import random
 from typing import Any
 
-_dumps = json.JSONEncoder(separators=(",", ":")).encode
-_quote = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
+from llmguard.sim.wire import dumps, quote
 
 COMPLETED = "response.completed"
 INCOMPLETE = "response.incomplete"
@@ -39,11 +37,6 @@ def reasoning_id() -> str:
 
 def function_item_id() -> str:
     return _hex_id("fc")
-
-
-def call_id() -> str:
-    alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-    return "call_" + "".join(random.choice(alphabet) for _ in range(24))
 
 
 def usage(input_tokens: int, cached: int, output_tokens: int, reasoning: int) -> dict[str, Any]:
@@ -123,7 +116,8 @@ def response_object(
 
 def request_echo(body: dict[str, Any], tools: list[dict[str, Any]], reasoning: dict[str, Any]) -> dict[str, Any]:
     """The request parameters a response object repeats back, with the API's defaults filled in."""
-    text = body.get("text") if isinstance(body.get("text"), dict) else {}
+    raw_text = body.get("text")
+    text: dict[str, Any] = raw_text if isinstance(raw_text, dict) else {}
     fmt = text.get("format") if isinstance(text.get("format"), dict) else {"type": "text"}
     parallel = body.get("parallel_tool_calls")
     return {
@@ -150,7 +144,7 @@ def request_echo(body: dict[str, Any], tools: list[dict[str, Any]], reasoning: d
 
 
 def response_json(obj: dict[str, Any]) -> bytes:
-    return _dumps(obj).encode()
+    return dumps(obj).encode()
 
 
 # -- the event stream ------------------------------------------------------------------------------
@@ -175,11 +169,11 @@ class _Events:
     def framing(self, kind: str, fields: dict[str, Any]) -> None:
         data = {"type": kind, "sequence_number": self.seq, **fields}
         self.seq += 1
-        self._push(f"event: {kind}\ndata: {_dumps(data)}\n\n", False)
+        self._push(f"event: {kind}\ndata: {dumps(data)}\n\n", False)
 
     def delta(self, head: str, where: str, piece: str, close: str) -> None:
         """`head` + sequence number + `where` + the quoted piece + `close`: one delta event."""
-        self._push(f"{head}{self.seq},{where}{_quote(piece)}{close}", True)
+        self._push(f"{head}{self.seq},{where}{quote(piece)}{close}", True)
         self.seq += 1
 
     def split(self) -> tuple[bytes, list[bytes], bytes]:
@@ -235,7 +229,7 @@ def _message_events(ev: _Events, index: int, item: dict[str, Any], pieces: list[
     )
     ev.framing("response.content_part.added", {**where, "part": output_text("")})
     head = 'event: response.output_text.delta\ndata: {"type":"response.output_text.delta","sequence_number":'
-    where_json = f'"item_id":{_quote(mid)},"output_index":{index},"content_index":0,"delta":'
+    where_json = f'"item_id":{quote(mid)},"output_index":{index},"content_index":0,"delta":'
     for piece in pieces:
         ev.delta(head, where_json, piece, ',"logprobs":[]}\n\n')
     text = item["content"][0]["text"]
@@ -254,7 +248,7 @@ def _function_call_events(ev: _Events, index: int, item: dict[str, Any], pieces:
         "event: response.function_call_arguments.delta\n"
         'data: {"type":"response.function_call_arguments.delta","sequence_number":'
     )
-    where_json = f'"item_id":{_quote(fid)},"output_index":{index},"delta":'
+    where_json = f'"item_id":{quote(fid)},"output_index":{index},"delta":'
     for piece in pieces:
         ev.delta(head, where_json, piece, "}\n\n")
     where = {"item_id": fid, "output_index": index}

@@ -10,21 +10,15 @@ message_delta, message_stop, each as `event: <type>` + `data: <json>`.
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import math
 import random
-import string
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from llmguard.sim.buckets import Admission
+from llmguard.sim.wire import alnum, dumps, quote
 
-_dumps = json.JSONEncoder(separators=(",", ":")).encode
-_quote = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
-JSON = "application/json"
-EVENT_STREAM = "text/event-stream; charset=utf-8"
-_ID_CHARS = string.ascii_letters + string.digits
 BATCHES_MISSING = "llmguard.sim does not simulate the Message Batches API"
 
 
@@ -65,7 +59,7 @@ class Block:
 
 
 def tool_use_id() -> str:
-    return "toolu_01" + "".join(random.choices(_ID_CHARS, k=22))
+    return "toolu_01" + alnum(22)
 
 
 def usage(
@@ -93,7 +87,7 @@ def usage(
 
 def message(mid: str, model: str, blocks: list[Block], stop_reason: str, use: dict[str, Any] | None) -> bytes:
     """A Messages API answer; `use=None` sends `"usage": null` (the no_usage fault)."""
-    return _dumps(
+    return dumps(
         {
             "id": mid,
             "type": "message",
@@ -112,7 +106,7 @@ def _event(kind: str, data: str) -> str:
 
 
 def _block_event(kind: str, index: int, **fields: Any) -> str:
-    return _event(kind, _dumps({"type": kind, "index": index, **fields}))
+    return _event(kind, dumps({"type": kind, "index": index, **fields}))
 
 
 _DELTA_FIELD = {
@@ -128,7 +122,7 @@ def _deltas(index: int, block: Block) -> list[str]:
         f'event: content_block_delta\ndata: {{"type":"content_block_delta","index":{index},'
         f'"delta":{{"type":"{kind}","{name}":'
     )
-    return [head + _quote(p) + "}}\n\n" for p in block.pieces]
+    return [head + quote(p) + "}}\n\n" for p in block.pieces]
 
 
 def message_stream(
@@ -146,15 +140,7 @@ def message_stream(
     `use=None` is the no_usage fault: both usage objects are sent empty (`{}`), the closest shape to
     "no usage" the SDK's stream accumulator survives (it writes `usage.output_tokens` on the
     snapshot from message_delta, so a null usage would crash it)."""
-    if use is None:
-        start_usage: dict[str, Any] = {}
-        delta_usage: dict[str, Any] = {}
-    else:
-        start_usage = {k: v for k, v in use.items() if k != "output_tokens_details"}
-        start_usage["output_tokens"] = 1
-        delta_usage = {"output_tokens": use["output_tokens"]}
-        if "output_tokens_details" in use:
-            delta_usage["output_tokens_details"] = use["output_tokens_details"]
+    start_usage, delta_usage = _stream_usage(use)
     start = {
         "type": "message_start",
         "message": {
@@ -168,7 +154,31 @@ def message_stream(
             "usage": start_usage,
         },
     }
-    head = _event("message_start", _dumps(start))
+    head, events, pending = _block_events(blocks, _event("message_start", dumps(start)))
+    delta = {
+        "type": "message_delta",
+        "delta": {"stop_reason": stop_reason, "stop_sequence": None},
+        "usage": delta_usage,
+    }
+    tail = pending + _event("message_delta", dumps(delta)) + _event("message_stop", '{"type":"message_stop"}')
+    return head.encode(), [e.encode() for e in events], tail.encode()
+
+
+def _stream_usage(use: dict[str, Any] | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The usage of message_start (output 1 so far) and of message_delta (the output total)."""
+    if use is None:
+        return {}, {}
+    start_usage = {k: v for k, v in use.items() if k != "output_tokens_details"}
+    start_usage["output_tokens"] = 1
+    delta_usage = {"output_tokens": use["output_tokens"]}
+    if "output_tokens_details" in use:
+        delta_usage["output_tokens_details"] = use["output_tokens_details"]
+    return start_usage, delta_usage
+
+
+def _block_events(blocks: list[Block], head: str) -> tuple[str, list[str], str]:
+    """(head with the first block's start and the ping, one event per piece, the events still
+    waiting for a piece when the blocks end)."""
     events: list[str] = []
     pending = ""  # structural events waiting for the next piece
     for index, block in enumerate(blocks):
@@ -187,41 +197,26 @@ def message_stream(
                 "content_block_delta", index, delta={"type": "signature_delta", "signature": block.signature}
             )
         pending += _block_event("content_block_stop", index)
-    tail = (
-        pending
-        + _event(
-            "message_delta",
-            _dumps(
-                {
-                    "type": "message_delta",
-                    "delta": {"stop_reason": stop_reason, "stop_sequence": None},
-                    "usage": delta_usage,
-                }
-            ),
-        )
-        + _event("message_stop", '{"type":"message_stop"}')
-    )
-    return head.encode(), [e.encode() for e in events], tail.encode()
+    return head, events, pending
 
 
 def error(message: str, type_: str = "invalid_request_error") -> bytes:
-    return _dumps({"type": "error", "error": {"type": type_, "message": message}}).encode()
+    return dumps({"type": "error", "error": {"type": type_, "message": message}}).encode()
+
+
+_FAULT_ERRORS = {  # status: (message, error type)
+    429: ("Number of requests has exceeded your rate limit (simulated fault).", "rate_limit_error"),
+    529: ("Overloaded", "overloaded_error"),
+    503: ("Service unavailable", "api_error"),
+}
 
 
 def fault_error(status: int) -> bytes:
-    if status == 429:
-        return error("Number of requests has exceeded your rate limit (simulated fault).", "rate_limit_error")
-    if status == 529:
-        return error("Overloaded", "overloaded_error")
-    if status == 503:
-        return error("Service unavailable", "api_error")
-    return error("Internal server error", "api_error")
+    return error(*_FAULT_ERRORS.get(status, ("Internal server error", "api_error")))
 
 
 def rate_limit_error(model: str, adm: Admission) -> bytes:
-    kind = adm.limited_by or "requests"
-    view = adm.tokens if kind == "tokens" else adm.requests
-    limit = view.limit if view else 0
+    kind, limit = adm.refusal()
     what = "input tokens" if kind == "tokens" else "requests"
     return error(
         f"This request would exceed the rate limit for your organization of {limit} {what} per minute "

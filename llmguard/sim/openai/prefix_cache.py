@@ -80,6 +80,12 @@ class PrefixCache:
         with self._lock:
             self._seen.clear()
 
+    def lookup_prompt(self, model: str, messages: list[Any], prompt_tokens: int, system: Any = None) -> int:
+        """Cached tokens of a chat-shaped prompt of `prompt_tokens` (one too short is not tokenized)."""
+        if prompt_tokens < MIN_PREFIX:
+            return 0
+        return self.lookup_and_store(model, prompt_token_ids(messages, model, system=system), prompt_tokens)
+
     def lookup_and_store(self, model: str, ids: list[int], cap: int) -> int:
         """Cached tokens for this prompt (0 below 1024 tokens); remembers its prefixes for next time."""
         points = checkpoints(min(len(ids), cap))

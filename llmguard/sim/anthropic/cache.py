@@ -142,6 +142,10 @@ class _Walker:
         self.breakpoints: list[Breakpoint] = []
         self._last_ttl: str | None = None
 
+    def count(self, **fragment: Any) -> int:
+        """The tokens of a fragment of the request, without the reply priming."""
+        return message_tokens(fragment.pop("messages", []), self.model, **fragment) - REPLY_PRIMING
+
     def feed(self, tag: str, content: Any, tokens: int) -> None:
         self.tokens += tokens
         data = json.dumps([tag, _without_marker(content)], sort_keys=True, separators=(",", ":"), default=str)
@@ -160,6 +164,10 @@ def _text_block(text: str) -> dict[str, Any]:
     return {"type": "text", "text": text}
 
 
+def _marker(block: Any) -> Any:
+    return block.get("cache_control") if isinstance(block, dict) else None
+
+
 def prompt_layout(
     model: str, messages: list[Any], system: Any = None, tools: Any = None, auto: Any = None
 ) -> PromptLayout:
@@ -167,53 +175,64 @@ def prompt_layout(
 
     `auto` is the request's top-level `cache_control` (automatic caching)."""
     walk = _Walker(model)
+    _walk_tools(walk, tools)
+    _walk_system(walk, system)
+    _walk_messages(walk, messages, _ttl("cache_control", auto) if auto is not None else None)
+    if len(walk.breakpoints) > MAX_BREAKPOINTS:
+        raise CacheControlError(
+            f"A maximum of {MAX_BREAKPOINTS} blocks with cache_control may be provided. Found {len(walk.breakpoints)}."
+        )
+    total = message_tokens(messages, model, system=system, tools=tools)
+    points = tuple(b for b in walk.breakpoints if b.tokens <= total)  # guards a counter that stops adding up
+    return PromptLayout(total, points)
 
-    def count(**fragment: Any) -> int:
-        return message_tokens(fragment.pop("messages", []), model, **fragment) - REPLY_PRIMING
 
+def _walk_tools(walk: _Walker, tools: Any) -> None:
     if isinstance(tools, list):
         for i, tool in enumerate(tools):
-            walk.feed("tool", tool, count(tools=[tool]))
-            walk.mark(
-                f"tools.{i}",
-                _ttl(f"tools.{i}", tool.get("cache_control") if isinstance(tool, dict) else None),
-            )
+            walk.feed("tool", tool, walk.count(tools=[tool]))
+            walk.mark(f"tools.{i}", _ttl(f"tools.{i}", _marker(tool)))
     elif tools:
-        walk.feed("tools", tools, count(tools=tools))
+        walk.feed("tools", tools, walk.count(tools=tools))
 
-    if system is not None:
-        head = count(system=[])
-        walk.feed("system", None, head)
-        if isinstance(system, list):
-            for i, block in enumerate(system):
-                walk.feed("block", block, count(system=[block]) - head)
-                marker = block.get("cache_control") if isinstance(block, dict) else None
-                walk.mark(f"system.{i}", _ttl(f"system.{i}", marker))
-        elif isinstance(system, str):
-            walk.feed("block", _text_block(system), count(system=system) - head)
-        else:
-            walk.feed("block", system, count(system=system) - head)
 
-    auto_ttl = _ttl("cache_control", auto) if auto is not None else None
-    empty = count(messages=[{}])
+def _walk_system(walk: _Walker, system: Any) -> None:
+    if system is None:
+        return
+    head = walk.count(system=[])
+    walk.feed("system", None, head)
+    if isinstance(system, list):
+        for i, block in enumerate(system):
+            walk.feed("block", block, walk.count(system=[block]) - head)
+            walk.mark(f"system.{i}", _ttl(f"system.{i}", _marker(block)))
+    elif isinstance(system, str):
+        walk.feed("block", _text_block(system), walk.count(system=system) - head)
+    else:
+        walk.feed("block", system, walk.count(system=system) - head)
+
+
+def _walk_messages(walk: _Walker, messages: list[Any], auto_ttl: str | None) -> None:
+    empty = walk.count(messages=[{}])
     for m, message in enumerate(messages):
         last_message = m == len(messages) - 1
         if not isinstance(message, dict):
-            walk.feed("message", message, count(messages=[message]))
+            walk.feed("message", message, walk.count(messages=[message]))
             continue
         fields = {k: v for k, v in message.items() if k != "content"}
-        walk.feed("message", fields, count(messages=[fields]))
+        walk.feed("message", fields, walk.count(messages=[fields]))
         content = message.get("content")
         if isinstance(content, list):
-            blocks = [(b, block, count(messages=[{"content": [block]}]) - empty) for b, block in enumerate(content)]
+            blocks = [
+                (b, block, walk.count(messages=[{"content": [block]}]) - empty) for b, block in enumerate(content)
+            ]
         elif content is not None:
-            blocks = [(0, content, count(messages=[{"content": content}]) - empty)]
+            blocks = [(0, content, walk.count(messages=[{"content": content}]) - empty)]
         else:
             blocks = []
         for b, block, tokens in blocks:
             loc = f"messages.{m}.content.{b}"
             walk.feed("block", _text_block(block) if isinstance(block, str) else block, tokens)
-            ttl = _ttl(loc, block.get("cache_control") if isinstance(block, dict) else None)
+            ttl = _ttl(loc, _marker(block))
             if auto_ttl is not None and last_message and b == len(blocks) - 1:
                 if ttl is not None and ttl != auto_ttl:
                     raise CacheControlError(
@@ -222,14 +241,6 @@ def prompt_layout(
                     )
                 ttl = auto_ttl
             walk.mark(loc, ttl)
-
-    if len(walk.breakpoints) > MAX_BREAKPOINTS:
-        raise CacheControlError(
-            f"A maximum of {MAX_BREAKPOINTS} blocks with cache_control may be provided. Found {len(walk.breakpoints)}."
-        )
-    total = message_tokens(messages, model, system=system, tools=tools)
-    points = tuple(b for b in walk.breakpoints if b.tokens <= total)  # guards a counter that stops adding up
-    return PromptLayout(total, points)
 
 
 # -- the cache --------------------------------------------------------------------------------------
