@@ -4,7 +4,7 @@ Builds a synthetic ledger (30 days, four models, eight features, 200 tenants, st
 queue waits, cache hits and user steps in realistic proportions) with one executemany in one
 transaction, then times each report the way `llmguard report` runs it. Target: a few seconds.
 Everything is aggregated in SQL on the ledger's own two indexes (ts, run_id). Over the full range,
-percentiles come from a deterministic sample (see llmguard.reporting.report.SAMPLE_ABOVE); the same report
+percentiles come from a deterministic sample (see llmguard.reporting.sampling.SAMPLE_ABOVE); the same report
 with --exact is timed beside it, and the sample's error against the exact figures is printed.
 
     python benchmarks/report.py [--rows 1000000] [--keep ledger.sqlite3]
@@ -23,7 +23,11 @@ import time
 from pathlib import Path
 
 from llmguard.config import Settings
-from llmguard.ledger.sqlite import _CREATE, _INDEXES, _INSERT, COLUMNS, CallEvent, connect
+from llmguard.ledger.connection import connect
+from llmguard.ledger.records import COLUMNS, CallEvent
+from llmguard.ledger.schema import CALL_INDEXES as _INDEXES
+from llmguard.ledger.schema import CREATE_CALLS as _CREATE
+from llmguard.ledger.schema import INSERT_CALL as _INSERT
 from llmguard.reporting import alerts, report
 
 DAY = 86400.0

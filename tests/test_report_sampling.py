@@ -17,7 +17,7 @@ import pytest
 
 from llmguard.context import StepEvent
 from llmguard.ledger.sqlite import CallEvent, Ledger
-from llmguard.reporting import report
+from llmguard.reporting import report, sampling
 from llmguard.reporting.cli import add_report_arguments, run_report
 from tests.test_report import nearest_rank
 
@@ -26,9 +26,9 @@ NOW = 1_790_000_000.0
 
 @pytest.fixture
 def small_thresholds(monkeypatch):
-    monkeypatch.setattr(report, "SAMPLE_ABOVE", 2_000)
-    monkeypatch.setattr(report, "SAMPLE_BUDGET", 1_200)
-    monkeypatch.setattr(report, "SAMPLE_MIN", 400)
+    monkeypatch.setattr(sampling, "SAMPLE_ABOVE", 2_000)
+    monkeypatch.setattr(sampling, "SAMPLE_BUDGET", 1_200)
+    monkeypatch.setattr(sampling, "SAMPLE_MIN", 400)
 
 
 def build(home, groups: dict[str, int], latency, steps_every: int = 3) -> dict[str, list[CallEvent]]:

@@ -9,10 +9,19 @@ from __future__ import annotations
 
 import html
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from llmguard.reporting import report
+from llmguard.reporting.alerts import describe, evaluate, load_thresholds, project_settings
+from llmguard.reporting.build import Report, build_report
+from llmguard.reporting.costs import DRIVER_DIMENSIONS, cost_by
+from llmguard.reporting.db import has_calls_table, run_parallel
+from llmguard.reporting.filters import make_filters
+from llmguard.reporting.percentiles import QUANTILES
+from llmguard.reporting.queries import LATENCIES, breakdown
+from llmguard.reporting.timerange import iso
+from llmguard.reporting.units import ms as _ms
 
 PALETTE = ("#4269d0", "#efb118", "#ff725c", "#6cc5b0", "#3ca951", "#ff8ab7", "#a463f2", "#97bbf5", "#9c6b4e", "#9498a0")
 _CSS = """
@@ -55,12 +64,6 @@ def _usd(value: float | None) -> str:
 
 def _axis_usd(value: float) -> str:
     return f"${value:,.2f}" if value >= 1 else f"${value:.3g}"
-
-
-def _ms(value: float | None) -> str:
-    if value is None:
-        return "—"
-    return f"{value / 1000:,.2f} s" if value >= 1000 else f"{value:,.0f} ms"
 
 
 def _pct(value: float | None) -> str:
@@ -124,11 +127,11 @@ def latency_chart(row: dict[str, Any], width: int = 640) -> str:
         ("total", "total"),
     ):
         prefix = "" if figure == "total" else f"{figure}_"
-        values = [row.get(f"{prefix}p{q}_ms") for q in report.QUANTILES]
+        values = [row.get(f"{prefix}p{q}_ms") for q in QUANTILES]
         if any(v is not None for v in values):
             items.append((label, values))
     for name, figures in (row.get("steps") or {}).items():
-        items.append((f"step: {name}", [figures.get(f"p{q}_ms") for q in report.QUANTILES]))
+        items.append((f"step: {name}", [figures.get(f"p{q}_ms") for q in QUANTILES]))
     top = max((v for _, values in items for v in values if v is not None), default=0.0) or 1.0
     left, bar, gap = 150, 9, 10
     height = 24 + len(items) * (3 * bar + gap)
@@ -141,7 +144,7 @@ def latency_chart(row: dict[str, Any], width: int = 640) -> str:
     y = 8.0
     for label, values in items:
         parts.append(f'<text x="{left - 8}" y="{y + 1.5 * bar + 4:.1f}" text-anchor="end">{_e(label)}</text>')
-        for i, (q, value) in enumerate(zip(report.QUANTILES, values, strict=True)):
+        for i, (q, value) in enumerate(zip(QUANTILES, values, strict=True)):
             if value is None:
                 continue
             w = max(1.0, value / top * plot_w)
@@ -154,7 +157,7 @@ def latency_chart(row: dict[str, Any], width: int = 640) -> str:
         y += 3 * bar + gap
     parts.append("</svg>")
     legend = "".join(
-        f'<span><i style="background:{c}"></i>p{q}</span>' for c, q in zip(colours, report.QUANTILES, strict=True)
+        f'<span><i style="background:{c}"></i>p{q}</span>' for c, q in zip(colours, QUANTILES, strict=True)
     )
     return "".join(parts) + f'<div class="legend">{legend}</div>'
 
@@ -201,7 +204,7 @@ def alerts_html(alerts: list[Any], label: str = "") -> str:
 
 
 def _breakdown_table(rows: list[dict[str, Any]], by: list[str]) -> str:
-    columns = [
+    columns: list[tuple[str, str, Callable[[Any], str]]] = [
         ("calls", "calls", lambda v: f"{v:,}"),
         ("input_tokens", "input tok", lambda v: f"{v:,}"),
         ("cached_input_tokens", "cached", lambda v: f"{v:,}"),
@@ -234,10 +237,10 @@ def _breakdown_table(rows: list[dict[str, Any]], by: list[str]) -> str:
 
 
 def _drivers_table(drivers: list[dict[str, Any]]) -> str:
-    head = "".join(f"<th>{n}</th>" for n in (*report.DRIVER_DIMENSIONS, "calls", "cost", "share"))
+    head = "".join(f"<th>{n}</th>" for n in (*DRIVER_DIMENSIONS, "calls", "cost", "share"))
     body = "".join(
         "<tr>"
-        + "".join(f'<td class="k">{_e(d[n])}</td>' for n in report.DRIVER_DIMENSIONS)
+        + "".join(f'<td class="k">{_e(d[n])}</td>' for n in DRIVER_DIMENSIONS)
         + f"<td>{d['calls']:,}</td><td>{_e(_usd(d['cost_usd']))}</td><td>{_e(_pct(d['share']))}</td></tr>"
         for d in drivers
     )
@@ -245,7 +248,7 @@ def _drivers_table(drivers: list[dict[str, Any]]) -> str:
 
 
 def render(
-    rep: report.Report,
+    rep: Report,
     overall: dict[str, Any] | None,
     by_feature: list[tuple[str, float]],
     alert_label: str = "",
@@ -259,7 +262,7 @@ def render(
         f'<div class="llmguard-report"><style>{_CSS}</style>',
         "<h2>llmguard report</h2>",
         f'<div class="meta">{_e(described)} · {total.get("calls", 0):,} calls · {_e(_usd(total.get("cost_usd")))} '
-        f"· ledger {_e(rep.ledger)} · generated {_e(report._iso(rep.generated_at))}</div>",
+        f"· ledger {_e(rep.ledger)} · generated {_e(iso(rep.generated_at))}</div>",
         "<h3>Alerts</h3>",
         f'<p class="alert" data-alerts-error="1">Alerts could not run: {_e(problem)}</p>'
         if problem
@@ -291,8 +294,6 @@ def report_html(ledger_path: Path | str, **filters: Any) -> str:
     `alert_thresholds`, `alerts` (False to skip them), `now`, `exact` (sort every call for the
     percentiles of a very large range), and dimension filters (`feature="x"`).
     """
-    from llmguard.reporting import alerts as alerts_mod
-
     ledger_path = Path(ledger_path)
     by = filters.pop("by", "model")
     settings = filters.pop("settings", None)
@@ -301,8 +302,8 @@ def report_html(ledger_path: Path | str, **filters: Any) -> str:
     exact = bool(filters.pop("exact", False))
     now = filters.pop("now", None)
     now = time.time() if now is None else now
-    made = report.make_filters(ledger_path, now=now, **filters)
-    if not report.has_calls_table(ledger_path):
+    made = make_filters(ledger_path, now=now, **filters)
+    if not has_calls_table(ledger_path):
         return f'<div class="llmguard-report"><style>{_CSS}</style><p>No calls recorded in {_e(ledger_path)} yet.</p></div>'
 
     problems: list[str] = []
@@ -312,21 +313,21 @@ def report_html(ledger_path: Path | str, **filters: Any) -> str:
         from llmguard.config import ConfigError
 
         try:
-            chosen = settings if settings is not None else alerts_mod.project_settings()
-            limits = alerts_mod.load_thresholds(thresholds)
+            chosen = settings if settings is not None else project_settings()
+            limits = load_thresholds(thresholds)
         except ConfigError as exc:  # a broken setting must not hide the report; say why alerts are missing
             problems.append(str(exc))
             return []
-        compared.append(alerts_mod.describe(made, limits))
-        return alerts_mod.evaluate(ledger_path, made, chosen, limits, now)
+        compared.append(describe(made, limits))
+        return evaluate(ledger_path, made, chosen, limits, now)
 
-    extra = report.run_parallel(
+    extra = run_parallel(
         {
-            "report": lambda: report.build_report(
+            "report": lambda: build_report(
                 ledger_path, by, made, alerts=find_alerts if want_alerts else None, exact=exact
             ),
-            "overall": lambda: report.breakdown(ledger_path, [], made, latencies=tuple(report.LATENCIES), exact=exact),
-            "features": lambda: report.cost_by(ledger_path, "feature", made),
+            "overall": lambda: breakdown(ledger_path, [], made, latencies=tuple(LATENCIES), exact=exact),
+            "features": lambda: cost_by(ledger_path, "feature", made),
         }
     )
     overall = extra["overall"][0] if extra["overall"] else None

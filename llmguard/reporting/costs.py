@@ -1,0 +1,165 @@
+"""Where the money went: spend per time bucket, cost by one dimension, and the top cost drivers.
+
+Grouping a million calls by four columns is a million-row sort, so over more than SAMPLE_ABOVE
+calls the top drivers are named by a sample first (see `top_cost_drivers`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from llmguard.reporting import sampling
+from llmguard.reporting.db import has_calls_table, query
+from llmguard.reporting.filters import DIMENSIONS, Filters, key_sql
+
+_BUCKETS = (60, 300, 900, 3600, 4 * 3600, 86400, 7 * 86400)
+DRIVER_DIMENSIONS = ("feature", "model", "tenant", "prompt_version")
+_DRIVER_KEY = key_sql(DRIVER_DIMENSIONS)
+_DRIVER_SUMS = "COUNT(*), SUM(COALESCE(cost_usd, 0)), SUM(input_tokens + output_tokens)"
+
+
+def span(ledger_path: Path, filters: Filters) -> tuple[float | None, float | None]:
+    """First and last call time in range (MIN/MAX walk the ts index)."""
+    where, params = filters.sql()
+    row = query(ledger_path, f"SELECT MIN(ts), MAX(ts) FROM calls WHERE 1=1 {where}", params)[0]
+    return row[0], row[1]
+
+
+def bucket_size(start: float | None, end: float | None, max_buckets: int = 60) -> int:
+    """The smallest bucket (a minute up to a week) that cuts [start, end] into at most `max_buckets`."""
+    length = max(0.0, (end or 0.0) - (start or 0.0))
+    for size in _BUCKETS:
+        if length / size <= max_buckets:
+            return size
+    return _BUCKETS[-1]
+
+
+def spend_over_time(
+    ledger_path: Path,
+    filters: Filters | None = None,
+    by: str | None = "model",
+    bucket_s: int | None = None,
+) -> dict[str, Any]:
+    """Cost per time bucket (and per `by` value): {"bucket_s", "buckets": [{"start", "cost_usd", "calls", "by": {...}}]}."""
+    filters = filters or Filters()
+    if not has_calls_table(ledger_path):
+        return {"bucket_s": bucket_s or 3600, "buckets": []}
+    if bucket_s is None:
+        first, last = span(ledger_path, filters)
+        start = filters.since if filters.since is not None else first
+        end = filters.until if filters.until is not None else last
+        bucket_s = bucket_size(start, end)
+    where, params = filters.sql()
+    dim = DIMENSIONS[by] if by else "NULL"
+    rows = query(
+        ledger_path,
+        f"""SELECT CAST(ts / {bucket_s} AS INTEGER) AS b, {dim} AS d, SUM(COALESCE(cost_usd, 0)), COUNT(*)
+            FROM calls WHERE 1=1 {where} GROUP BY b, d ORDER BY b""",
+        params,
+    )
+    buckets: dict[int, dict[str, Any]] = {}
+    for b, d, cost, calls in rows:
+        item = buckets.setdefault(b, {"start": b * bucket_s, "cost_usd": 0.0, "calls": 0, "by": {}})
+        item["cost_usd"] += cost
+        item["calls"] += calls
+        if by:
+            item["by"][str(d)] = item["by"].get(str(d), 0.0) + cost
+    return {"bucket_s": bucket_s, "by": by, "buckets": list(buckets.values())}
+
+
+def cost_by(ledger_path: Path, dim: str, filters: Filters | None = None) -> list[tuple[Any, float, int]]:
+    """(value, cost, calls) of one dimension, most expensive first: one narrow scan for a chart."""
+    filters = filters or Filters()
+    if not has_calls_table(ledger_path):
+        return []
+    where, params = filters.sql()
+    return query(
+        ledger_path,
+        f"""SELECT {DIMENSIONS[dim]}, SUM(COALESCE(cost_usd, 0)), COUNT(*) FROM calls WHERE 1=1 {where}
+            GROUP BY 1 ORDER BY 2 DESC, 3 DESC""",
+        params,
+    )
+
+
+def top_cost_drivers(
+    ledger_path: Path,
+    filters: Filters | None = None,
+    limit: int = 5,
+    exact: bool = False,
+) -> list[dict[str, Any]]:
+    """The feature/model/tenant/prompt_version combinations that cost the most, with their share.
+
+    Grouping a million calls by four columns is a million-row sort. Over more than SAMPLE_ABOVE
+    calls, a sample of about SAMPLE_BUDGET calls names the likely leaders first, and only they are
+    summed over every call. That answer is kept only when the best combination left out of the
+    sample's leaders could not, four standard errors up, reach the last place shown; otherwise (near
+    ties, as when spend is spread evenly) every combination is summed after all.
+    """
+    filters = filters or Filters()
+    if not has_calls_table(ledger_path):
+        return []
+    where, params = filters.sql()
+    key, sums = _DRIVER_KEY, _DRIVER_SUMS
+    [(n, total)] = query(
+        ledger_path, f"SELECT COUNT(*), SUM(COALESCE(cost_usd, 0)) FROM calls WHERE 1=1 {where}", params
+    )
+    rows = None
+    if sampling.worth_sampling(n, exact):
+        rows = drivers_from_sample(ledger_path, where, params, n, limit)
+    if rows is None:
+        rows = query(
+            ledger_path,
+            f"SELECT {key}, {sums} FROM calls WHERE 1=1 {where} GROUP BY 1 ORDER BY 3 DESC, 2 DESC LIMIT ?",
+            params + [limit],
+        )
+    out = []
+    for key_text, count, cost, tokens in sorted(rows, key=lambda r: (-(r[2] or 0.0), -r[1]))[:limit]:
+        item = dict(zip(DRIVER_DIMENSIONS, json.loads(key_text), strict=True))
+        item.update(
+            calls=count,
+            cost_usd=cost,
+            tokens_per_call=tokens / count if count and tokens is not None else None,
+            share=cost / total if total else None,
+        )
+        out.append(item)
+    return out
+
+
+def drivers_from_sample(
+    ledger_path: Path,
+    where: str,
+    params: list[Any],
+    n: int,
+    limit: int,
+) -> list[tuple[Any, ...]] | None:
+    """Exact sums of the sample's leading combinations, or None when a near-tie makes them unsure."""
+    key, sums = _DRIVER_KEY, _DRIVER_SUMS
+    below = sampling.budget_threshold(n)
+    rate = below / sampling.ALL
+    leaders = query(
+        ledger_path,
+        f"""SELECT {key}, SUM(COALESCE(cost_usd, 0)) AS c, SUM(COALESCE(cost_usd, 0) * COALESCE(cost_usd, 0))
+            FROM calls WHERE {sampling.row_hash("calls")} < {below} {where} GROUP BY 1 ORDER BY c DESC LIMIT ?""",
+        params + [4 * limit + 1],
+    )
+    candidates, runner_up = leaders[: 4 * limit], leaders[4 * limit :]
+
+    def reach(leader: tuple[Any, ...], sign: int) -> float:  # a sampled sum, scaled, four errors off
+        _, cost, squares = leader
+        return (cost + sign * 4 * math.sqrt(squares)) / rate
+
+    if runner_up and len(candidates) >= limit and reach(runner_up[0], 1) >= reach(candidates[limit - 1], -1):
+        return None  # the sample cannot tell the leaders apart: no use summing its candidates
+    rows = query(
+        ledger_path,
+        f"SELECT {key}, {sums} FROM calls WHERE {key} IN (SELECT value FROM json_each(?)) {where} GROUP BY 1",
+        [json.dumps([k for k, _, _ in candidates])] + params,
+    )
+    if runner_up:  # could the best combination left out reach the last place shown?
+        shown = sorted((r[2] or 0.0 for r in rows), reverse=True)[:limit]
+        if len(shown) < limit or reach(runner_up[0], 1) >= shown[-1]:
+            return None
+    return rows
