@@ -13,7 +13,8 @@ import time
 from pathlib import Path
 
 from llmguard.cache.inflight import InflightRegistry
-from llmguard.cache.store import CachedResponse, ResponseCache, cache_key
+from llmguard.cache.key import cache_key
+from llmguard.cache.store import CachedResponse, ResponseCache
 from llmguard.providers.base import CallRequest
 
 

@@ -60,7 +60,7 @@ def test_a_second_run_costs_nothing_and_returns_identical_answers(fresh_sim, hom
     assert sum(e["saved_usd"] for e in events) == pytest.approx(billed, rel=1e-9)
     assert {e["decision"] for e in events} == {"cache"}
     guard.cache_layer.flush()
-    from llmguard.cache.store import cache_stats
+    from llmguard.cache.maintenance import cache_stats
 
     stats = cache_stats(home)
     assert stats["hits"] == 100 and stats["saved_usd"] == pytest.approx(billed, rel=1e-6)

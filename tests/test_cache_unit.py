@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from llmguard.cache import store as cache_module
+from llmguard.cache.entry import CachedResponse, decode, encode
 from llmguard.cache.inflight import (
     GONE,
     HIT,
@@ -27,22 +28,9 @@ from llmguard.cache.inflight import (
     next_poll_delay,
     poll_leader,
 )
-from llmguard.cache.store import (
-    CachedResponse,
-    ResponseCache,
-    cache_clear,
-    cache_key,
-    cache_prune,
-    cache_stats,
-    canonical_body,
-    check_mode,
-    decode,
-    encode,
-    format_stats,
-    is_cacheable,
-    reads,
-    writes,
-)
+from llmguard.cache.key import cache_key, canonical_body, check_mode, is_cacheable, reads, writes
+from llmguard.cache.maintenance import cache_clear, cache_prune, cache_stats, format_stats
+from llmguard.cache.store import ResponseCache
 from llmguard.providers import anthropic as anthropic_adapter
 from llmguard.providers import openai as openai_adapter
 from llmguard.providers.base import CallRequest

@@ -29,11 +29,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from llmguard.ledger.connection import ensure_home
 from llmguard.ledger.journal import make_private_dir
-from llmguard.ledger.sqlite import ensure_home
 
 if TYPE_CHECKING:
-    from llmguard.cache.store import CachedResponse, ResponseCache
+    from llmguard.cache.entry import CachedResponse
+    from llmguard.cache.store import ResponseCache
 
 
 class LeaderFailed(RuntimeError):

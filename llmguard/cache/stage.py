@@ -17,15 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from llmguard.cache.inflight import CrossProcessInflight, InflightRegistry, poll_leader
-from llmguard.cache.store import (
-    CachedResponse,
-    ResponseCache,
-    cache_dir,
-    cache_key,
-    check_mode,
-    is_cacheable,
-)
-from llmguard.providers.base import CallRequest
+from llmguard.cache.key import cache_key, check_mode, is_cacheable
+from llmguard.cache.store import CachedResponse, ResponseCache, cache_dir
+from llmguard.types import CallRequest
 
 _COUNT_BATCH = 50
 

@@ -164,8 +164,10 @@ class Segment:
         end = start + len(data)
         if end + _LENGTH.size > self.capacity:  # always leave a zero length after the last record
             raise SegmentFull
-        self._map[start:end] = data
-        _LENGTH.pack_into(self._map, self.size, len(data))  # last: a row is there or it is not
+        mapped = self._map
+        assert mapped is not None  # only release() unmaps, and nothing writes to a released segment
+        mapped[start:end] = data
+        _LENGTH.pack_into(mapped, self.size, len(data))  # last: a row is there or it is not
         self.size = end
 
     def discard(self) -> None:

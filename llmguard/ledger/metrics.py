@@ -11,7 +11,7 @@ import time
 from collections import deque
 from typing import Any
 
-from llmguard.ledger.sqlite import CallEvent
+from llmguard.ledger.records import CallEvent
 
 
 class Metrics:

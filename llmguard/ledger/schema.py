@@ -1,0 +1,80 @@
+"""The ledger's tables: their DDL and insert statements, and bringing an older ledger up to date.
+
+Columns come from the records (`CallEvent` fields, `STEP_COLUMNS`), typed by their defaults, so a
+new field is a new column. A ledger an older llmguard made has no `steps` table: opening it for
+writing adds one (`ensure_steps`), and `user_version` says which schema wrote it last.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from llmguard.context import STEP_TAGS
+from llmguard.ledger.records import COLUMNS, JSON_COLUMNS, STEP_COLUMNS, CallEvent
+
+SCHEMA_VERSION = 2  # 2: the steps table
+_TYPES = {int: "INTEGER", float: "REAL", bool: "INTEGER", str: "TEXT"}
+
+
+def column_type(name: str) -> str:
+    """The SQLite type of a CallEvent field: from its default, else from its annotation."""
+    default = CallEvent.__dataclass_fields__[name].default
+    if name in JSON_COLUMNS:
+        return "TEXT"
+    for kind, sql in _TYPES.items():
+        if type(default) is kind:
+            return sql
+    annotation = str(CallEvent.__dataclass_fields__[name].type)
+    return "INTEGER" if annotation.startswith("int") else "REAL" if annotation.startswith("float") else "TEXT"
+
+
+def _create_table(table: str, types: dict[str, str]) -> str:
+    return f"CREATE TABLE IF NOT EXISTS {table} (" + ", ".join(f"{c} {sql}" for c, sql in types.items()) + ")"
+
+
+def _insert_into(table: str, columns: list[str]) -> str:
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
+
+
+CREATE_CALLS = _create_table("calls", {c: column_type(c) for c in COLUMNS})
+# Each index costs every insert ~8 us (measured); reports filter by time or run and then group in
+# one scan, so these two are what the hot path pays for.
+CALL_INDEXES = [
+    "CREATE INDEX IF NOT EXISTS calls_ts ON calls(ts)",
+    "CREATE INDEX IF NOT EXISTS calls_run ON calls(run_id)",
+]
+INSERT_CALL = _insert_into("calls", COLUMNS)
+
+# One row per finished step() (see context.StepEvent); the tags are typed as the calls' columns.
+_STEP_TYPES = {
+    "step_id": "TEXT",
+    "ts": "REAL",
+    "run_id": "TEXT",
+    "name": "TEXT",
+    "duration_ms": "REAL",
+    "over_budget": "INTEGER",
+    "calls": "INTEGER",
+    **{name: column_type(name) for name in STEP_TAGS},
+}
+CREATE_STEPS = _create_table("steps", {c: _STEP_TYPES[c] for c in STEP_COLUMNS})
+STEP_INDEXES = [
+    "CREATE INDEX IF NOT EXISTS steps_ts ON steps(ts)",
+    "CREATE INDEX IF NOT EXISTS steps_run ON steps(run_id)",
+]
+INSERT_STEP = _insert_into("steps", STEP_COLUMNS)
+
+
+def ensure_steps(conn: sqlite3.Connection) -> None:
+    """The steps table and its indexes (a ledger an older llmguard made has neither)."""
+    conn.execute(CREATE_STEPS)
+    for statement in STEP_INDEXES:
+        conn.execute(statement)
+
+
+def create_tables(conn: sqlite3.Connection) -> None:
+    """Both tables and their indexes, and the schema version, on a connection opened for writing."""
+    conn.execute(CREATE_CALLS)
+    for statement in CALL_INDEXES:
+        conn.execute(statement)
+    ensure_steps(conn)
+    conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
