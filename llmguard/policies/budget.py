@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -145,7 +146,7 @@ class Budget:
         return scopes
 
     def reserve(
-        self, usd: float | None, tokens: int, tags: dict[str, Any], extra: list[Scope] = (), model: str = ""
+        self, usd: float | None, tokens: int, tags: dict[str, Any], extra: Sequence[Scope] = (), model: str = ""
     ) -> Reservation | BudgetRefusal:
         """Hold the worst case against every scope of this call, or say which scope cannot afford it."""
         with self._lock:
@@ -171,7 +172,7 @@ class Budget:
                 scope.reserved = max(0.0, scope.reserved - amount)
                 scope.spent += float(tokens) if scope.unit == "tokens" else (usd or 0.0)
 
-    def snapshot(self) -> dict[str, dict[str, float]]:
+    def snapshot(self) -> dict[str, dict[str, float | str]]:
         with self._lock:
             scopes = ([self.session] if self.session else []) + list(self._scopes.values())
             return {

@@ -20,132 +20,29 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-PRIORITY_RANK = {"interactive": 0, "background": 1}
+from llmguard.policies.buckets import TokenBucket, resized
+from llmguard.policies.rate_headers import RateLimitInfo, learnt_window_s
+from llmguard.policies.tickets import PRIORITY_RANK, Ticket
+
 # Admit only once a call fits with this much refill to spare. Under heavy thread contention the
 # simulator refused, about once in five 500-call bursts, a call our bucket had admitted with 1.5-3 ms
 # of refill still missing on its side; 5 ms of margin is a one-off shift, not a rate.
 SAFETY_S = 0.005
 
 
-class TokenBucket:
-    """Capacity `limit`, refilled continuously at `limit / window_s` per second. Caller holds the lock."""
-
-    __slots__ = ("capacity", "rate", "level", "stamp")
-
-    def __init__(self, capacity: float, window_s: float, now: float) -> None:
-        self.capacity = float(capacity)
-        self.rate = self.capacity / window_s
-        self.level = self.capacity
-        self.stamp = now
-
-    def refill(self, now: float) -> None:
-        if now > self.stamp:  # a stamp of +inf: refill has not started (see Limiter.try_admit)
-            self.level = min(self.capacity, self.level + (now - self.stamp) * self.rate)
-            self.stamp = now
-
-    def wait_for(self, amount: float) -> float:
-        """Seconds until `amount` is available; inf when it can never fit."""
-        if amount > self.capacity:
-            return math.inf
-        if amount <= self.level:
-            return 0.0
-        return (amount - self.level) / self.rate
-
-    def time_to_full(self) -> float:
-        return (self.capacity - self.level) / self.rate if self.rate else 0.0
-
-    def resize(self, capacity: float, window_s: float) -> None:
-        self.level = min(self.level, capacity)
-        self.capacity = float(capacity)
-        self.rate = self.capacity / window_s
-
-
 @dataclass(frozen=True, slots=True)
 class LimitSpec:
+    """A key's limits: requests and tokens per `window_s` seconds (None: not limited)."""
+
     rpm: float | None = None
     tpm: float | None = None
     window_s: float = 60.0
 
 
-class Ticket:
-    """One call's place in a key's queue; also the handle its driver waits on."""
-
-    __slots__ = (
-        "key",
-        "tokens",
-        "rank",
-        "seq",
-        "enqueued",
-        "admitted",
-        "cancelled",
-        "notified",
-        "_event",
-        "_future",
-        "_loop",
-        "admitted_at",
-        "level_after",
-        "requests_after",
-        "starts_refill",
-    )
-
-    def __init__(self, key: str, tokens: int, rank: int, seq: int, now: float) -> None:
-        self.key, self.tokens, self.rank, self.seq, self.enqueued = key, tokens, rank, seq, now
-        self.admitted = self.cancelled = self.notified = False
-        self._event: threading.Event | None = None
-        self._future: Any = None
-        self._loop: Any = None
-        self.admitted_at: float | None = None
-        self.level_after: float | None = None  # local tokens left right after admission (header sync)
-        self.requests_after: float | None = None
-        self.starts_refill = False  # this call drained a full bucket: its answer starts the refill
-
-    def __lt__(self, other: Ticket) -> bool:
-        return (self.rank, self.seq) < (other.rank, other.seq)
-
-    # waking, for both kinds of driver; `notified` closes the race between "must wait" and "waiting"
-    def notify(self) -> None:
-        self.notified = True
-        event, future, loop = self._event, self._future, self._loop
-        if event is not None:
-            event.set()
-        if future is not None and loop is not None:
-            loop.call_soon_threadsafe(_resolve, future)
-
-    def wait_sync(self, timeout: float) -> None:
-        if self._event is None:
-            self._event = threading.Event()
-        if self.notified:
-            self.notified = False
-            return
-        self._event.wait(timeout)
-        self._event.clear()
-        self.notified = False
-
-    async def wait_async(self, timeout: float) -> None:
-        import asyncio
-
-        loop = asyncio.get_running_loop()
-        future = loop.create_future()
-        self._loop, self._future = loop, future
-        if self.notified:
-            self.notified = False
-            return
-        try:
-            await asyncio.wait_for(future, timeout)
-        except TimeoutError:
-            pass
-        finally:
-            self._future = None
-            self.notified = False
-
-
-def _resolve(future: Any) -> None:
-    if not future.done():
-        future.set_result(None)
-
-
 @dataclass
 class _Key:
+    """One limited key: its buckets, its queue of waiting calls and what it has admitted."""
+
     spec: LimitSpec
     requests: TokenBucket | None
     tokens: TokenBucket | None
@@ -201,8 +98,8 @@ class Limiter:
                 )
                 return
             state.spec = spec
-            state.requests = _resized(state.requests, spec.rpm, spec.window_s, now)
-            state.tokens = _resized(state.tokens, spec.tpm, spec.window_s, now)
+            state.requests = resized(state.requests, spec.rpm, spec.window_s, now)
+            state.tokens = resized(state.tokens, spec.tpm, spec.window_s, now)
             self._wake_head(state)
 
     def limited(self, key: str) -> bool:
@@ -365,17 +262,17 @@ class Limiter:
                 window = learnt_window_s(info, spec.window_s)
                 if window < 0.9 * spec.window_s:
                     state.spec = spec = LimitSpec(spec.rpm, spec.tpm, window)
-                    state.requests = _resized(state.requests, spec.rpm, window, now)
-                    state.tokens = _resized(state.tokens, spec.tpm, window, now)
+                    state.requests = resized(state.requests, spec.rpm, window, now)
+                    state.tokens = resized(state.tokens, spec.tpm, window, now)
             if info.limit_tokens is not None and (spec.tpm is None or info.limit_tokens < spec.tpm):
                 state.spec = spec = LimitSpec(spec.rpm, info.limit_tokens, spec.window_s)
-                state.tokens = _resized(state.tokens, info.limit_tokens, spec.window_s, now)
-                if info.remaining_tokens is not None:
+                state.tokens = resized(state.tokens, info.limit_tokens, spec.window_s, now)
+                if state.tokens is not None and info.remaining_tokens is not None:  # None: a limit of 0
                     state.tokens.level = min(state.tokens.level, info.remaining_tokens)
             if info.limit_requests is not None and (spec.rpm is None or info.limit_requests < spec.rpm):
                 state.spec = spec = LimitSpec(info.limit_requests, spec.tpm, spec.window_s)
-                state.requests = _resized(state.requests, info.limit_requests, spec.window_s, now)
-                if info.remaining_requests is not None:
+                state.requests = resized(state.requests, info.limit_requests, spec.window_s, now)
+                if state.requests is not None and info.remaining_requests is not None:  # None: a limit of 0
                     state.requests.level = min(state.requests.level, info.remaining_requests)
             # The server saw this call at about its admission: if it held less than we did then,
             # someone else (another process, a colleague) spends from the same limit. Take it off.
@@ -436,44 +333,3 @@ class Limiter:
         Limiter._drop_cancelled(state)
         if state.queue:
             state.queue[0].notify()
-
-
-def _resized(bucket: TokenBucket | None, limit: float | None, window_s: float, now: float) -> TokenBucket | None:
-    if not limit:
-        return None
-    if bucket is None:
-        return TokenBucket(limit, window_s, now)
-    bucket.refill(now)
-    bucket.resize(limit, window_s)
-    return bucket
-
-
-def learnt_window_s(info: RateLimitInfo, fallback: float) -> float:
-    """The window a provider's limit refills over, from its headers, erring long (slow is safe).
-
-    A bucket `limit - level` short and full again in `reset` seconds refills `limit` in
-    `limit * reset / (limit - level)`. Headers round the level down to `remaining`, so the level
-    lies in [remaining, remaining + 1): the window is at most `limit * reset / (limit - remaining -
-    1)`. Token limits are large enough for that bound to be tight; request limits only bound it
-    once a few calls have been made. Without a usable pair, `fallback` (the configured window)."""
-    estimates = [
-        limit * reset / (limit - remaining - 1)
-        for limit, remaining, reset in (
-            (info.limit_requests, info.remaining_requests, info.reset_requests_s),
-            (info.limit_tokens, info.remaining_tokens, info.reset_tokens_s),
-        )
-        if limit and remaining is not None and reset and limit - remaining - 1 > 0
-    ]
-    return min(fallback, max(0.05, min(estimates))) if estimates else fallback
-
-
-@dataclass(frozen=True, slots=True)
-class RateLimitInfo:
-    """What a response's rate-limit headers say (provider-neutral)."""
-
-    limit_requests: int | None = None
-    limit_tokens: int | None = None
-    remaining_requests: int | None = None
-    remaining_tokens: int | None = None
-    reset_requests_s: float | None = None
-    reset_tokens_s: float | None = None

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from llmguard.providers.base import Usage
+from llmguard.types import Usage
 
 _MTOK = Decimal(1_000_000)
 # Price keys whose usage we never report, so a flat model that has them is still flat for us.
@@ -92,7 +93,7 @@ class Pricer:
         for model, prices in (overrides or {}).items():
             self.set_override(model, prices)
 
-    def set_override(self, model: str, prices: dict[str, Any]) -> None:
+    def set_override(self, model: str, prices: Mapping[str, Any]) -> None:
         """Prices for a local or custom model, in USD per million tokens."""
         unknown = set(prices) - _FLAT_KEYS
         if unknown or "input_mtok" not in prices or "output_mtok" not in prices:
@@ -105,9 +106,10 @@ class Pricer:
     def _resolve(self, provider: str, model: str) -> FlatPrice | str | None:
         """FlatPrice, "genai" (priced by genai-prices on each call), or None (unknown model)."""
         key = (provider, model, int(time.time() // 86400))  # the UTC day: date.today() costs ~2 us a call
-        found = self._resolved.get(key, False)
-        if found is not False:
-            return found
+        try:
+            return self._resolved[key]  # never removed: no lock needed to read it
+        except KeyError:
+            pass
         from genai_prices import Usage as GenaiUsage
         from genai_prices import calc_price
 

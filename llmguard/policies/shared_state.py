@@ -15,10 +15,10 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 from llmguard.ledger.journal import create_private_file
 from llmguard.ledger.sqlite import ensure_home
+from llmguard.policies.buckets import TokenBucket
 
 _SCHEMA = """CREATE TABLE IF NOT EXISTS buckets (
     key TEXT, kind TEXT, capacity REAL, rate REAL, level REAL, stamp REAL, paused_until REAL,
@@ -27,6 +27,8 @@ _NOT_STARTED = 1e300  # stands for a stamp of +inf (refill not started) in SQLit
 
 
 class SharedBuckets:
+    """The shared store of bucket levels and pauses, one row per (key, bucket kind)."""
+
     def __init__(self, path: Path) -> None:
         ensure_home(path.parent)
         create_private_file(path)  # 0600 before SQLite makes it (its -wal/-shm take the same mode)
@@ -46,7 +48,7 @@ class SharedBuckets:
         self._lock = threading.Lock()
 
     @contextmanager
-    def transaction(self, key: str, buckets: dict[str, Any], paused: list[float]) -> Iterator[None]:
+    def transaction(self, key: str, buckets: dict[str, TokenBucket | None], paused: list[float]) -> Iterator[None]:
         """Load `buckets` (kind -> TokenBucket) and the key's pause from disk, run, write back."""
         with self._lock:
             conn = self._conn
