@@ -10,15 +10,21 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from typing import Unpack
+
     from llmguard import errors
-    from llmguard.config import ConfigError, Settings
+    from llmguard.config import ConfigError, Settings, SettingsKwargs
     from llmguard.context import session_tags, set_session_tags, step, tag
     from llmguard.pipeline.guard import Guard
+    from llmguard.reporting import report
 
 # The runtime is imported on first use, so `import llmguard.sim` and `import llmguard.lint` load
 # none of the guard (the simulator must stay independent of it; the linter must start fast).
-_LAZY = {
-    "errors": ("llmguard", "errors"),
+# An attribute of None: the value is the module itself.
+_LAZY: dict[str, tuple[str, str | None]] = {
+    "errors": ("llmguard.errors", None),
+    # `from llmguard import report` (as in notebooks/cost_report.ipynb) from before reporting/ existed
+    "report": ("llmguard.reporting.report", None),
     "ConfigError": ("llmguard.config", "ConfigError"),
     "Settings": ("llmguard.config", "Settings"),
     "session_tags": ("llmguard.context", "session_tags"),
@@ -36,10 +42,8 @@ def __getattr__(name: str) -> Any:
     import importlib
 
     module_name, attribute = where
-    if name == "errors":
-        value: Any = importlib.import_module("llmguard.errors")
-    else:
-        value = getattr(importlib.import_module(module_name), attribute)
+    module = importlib.import_module(module_name)
+    value = module if attribute is None else getattr(module, attribute)
     globals()[name] = value
     return value
 
@@ -50,6 +54,7 @@ __all__ = [
     "Guard",
     "Settings",
     "errors",
+    "report",
     "install",
     "uninstall",
     "current",
@@ -65,12 +70,12 @@ _lock = threading.Lock()
 _guard: Guard | None = None  # noqa: F821 - Guard is imported lazily
 
 
-def install(**settings: Any) -> Guard:
+def install(**settings: Unpack[SettingsKwargs]) -> Guard:
     """Route every openai/anthropic SDK call in this process through a guard.
 
-    Keyword arguments are settings (see `llmguard.config.Settings`); they override
-    `[tool.llmguard]` in pyproject.toml and `LLMGUARD_*` environment variables. Calling it again
-    replaces the running guard.
+    Keyword arguments are settings (see `llmguard.config.Settings`; typed by `SettingsKwargs`, so
+    mypy and editors know their names); they override `[tool.llmguard]` in pyproject.toml and
+    `LLMGUARD_*` environment variables. Calling it again replaces the running guard.
     """
     global _guard
     from llmguard import context

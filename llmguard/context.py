@@ -29,6 +29,8 @@ _workflow: ContextVar[Workflow | None] = ContextVar("llmguard_workflow", default
 # The steps open around the running code, outermost first. A context var (not a process-wide
 # list) so a call sees only the steps it runs inside, in its own thread or task.
 _open_steps: ContextVar[tuple[StepFrame, ...]] = ContextVar("llmguard_open_steps", default=())
+# Set by `set_session_tags`, read through `session_tags()` / `has_tags()` (pipeline/call.py still
+# reads this dict directly; it stays for that until it calls `has_tags()`).
 _session_tags: dict[str, Any] = {}
 # The tags a step event carries (the dimensions of the ledger's `steps` table).
 STEP_TAGS = ("tenant", "user", "feature", "prompt_version", "notebook", "cell")
@@ -96,7 +98,13 @@ def set_session_tags(**tags: Any) -> None:
 
 
 def session_tags() -> dict[str, Any]:
+    """A copy of the session-wide tags (`set_session_tags`)."""
     return dict(_session_tags)
+
+
+def has_tags() -> bool:
+    """Whether any session or context tag is set: the guard's cheap test before `current_tags()`."""
+    return bool(_session_tags) or bool(_tags.get())
 
 
 def current_tags() -> dict[str, Any]:

@@ -6,6 +6,18 @@ import importlib.util
 import random
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+import llmguard
+
+if TYPE_CHECKING:
+    import anthropic
+    import openai
+    from anthropic.types import MessageParam
+    from openai.types.chat import ChatCompletionMessageParam
+    from rich.console import Console
+
+    from llmguard.pipeline.guard import Guard
 
 _TOPICS = [
     "the refund policy",
@@ -46,71 +58,80 @@ def _batch(calls: int, rng: random.Random) -> list[dict]:
 
 def run_demo(home: str | None = None, calls: int = 36) -> int:
     from rich.console import Console
-    from rich.progress import Progress
 
-    import llmguard
-    from llmguard.reporting import report
     from llmguard.sim import SimProvider
 
     console = Console()
     if importlib.util.find_spec("openai") is None:
         console.print("llmguard demo needs the openai SDK: pip install 'llmguard[openai]'")
         return 2
-    import openai
-
-    has_anthropic = importlib.util.find_spec("anthropic") is not None
     rng = random.Random(7)
     plan = _batch(max(1, calls), rng)
-    settings = {"home": home} if home else {}
     with SimProvider(latency_ms=15, per_token_ms=0.2) as sim, warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        guard = llmguard.install(**settings)
+        guard = llmguard.install(home=home) if home else llmguard.install()
         try:
-            # timeout= bounds each attempt (the SDK default waits up to 600 s): copy it into real code too
-            client = openai.OpenAI(base_url=sim.base_url + "/v1", api_key="sk-demo-not-a-real-key", timeout=60)
-            claude = None
-            if has_anthropic:
-                import anthropic
-
-                claude = anthropic.Anthropic(base_url=sim.base_url, api_key="sk-ant-demo-not-a-real-key", timeout=60)
-            total = len(plan) + (6 if claude else 0)
-            with Progress(console=console, transient=False) as progress:
-                task = progress.add_task("calls through llmguard", total=total)
-                for item in plan:
-                    with llmguard.tag(feature=item["kind"], tenant=rng.choice(["acme", "globex"])):
-                        messages = [{"role": "user", "content": item["prompt"]}]
-                        if item["stream"]:
-                            stream = client.chat.completions.create(
-                                model=item["model"], messages=messages, max_tokens=item["max_tokens"], stream=True
-                            )
-                            for _ in stream:
-                                pass
-                        else:
-                            client.chat.completions.create(
-                                model=item["model"], messages=messages, max_tokens=item["max_tokens"]
-                            )
-                    progress.advance(task)
-                if claude is not None:
-                    for i in range(6):
-                        with llmguard.tag(feature="assistant", tenant="acme"):
-                            if i % 2:
-                                with claude.messages.stream(
-                                    model="claude-3-5-haiku-latest",
-                                    max_tokens=200,
-                                    messages=[{"role": "user", "content": f"Draft reply #{i} about {_TOPICS[i]}"}],
-                                ) as stream:
-                                    for _ in stream.text_stream:
-                                        pass
-                            else:
-                                claude.messages.create(
-                                    model="claude-3-5-haiku-latest",
-                                    max_tokens=200,
-                                    messages=[{"role": "user", "content": f"Draft reply #{i} about {_TOPICS[i]}"}],
-                                )
-                        progress.advance(task)
+            _send(sim.base_url, plan, rng, console)
         finally:
             llmguard.uninstall()
         server_cost = sim.stats.get("cost_usd")
+    return _show_result(console, guard, server_cost)
+
+
+def _send(base_url: str, plan: list[dict], rng: random.Random, console: Console) -> None:
+    """The batch through the openai SDK, then six calls through the anthropic SDK if it is installed."""
+    import openai
+    from rich.progress import Progress
+
+    # timeout= bounds each attempt (the SDK default waits up to 600 s): copy it into real code too
+    client = openai.OpenAI(base_url=base_url + "/v1", api_key="sk-demo-not-a-real-key", timeout=60)
+    claude = None
+    if importlib.util.find_spec("anthropic") is not None:
+        import anthropic
+
+        claude = anthropic.Anthropic(base_url=base_url, api_key="sk-ant-demo-not-a-real-key", timeout=60)
+    total = len(plan) + (6 if claude else 0)
+    with Progress(console=console, transient=False) as progress:
+        task = progress.add_task("calls through llmguard", total=total)
+        for item in plan:
+            with llmguard.tag(feature=item["kind"], tenant=rng.choice(["acme", "globex"])):
+                _ask_openai(client, item)
+            progress.advance(task)
+        if claude is not None:
+            for i in range(6):
+                with llmguard.tag(feature="assistant", tenant="acme"):
+                    _ask_anthropic(claude, i)
+                progress.advance(task)
+
+
+def _ask_openai(client: openai.OpenAI, item: dict) -> None:
+    messages: list[ChatCompletionMessageParam] = [{"role": "user", "content": item["prompt"]}]
+    if item["stream"]:
+        stream = client.chat.completions.create(
+            model=item["model"], messages=messages, max_tokens=item["max_tokens"], stream=True
+        )
+        for _ in stream:
+            pass
+    else:
+        client.chat.completions.create(model=item["model"], messages=messages, max_tokens=item["max_tokens"])
+
+
+def _ask_anthropic(claude: anthropic.Anthropic, i: int) -> None:
+    """Call `i` of the anthropic part: odd ones stream."""
+    model = "claude-3-5-haiku-latest"
+    messages: list[MessageParam] = [{"role": "user", "content": f"Draft reply #{i} about {_TOPICS[i]}"}]
+    if i % 2:
+        with claude.messages.stream(model=model, max_tokens=200, messages=messages) as stream:
+            for _ in stream.text_stream:
+                pass
+    else:
+        claude.messages.create(model=model, max_tokens=200, messages=messages)
+
+
+def _show_result(console: Console, guard: Guard, server_cost: float | None) -> int:
+    """This run's cost by model from the ledger, next to what the simulated provider billed."""
+    from llmguard.reporting import report
+
     ledger = guard.ledger
     if ledger is None or ledger.error is not None:
         why = ledger.error if ledger is not None else "the ledger is switched off (ledger=False)"

@@ -148,10 +148,8 @@ def run(ext: Any, line: str, cell: str) -> None:
     display = _StreamDisplay(args.format, terminal=getattr(ext.ip, "kernel", None) is None)
     try:
         with llmguard.tag(**({"cache": "off"} if args.no_cache else {})):
-            if provider == "anthropic":
-                text = _anthropic(client, model, prompt, system, max_tokens, args, display)
-            else:
-                text = _openai(client, model, prompt, system, max_tokens, args, display)
+            ask = Ask(model, prompt, system, max_tokens, args.temperature, stream=not args.no_stream)
+            text = (_anthropic if provider == "anthropic" else _openai)(client, ask, display)
     except Exception as exc:
         display.finish(final=False)
         message = _sdk_message(exc)
@@ -223,15 +221,26 @@ class _StreamDisplay:
         self.handle.update(bundle, raw=True)
 
 
-def _openai(
-    client: Any, model: str, prompt: str, system: str | None, max_tokens: int, args: Any, display: _StreamDisplay
-) -> str:
+@dataclass(frozen=True)
+class Ask:
+    """What one `%%llm` cell sends, whichever the provider."""
+
+    model: str
+    prompt: str
+    system: str | None
+    max_tokens: int
+    temperature: float | None = None
+    stream: bool = True
+
+
+def _openai(client: Any, ask: Ask, display: _StreamDisplay) -> str:
+    system, prompt = ask.system, ask.prompt
     messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
-    bound = "max_completion_tokens" if model.startswith(_REASONING_PREFIXES) else "max_tokens"
-    kwargs: dict[str, Any] = {"model": model, "messages": messages, bound: max_tokens}
-    if args.temperature is not None:
-        kwargs["temperature"] = args.temperature
-    if args.no_stream:
+    bound = "max_completion_tokens" if ask.model.startswith(_REASONING_PREFIXES) else "max_tokens"
+    kwargs: dict[str, Any] = {"model": ask.model, "messages": messages, bound: ask.max_tokens}
+    if ask.temperature is not None:
+        kwargs["temperature"] = ask.temperature
+    if not ask.stream:
         reply = client.chat.completions.create(**kwargs)
         display.add((reply.choices[0].message.content or "") if reply.choices else "")
         return display.text
@@ -243,19 +252,17 @@ def _openai(
     return display.text
 
 
-def _anthropic(
-    client: Any, model: str, prompt: str, system: str | None, max_tokens: int, args: Any, display: _StreamDisplay
-) -> str:
+def _anthropic(client: Any, ask: Ask, display: _StreamDisplay) -> str:
     kwargs: dict[str, Any] = {
-        "model": model,
-        "max_tokens": max_tokens,
-        "messages": [{"role": "user", "content": prompt}],
+        "model": ask.model,
+        "max_tokens": ask.max_tokens,
+        "messages": [{"role": "user", "content": ask.prompt}],
     }
-    if system:
-        kwargs["system"] = system
-    if args.temperature is not None:
-        kwargs["temperature"] = args.temperature
-    if args.no_stream:
+    if ask.system:
+        kwargs["system"] = ask.system
+    if ask.temperature is not None:
+        kwargs["temperature"] = ask.temperature
+    if not ask.stream:
         reply = client.messages.create(**kwargs)
         display.add("".join(getattr(block, "text", "") for block in reply.content))
         return display.text

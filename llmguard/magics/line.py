@@ -208,7 +208,7 @@ def _cache(ext: Any, guard: Any, args: argparse.Namespace) -> None:
             guard.configure(cache="on")
         note("llmguard: cache on")
         return
-    from llmguard.cache import store as cache
+    from llmguard.cache import maintenance as cache
 
     if args.action == "clear":
         clear = getattr(cache, "cache_clear", None)

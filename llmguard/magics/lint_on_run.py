@@ -172,7 +172,7 @@ def lint_history(ip: Any, config: Any = None) -> list[tuple[int, Any]]:
     history = list(getattr(ip.history_manager, "input_hist_raw", []) or [])
     numbered = [(number, source) for number, source in enumerate(history) if number > 0 and source.strip()]
     numbered = [(n, s) for n, s in numbered if not s.lstrip().startswith("%llmguard lint")]
-    cells = []
+    cells: list[dict[str, Any]] = []
     for _, source in numbered:
         part = _body_and_offset(source)
         body = source if part is None else ("\n" * part[1]) + part[0]

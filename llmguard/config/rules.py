@@ -1,88 +1,27 @@
-"""Settings: one dataclass; sources, lowest first: defaults < pyproject [tool.llmguard] < env < code.
+"""What every setting accepts, and how a bad value is reported.
 
-Every setting has the same name everywhere: a keyword of `llmguard.install(...)`, a key under
-`[tool.llmguard]` (dashes or underscores), and `LLMGUARD_<NAME>` in the environment for scalars.
-
-Every value is checked once, here, against its rule in `RULES` (one row per setting): a bad value is
-a `ConfigError` naming the key, the value, where it came from and a valid example written the way
-that source writes it. Policies downstream may assume what the rules promise (finite numbers in
-range, the documented shapes). Readers that must work on a broken configuration (`llmguard report`)
-use `load_settings_for_reading`, which keeps the valid parts and says what it ignored.
+One row per setting in `RULES`: its check (returns the clean value or raises), a valid example and,
+for optional settings, what None means. A bad value is a `ConfigError` naming the key, the value,
+where it came from (a `Source`) and an example written the way that source writes it. Policies
+downstream may assume what the rules promise (finite numbers in range, the documented shapes).
+This module knows nothing of the `Settings` record or of where values are read from.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import os
-import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, Literal, NoReturn, get_args
 
 
 class ConfigError(ValueError):
     """A setting that cannot be used; the message says which, where it came from and what to do."""
 
-
-@dataclass
-class Settings:
-    home: str = ".llmguard"  # LLMGUARD_HOME: ledger, cache and shared state
-    enabled: bool = True
-    # time and retries
-    timeout_s: float | None = 60.0  # replaces the SDKs' 600 s default; None keeps the SDK's own
-    max_attempts: int = 3  # total attempts per call, first one included (the SDKs default to 3 too)
-    backoff_base_s: float = 0.5
-    backoff_max_s: float = 8.0
-    retry_after_cap_s: float = 60.0
-    retry_budget: float | None = 0.2  # retries may add at most this fraction of calls (60 s window)
-    max_retry_wait_s: float = 30.0  # total backoff one call may spend waiting to retry
-    # prices for models genai-prices does not know: {"my-model": {"input_mtok": 0.1, "output_mtok": 0.2}}
-    prices: dict[str, dict[str, float]] = field(default_factory=dict)
-    ledger: bool = True  # False keeps no ledger (e.g. a read-only environment)
-    # rate limits: {"gpt-4o-mini": {"rpm": 500, "tpm": 200_000}}; learnt from provider headers too
-    limits: dict[str, dict[str, float]] = field(default_factory=dict)
-    window_s: float = 60.0  # the window the limits are per (providers use a minute)
-    shared_limits: bool = False  # kernels sharing LLMGUARD_HOME share one limit (state in limits.sqlite3)
-    learn_limits: bool = True  # read x-ratelimit-* / anthropic-ratelimit-* headers and respect them
-    limit_charge: str = "admission"  # "admission": prompt + max tokens stay charged (OpenAI); "usage": refund
-    max_wait_s: float = 10.0  # an interactive call waits at most this long for capacity
-    on_limit: str = "fallback"  # interactive call over max_wait: "fallback" (then refuse) or "refuse"
-    # spend: a session budget in USD, and quotas {"tenant:acme": {"usd_per_day": 1.0}}
-    budget_usd: float | None = None
-    quotas: dict[str, dict[str, float]] = field(default_factory=dict)
-    on_budget: str = "refuse"  # "refuse" or "fallback" (to a cheaper model in the chain)
-    # a call to a model with no known price while a USD budget or quota applies: "refuse" it (its cost
-    # could not be counted against the limit), or "allow" it (sent, recorded with cost unknown)
-    unpriced: str = "refuse"
-    assumed_max_tokens: int = 4096  # worst-case output for calls with no max tokens bound
-    default_max_tokens: int | None = None  # if set, added to calls that have no max tokens bound
-    # routing: fallbacks {"gpt-4o": ["gpt-4o-mini"]}; routes [{"when": {"feature": "x"}, "model": "m"}]
-    fallbacks: dict[str, list[str]] = field(default_factory=dict)
-    routes: list[dict[str, Any]] = field(default_factory=list)
-    # response cache under <home>/cache: deterministic calls (temperature 0 or a seed) by default
-    cache: str = "on"  # "on" | "off" | "read" | "write" | "refresh"; per call: llmguard.tag(cache=...)
-    cache_ttl_s: float | None = 7 * 24 * 3600.0
-    cache_size_mb: float = 1024.0
-    cache_sampled: bool = False  # also cache sampled calls (temperature > 0, no seed)
-    cache_key_tags: list[str] = field(default_factory=list)  # tags that change the answer, e.g. doc_ids
-    serve_stale: bool = False  # provider down: serve an expired cached answer (marked stale) over an error
-    dedup_wait_s: float = 120.0  # how long an identical call waits for the one already running
-
-    def with_updates(self, updates: Mapping[str, Any], source: str | Source = "code") -> Settings:
-        """A copy with `updates` applied; every value is checked first (ConfigError if one is bad)."""
-        where = source if isinstance(source, Source) else Source(source)
-        return dataclasses.replace(self, **_validated(updates, where))
-
-    @property
-    def home_path(self) -> Path:
-        return Path(self.home).expanduser()
-
-
-_FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
 
 # The vocabulary of the structured settings (budget.py and pricing.py read the same keys).
 QUOTA_SCOPES = ("tenant", "user", "feature")
@@ -93,6 +32,13 @@ LIMIT_KEYS = ("rpm", "tpm")
 LIMIT_UNITS = {"rpm": "requests per window_s", "tpm": "tokens per window_s"}
 ROUTE_KEYS = ("when", "model", "from")
 NONE_WORDS = ("none", "off", "")  # an optional setting given as text ("none" in TOML or the environment)
+
+# The settings that take one of a few words; `SettingsKwargs` types them, the rules below check them.
+LimitCharge = Literal["admission", "usage"]
+OnLimit = Literal["fallback", "refuse"]
+OnBudget = Literal["refuse", "fallback"]
+Unpriced = Literal["refuse", "allow"]
+CacheMode = Literal["on", "off", "read", "write", "refresh"]
 
 
 # ---- where a value came from, and how to say what is wrong with it ----------------------------
@@ -221,7 +167,7 @@ def _choice(*options: str) -> Callable[[Any, _At], str]:
 def _cache_mode(value: Any, at: _At) -> str:
     if isinstance(value, bool):  # cache = false in TOML, cache=True in code
         return "on" if value else "off"
-    return _choice("on", "off", "read", "write", "refresh")(value, at)
+    return _choice(*get_args(CacheMode))(value, at)
 
 
 def _name(value: Any, at: _At, what: str) -> str:
@@ -363,13 +309,13 @@ RULES: dict[str, Rule] = {
     "window_s": Rule(_number(above=True, what=SECONDS), 60),
     "shared_limits": Rule(_flag, False),
     "learn_limits": Rule(_flag, True),
-    "limit_charge": Rule(_choice("admission", "usage"), "admission"),
+    "limit_charge": Rule(_choice(*get_args(LimitCharge)), "admission"),
     "max_wait_s": Rule(_number(what=SECONDS), 10),
-    "on_limit": Rule(_choice("fallback", "refuse"), "fallback"),
+    "on_limit": Rule(_choice(*get_args(OnLimit)), "fallback"),
     "budget_usd": Rule(_number(what="USD"), 5.0, none="no session budget"),
     "quotas": Rule(_quotas, {"tenant:acme": {"usd_per_day": 1.0}}),
-    "on_budget": Rule(_choice("refuse", "fallback"), "refuse"),
-    "unpriced": Rule(_choice("refuse", "allow"), "refuse"),
+    "on_budget": Rule(_choice(*get_args(OnBudget)), "refuse"),
+    "unpriced": Rule(_choice(*get_args(Unpriced)), "refuse"),
     "assumed_max_tokens": Rule(_number(low=1, whole=True), 4096),
     "default_max_tokens": Rule(_number(low=1, whole=True), 1024, none="calls without a bound stay unbounded"),
     "fallbacks": Rule(_fallbacks, {"gpt-4o": ["gpt-4o-mini"]}),
@@ -393,14 +339,15 @@ def check_setting(name: str, value: Any, source: Source = CODE) -> Any:
     return rule.check(value, _At(name, name, source))
 
 
-def _validated(updates: Mapping[str, Any], source: Source, problems: list[str] | None = None) -> dict[str, Any]:
-    """Checked values by setting name. With `problems`, a bad value is noted there and left out."""
+def validated(updates: Mapping[str, Any], source: Source, problems: list[str] | None = None) -> dict[str, Any]:
+    """Checked values by setting name (`RULES` has a row for every field of `Settings`, so its keys are
+    the known settings). With `problems`, a bad value is noted there and left out."""
     clean: dict[str, Any] = {}
     for raw_key, value in updates.items():
         key = str(raw_key).replace("-", "_")
         try:
-            if key not in _FIELDS:
-                known = ", ".join(sorted(_FIELDS))
+            if key not in RULES:
+                known = ", ".join(sorted(RULES))
                 raise ConfigError(f"llmguard: unknown setting {raw_key!r} from {source.label}; known settings: {known}")
             clean[key] = check_setting(key, value, source)
         except ConfigError as exc:
@@ -408,115 +355,3 @@ def _validated(updates: Mapping[str, Any], source: Source, problems: list[str] |
                 raise
             problems.append(str(exc))
     return clean
-
-
-# ---- sources ----------------------------------------------------------------------------------
-
-
-def find_pyproject(start: Path | None = None) -> Path | None:
-    here = (start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        candidate = folder / "pyproject.toml"
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def tool_table(path: Path | None, strict: bool = True) -> dict[str, Any]:
-    """The whole [tool.llmguard] table of a pyproject.toml (its sub-tables included).
-
-    strict=False: an unreadable file, or a [tool.llmguard] that is not a table, reads as empty.
-    """
-    if path is None:
-        return {}
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        if not strict:
-            return {}
-        raise ConfigError(f"llmguard: cannot read {path}: {exc}") from None
-    tool = data.get("tool", {})
-    table = tool.get("llmguard", {}) if isinstance(tool, dict) else {}
-    if not isinstance(table, dict):
-        if not strict:
-            return {}
-        raise ConfigError(
-            f"llmguard: [tool.llmguard] in {path} must be a table of settings, got {table!r}, "
-            f"e.g. [tool.llmguard] then {example('timeout_s', 'toml')} on the next line"
-        )
-    return dict(table)
-
-
-def pyproject_table(path: Path | None) -> dict[str, Any]:
-    """[tool.llmguard] without its lint and alerts sub-tables (their own modules read those)."""
-    table = tool_table(path)
-    for sub_table in ("lint", "alerts"):
-        table.pop(sub_table, None)
-    return table
-
-
-def env_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
-    environ = os.environ if environ is None else environ
-    found: dict[str, Any] = {}
-    for name, spec in _FIELDS.items():
-        if spec.default_factory is not dataclasses.MISSING:  # dict settings come from files or code
-            continue
-        value = environ.get(f"LLMGUARD_{name.upper()}")
-        if value is not None:
-            found[name] = value
-    return found
-
-
-def load_settings(
-    overrides: Mapping[str, Any] | None = None,
-    start: Path | None = None,
-    environ: Mapping[str, str] | None = None,
-) -> Settings:
-    """Defaults < nearest pyproject's [tool.llmguard] < LLMGUARD_* < `overrides`; ConfigError if one is bad."""
-    pyproject = find_pyproject(start)
-    settings = Settings()
-    table = pyproject_table(pyproject)
-    if table:
-        settings = settings.with_updates(table, pyproject_source(pyproject))
-    env = env_settings(environ)
-    if env:
-        settings = settings.with_updates(env, ENVIRONMENT)
-    if overrides:
-        settings = settings.with_updates(overrides, CODE)
-    return settings
-
-
-def load_settings_for_reading(
-    overrides: Mapping[str, Any] | None = None,
-    start: Path | None = None,
-    environ: Mapping[str, str] | None = None,
-) -> tuple[Settings, str | None]:
-    """Settings for commands that only read (`llmguard report`, `check`), and a warning or None.
-
-    The same sources as `load_settings`, but a broken configuration does not stop a reader: each bad
-    value (or an unreadable pyproject.toml) is left out, so its default stays, and the warning lists
-    what was ignored. Show the warning to the user; `install()` would refuse the same values.
-    """
-    problems: list[str] = []
-    settings = Settings()
-    pyproject = find_pyproject(start)
-    try:
-        table = pyproject_table(pyproject)
-    except ConfigError as exc:
-        problems.append(str(exc))
-        table = {}
-    sources = [
-        (table, pyproject_source(pyproject) if pyproject else CODE),
-        (env_settings(environ), ENVIRONMENT),
-        (overrides or {}, CODE),
-    ]
-    for updates, source in sources:
-        settings = dataclasses.replace(settings, **_validated(updates, source, problems))
-    if not problems:
-        return settings, None
-    listed = "\n".join("  - " + p.removeprefix("llmguard: ") for p in problems)
-    count = f"{len(problems)} invalid setting{'s' if len(problems) != 1 else ''}"
-    return settings, (
-        f"llmguard: ignoring {count} (their defaults are used while reading; "
-        f"`llmguard.install()` refuses them until they are fixed):\n{listed}"
-    )
