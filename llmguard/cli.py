@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
+
+from llmguard.lint.commands import add_command, add_lint_commands, run
 
 
 def _home(args: argparse.Namespace) -> Path:
@@ -25,7 +26,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_cache(args: argparse.Namespace) -> int:
     import json
 
-    from llmguard.cache import store as cache
+    from llmguard.cache import maintenance as cache
 
     home = _home(args)
     if args.action == "stats":
@@ -56,12 +57,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     from llmguard.reporting import cli as report_cli
 
-    rep = sub.add_parser("report", help="cost and latency breakdowns and alerts from the ledger")
-    report_cli.add_report_arguments(rep)
-    rep.set_defaults(func=report_cli.run_report)
-    check = sub.add_parser("check", help="the production readiness checklist for a project")
-    report_cli.add_check_arguments(check)
-    check.set_defaults(func=report_cli.run_check)
+    add_command(
+        sub,
+        "report",
+        "cost and latency breakdowns and alerts from the ledger",
+        report_cli.add_report_arguments,
+        report_cli.run_report,
+    )
+    add_command(
+        sub,
+        "check",
+        "the production readiness checklist for a project",
+        report_cli.add_check_arguments,
+        report_cli.run_check,
+    )
 
     cache_cmd = sub.add_parser("cache", help="response cache: stats, clear, prune")
     cache_cmd.add_argument("action", choices=("stats", "clear", "prune"))
@@ -78,17 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
         pass
     sim.set_defaults(func=cmd_sim)
 
-    try:
-        from llmguard.lint import cli as lint_cli
-    except ImportError:
-        lint_cli = None
-    if lint_cli is not None:
-        lint = sub.add_parser("lint", help="find unbounded retries, missing timeouts, unlimited max tokens")
-        lint_cli.add_lint_arguments(lint)
-        lint.set_defaults(func=lint_cli.run_lint)
-        rule = sub.add_parser("rule", help="show a lint rule's documentation")
-        lint_cli.add_rule_arguments(rule)
-        rule.set_defaults(func=lint_cli.run_rule)
+    add_lint_commands(
+        sub,
+        lint_help="find unbounded retries, missing timeouts, unlimited max tokens",
+        rule_help="show a lint rule's documentation",
+    )
     return parser
 
 
@@ -99,18 +102,9 @@ def _version() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 2
-    try:
-        return int(args.func(args) or 0)
-    except KeyboardInterrupt:
-        return 130
-    except BrokenPipeError:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+    """`llmguard ...`; parsing, exit codes and Ctrl-C/closed-pipe handling are shared with
+    `python -m llmguard.lint` (llmguard/lint/commands.py)."""
+    return run(build_parser(), argv)
 
 
 if __name__ == "__main__":

@@ -5,31 +5,20 @@ from __future__ import annotations
 import argparse
 import sys
 
-from llmguard.lint.cli import add_lint_arguments, add_rule_arguments, run_lint, run_rule
+from llmguard.lint.commands import add_lint_commands, run
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m llmguard.lint", description="llmguard's static linter.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    lint = sub.add_parser("lint", help="find LLM call hazards in Python files and notebooks")
-    add_lint_arguments(lint)
-    lint.set_defaults(func=run_lint)
-    rule = sub.add_parser("rule", help="show a rule's documentation")
-    add_rule_arguments(rule)
-    rule.set_defaults(func=run_rule)
+    add_lint_commands(
+        sub, lint_help="find LLM call hazards in Python files and notebooks", rule_help="show a rule's documentation"
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 2
-    try:
-        return int(args.func(args))
-    except KeyboardInterrupt:
-        return 130
+    return run(build_parser(), argv)
 
 
 if __name__ == "__main__":

@@ -93,7 +93,7 @@ class ResultCache:
         entry = self.entries.get(path)
         if entry is not None and entry[2] == content_digest and _deps_fresh(entry[4]):
             if (entry[0], entry[1]) != key:
-                self.entries[path] = (key[0], key[1], *entry[2:])  # type: ignore[assignment]
+                self.entries[path] = (key[0], key[1], *entry[2:])
                 self.dirty = True
             return entry
         return None
@@ -107,7 +107,7 @@ class ResultCache:
         dependencies: list[str],
     ) -> None:
         deps = tuple((dep, *(stat_key(dep) or (0, -1))) for dep in dependencies)
-        self.entries[path] = (key[0], key[1], content_digest, findings, deps)  # type: ignore[assignment]
+        self.entries[path] = (key[0], key[1], content_digest, findings, deps)
         self.dirty = True
 
     def save(self) -> None:

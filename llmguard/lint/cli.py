@@ -13,7 +13,13 @@ import argparse
 import difflib
 import os
 import sys
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from llmguard.lint.config import LintConfig
+    from llmguard.lint.rules.base import Rule
 
 FORMATS = ("text", "json", "sarif", "github")
 
@@ -140,15 +146,13 @@ def _output(args: argparse.Namespace) -> tuple[TextIO, bool]:
     return open(args.output_file, "w", encoding="utf-8"), True  # noqa: SIM115 - closed by run_lint
 
 
-def _console(out: TextIO):  # noqa: ANN202
+def _console(out: TextIO) -> Console:
     from rich.console import Console
 
     return Console(file=out, highlight=False, soft_wrap=True, emoji=False)
 
 
-def _lint(  # noqa: ANN001
-    args: argparse.Namespace, config, paths: list[str], out: TextIO, missing: int = 0
-) -> int:
+def _lint(args: argparse.Namespace, config: LintConfig, paths: list[str], out: TextIO, missing: int = 0) -> int:
     from llmguard import __version__
     from llmguard.lint.runner import run
 
@@ -207,7 +211,7 @@ def _lint(  # noqa: ANN001
     return 1 if findings and not args.exit_zero else 0
 
 
-def _costs(args: argparse.Namespace, config, paths: list[str], out: TextIO) -> int:  # noqa: ANN001
+def _costs(args: argparse.Namespace, config: LintConfig, paths: list[str], out: TextIO) -> int:
     from llmguard.lint.costs import cost_map, render_json, render_text
 
     rows, problems = cost_map(paths, config)
@@ -264,5 +268,5 @@ def run_rule(args: argparse.Namespace) -> int:
     return 2
 
 
-def _rule_json(rule: type) -> dict[str, object]:
+def _rule_json(rule: type[Rule]) -> dict[str, object]:
     return {"code": rule.code, "name": rule.name, "summary": rule.summary, "fixable": rule.fixable, "docs": rule.docs()}

@@ -30,7 +30,9 @@ def read_call(expr: cst.BaseExpression) -> cst.Call | None:
 
 def literal_path(ctx: FileContext, read: cst.Call, scope: Scope) -> str | None:
     """The literal path a read opens (`open("prompts/a.txt")`, `Path(__file__).parent / "a.txt"`)."""
-    source = read.func.value  # type: ignore[attr-defined]
+    if not isinstance(read.func, cst.Attribute):  # read_call() only returns `<source>.read...()` calls
+        return None
+    source = read.func.value
     if isinstance(source, cst.Name):
         values = ctx.bindings(source.value, scope)
         if len(values) != 1:

@@ -23,6 +23,11 @@ class AddKeyword:
         return f"add {self.keyword}={self.value}"
 
 
+def number_source(value: float) -> str:
+    """A configured number as the Python source a fix writes: `30` for 30.0, else its repr (`2.5`)."""
+    return str(int(value)) if float(value).is_integer() else repr(value)
+
+
 def reference(ctx: FileContext, qualified: str) -> tuple[str, cst.ImportFrom | None] | None:
     """How this file can name `qualified`: (expression text, ImportFrom to extend or None), or None."""
     local = ctx.imports.local_for(qualified)

@@ -65,12 +65,18 @@ class Engine:
         self.target_names = tuple({t.name.rsplit(".", 1)[-1] for t in config.call_targets})
 
     # -- prefilter ---------------------------------------------------------------------------
-    def candidates(self, text: str) -> list[Rule]:
-        """The rules that could match this text; [] means the file needs no parsing at all."""
+    def candidates(self, text: str, path: str | None = None) -> list[Rule]:
+        """The rules that could match this text at `path`; [] means the file needs no parsing at all.
+
+        A rule that skips test files is dropped for one (`path` None: not known to be a test).
+        """
         present = {literal for literal in self.literals if literal in text}
         if self.target_names and any(name in text for name in self.target_names):
             present.update(sdk.SDK_LITERALS)
-        return [rule for rule in self.rules if rule.may_match(present, text, self.config)]
+        found = [rule for rule in self.rules if rule.may_match(present, text, self.config)]
+        if path is not None and any(rule.skips_tests for rule in found) and self.config.skips_test_rules(path):
+            found = [rule for rule in found if not rule.skips_tests]
+        return found
 
     # -- entry points ------------------------------------------------------------------------
     def lint_bytes(self, data: bytes, path: str, kind: str, ignored: frozenset[str] = frozenset()) -> FileResult:
@@ -173,7 +179,7 @@ class Engine:
         only_fixable: bool = False,
     ) -> Analysis | FileResult | None:
         """Parse and run the rules; None when no rule can match, a FileResult when parsing failed."""
-        rules = [r for r in self.candidates(text) if r.code not in ignored and (r.fixable or not only_fixable)]
+        rules = [r for r in self.candidates(text, path) if r.code not in ignored and (r.fixable or not only_fixable)]
         if not rules:
             return None
         keep_errors = self.report_parse_errors and PARSE_ERROR not in ignored

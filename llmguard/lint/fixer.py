@@ -15,7 +15,6 @@ from __future__ import annotations
 import ast
 import difflib
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import libcst as cst
@@ -23,6 +22,7 @@ import libcst as cst
 from llmguard.lint import notebook_json
 from llmguard.lint.edits import AddKeyword
 from llmguard.lint.engine import Analysis, Engine
+from llmguard.lint.layout import append_items, keyword_arg
 from llmguard.lint.notebooks import (
     CELL_MARKER,
     NotebookError,
@@ -125,9 +125,10 @@ def fixes_by_finding(engine: Engine, data: bytes, path: str, kind: str) -> tuple
         line, col0 = report.position[:2]
         cell = None
         if rows is not None:
-            if not 0 < line <= len(rows) or rows[line - 1] is None:
+            row = rows[line - 1] if 0 < line <= len(rows) else None
+            if row is None:
                 continue
-            cell, line = rows[line - 1]  # type: ignore[misc]
+            cell, line = row
         key: FixKey = (rule.code, cell, line, col0 + 1)
         if key in out:
             continue
@@ -247,7 +248,7 @@ class _ApplyEdits(cst.CSTTransformer):
         if not edits:
             return updated_node
         present = {a.keyword.value for a in updated_node.args if a.keyword is not None}
-        new = [_keyword_arg(e.keyword, e.value) for e in _unique(edits) if e.keyword not in present]
+        new = [keyword_arg(e.keyword, e.value) for e in _unique(edits) if e.keyword not in present]
         if not new:
             return updated_node
         items = list(updated_node.args)
@@ -255,7 +256,7 @@ class _ApplyEdits(cst.CSTTransformer):
         if items:  # the whitespace (and comment) between the last argument and `)`
             after = items[-1].whitespace_after_arg
             items[-1] = items[-1].with_changes(whitespace_after_arg=cst.SimpleWhitespace(""))
-        args, opening, after = _append(items, new, updated_node.whitespace_before_args, after, self.indent)
+        args, opening, after = append_items(items, new, updated_node.whitespace_before_args, after, self.indent)
         if after is not None:
             args[-1] = args[-1].with_changes(whitespace_after_arg=after)
         return updated_node.with_changes(args=args, whitespace_before_args=opening)
@@ -264,8 +265,8 @@ class _ApplyEdits(cst.CSTTransformer):
         edits = self.by_target.get(id(original_node))
         if not edits or isinstance(updated_node.decorator, cst.Call):
             return updated_node
-        new = [_keyword_arg(e.keyword, e.value) for e in _unique(edits)]
-        args, _, _ = _append([], new, cst.SimpleWhitespace(""), None, self.indent)
+        new = [keyword_arg(e.keyword, e.value) for e in _unique(edits)]
+        args, _, _ = append_items([], new, cst.SimpleWhitespace(""), None, self.indent)
         return updated_node.with_changes(decorator=cst.Call(func=updated_node.decorator, args=args))
 
     def leave_ImportFrom(self, original_node: cst.ImportFrom, updated_node: cst.ImportFrom) -> cst.ImportFrom:
@@ -279,7 +280,7 @@ class _ApplyEdits(cst.CSTTransformer):
         lpar, rpar = updated_node.lpar, updated_node.rpar
         opening = lpar.whitespace_after if lpar is not None else cst.SimpleWhitespace("")
         after = rpar.whitespace_before if rpar is not None else None
-        items, opening, after = _append(list(updated_node.names), new, opening, after, self.indent)
+        items, opening, after = append_items(list(updated_node.names), new, opening, after, self.indent)
         changes: dict[str, object] = {"names": items}
         if lpar is not None:
             changes["lpar"] = lpar.with_changes(whitespace_after=opening)
@@ -295,95 +296,3 @@ def _unique(edits: list[AddKeyword]) -> list[AddKeyword]:
             seen.add(edit.keyword)
             out.append(edit)
     return out
-
-
-def _keyword_arg(name: str, value: str) -> cst.Arg:
-    return cst.Arg(
-        value=cst.parse_expression(value),
-        keyword=cst.Name(name),
-        equal=cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace("")),
-    )
-
-
-_Space = cst.BaseParenthesizableWhitespace
-
-
-def _append(
-    items: list,
-    new: Sequence,
-    opening: _Space,
-    after: _Space | None,
-    unit: str,  # noqa: ANN001
-) -> tuple[list, _Space, _Space | None]:
-    """Append Args/ImportAliases in the layout of the existing ones (one line, or one per line).
-
-    `opening` is the whitespace after `(`, `after` the whitespace between the last item and `)`;
-    both are returned, changed where needed. Comments stay on the item (and the line) they
-    followed; new items get the separator of the existing ones, minus any comment, and the last
-    one inherits the closing layout (trailing comma, paren indent, lines before the paren).
-    """
-    inline = cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
-    if not items:
-        if isinstance(opening, cst.ParenthesizedWhitespace):  # `f(  # note\n)` or `f(\n    # note\n)`
-            indent = cst.SimpleWhitespace(_item_indent(opening, unit))
-            line = cst.Comma(whitespace_after=cst.ParenthesizedWhitespace(indent=opening.indent, last_line=indent))
-            close = cst.Comma(
-                whitespace_after=cst.ParenthesizedWhitespace(indent=opening.indent, last_line=opening.last_line)
-            )
-            out = [item.with_changes(comma=line) for item in new[:-1]] + [new[-1].with_changes(comma=close)]
-            return out, opening.with_changes(last_line=indent), after
-        return [item.with_changes(comma=inline) for item in new[:-1]] + [new[-1]], opening, after
-    last = items[-1]
-    trailing = last.comma if isinstance(last.comma, cst.Comma) else None
-    if len(items) >= 2 and isinstance(items[-2].comma, cst.Comma):
-        separator = _plain(items[-2].comma)
-    elif isinstance(opening, cst.ParenthesizedWhitespace):  # one item, on its own line below `(`
-        separator = _plain(cst.Comma(whitespace_after=opening))
-    else:
-        separator = inline
-    spacing = separator.whitespace_after
-    multiline = isinstance(spacing, cst.ParenthesizedWhitespace)
-    new_last = new[-1]
-    middle = [item.with_changes(comma=separator) for item in new[:-1]]
-    if trailing is not None:
-        closing = trailing.whitespace_after
-        if multiline and isinstance(closing, cst.ParenthesizedWhitespace):
-            last = last.with_changes(
-                comma=trailing.with_changes(
-                    whitespace_after=closing.with_changes(last_line=spacing.last_line, empty_lines=())
-                )
-            )
-            new_last = new_last.with_changes(
-                comma=trailing.with_changes(whitespace_after=closing.with_changes(first_line=cst.TrailingWhitespace()))
-            )
-        else:
-            last = last.with_changes(comma=separator)
-            new_last = new_last.with_changes(comma=trailing)
-    elif multiline and isinstance(after, cst.ParenthesizedWhitespace):  # `b=2  # note\n)`: the note stays on b
-        last = last.with_changes(
-            comma=separator.with_changes(
-                whitespace_after=after.with_changes(last_line=spacing.last_line, empty_lines=())
-            )
-        )
-        after = after.with_changes(first_line=cst.TrailingWhitespace())
-    else:  # on one line, `f(a, b  # note\n)` included: the new items go between b and the note
-        last = last.with_changes(comma=separator)
-    return items[:-1] + [last] + middle + [new_last], opening, after
-
-
-def _item_indent(opening: cst.ParenthesizedWhitespace, unit: str) -> str:
-    """Indent for items below `(` in a call that has none: that of the comment lines there, else one unit."""
-    for line in reversed(opening.empty_lines):
-        if line.comment is not None:
-            return line.whitespace.value
-    return opening.last_line.value + unit
-
-
-def _plain(comma: cst.Comma) -> cst.Comma:
-    """A separator without the comment or blank lines that followed one particular item."""
-    after = comma.whitespace_after
-    if isinstance(after, cst.ParenthesizedWhitespace):
-        return comma.with_changes(
-            whitespace_after=after.with_changes(first_line=cst.TrailingWhitespace(), empty_lines=())
-        )
-    return comma

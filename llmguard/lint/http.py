@@ -29,16 +29,16 @@ class RawHttpCall:
 
 
 def raw_http_calls(ctx: FileContext) -> list[RawHttpCall]:
-    cached = getattr(ctx, "_raw_http", None)
-    if cached is not None:
-        return cached
+    return ctx.memo(_find_raw_http_calls)
+
+
+def _find_raw_http_calls(ctx: FileContext) -> list[RawHttpCall]:
     found: list[RawHttpCall] = []
     if any(literal in ctx.source for literal in sdk.LLM_URL_LITERALS):
         for call, scope in ctx.index.calls:
             hit = _classify(ctx, call, scope)
             if hit is not None and _goes_to_llm(ctx, call, scope):
                 found.append(hit)
-    ctx._raw_http = found  # type: ignore[attr-defined]
     return found
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import cast
 
 import libcst as cst
 
@@ -55,7 +55,7 @@ _NOT_CODE = {
 _FIELDS: dict[type, tuple[str, ...]] = {}
 _SCOPES = (cst.FunctionDef, cst.Lambda)
 # Nodes that never hold code below them: the walk does not look inside.
-_LEAVES = frozenset(
+LEAVES = frozenset(
     {
         cst.Name,
         cst.SimpleString,
@@ -75,7 +75,8 @@ _LEAVES = frozenset(
 )
 
 
-def _fields(kind: type) -> tuple[str, ...]:
+def code_fields(kind: type) -> tuple[str, ...]:
+    """The dataclass fields of a node type that can hold code (no tokens or whitespace); cached."""
     names = _FIELDS.get(kind)
     if names is None:
         names = tuple(
@@ -88,7 +89,7 @@ def _fields(kind: type) -> tuple[str, ...]:
 def children(node: cst.CSTNode) -> list[cst.CSTNode]:
     """The child nodes that can hold code, in source order (no tokens or whitespace)."""
     out: list[cst.CSTNode] = []
-    for name in _fields(type(node)):
+    for name in code_fields(type(node)):
         value = getattr(node, name)
         if isinstance(value, cst.CSTNode):
             out.append(value)
@@ -110,7 +111,7 @@ def walk(node: cst.CSTNode, into_scopes: bool = True) -> Iterator[cst.CSTNode]:
         stack.extend(kids)
 
 
-Scope = Any  # the enclosing FunctionDef/Lambda node, or None at module (and class body) level
+Scope = cst.FunctionDef | cst.Lambda | None  # the enclosing function, or None at module (and class body) level
 
 
 @dataclass
@@ -151,6 +152,7 @@ class FileIndex:
 
 
 def build_index(module: cst.Module, known: frozenset[str] = frozenset()) -> FileIndex:
+    # long: one flat loop over every node of the file; a helper call per node would slow the hot path
     index = FileIndex(ImportMap(known=known))
     imports = index.imports
     # (node, enclosing function, the class whose body this is directly in)
@@ -162,50 +164,55 @@ def build_index(module: cst.Module, known: frozenset[str] = frozenset()) -> File
         counter += 1
         kind = type(node)
         child_scope, child_owner = scope, owner
+        # `kind is X` (not isinstance) keeps this loop over every node fast; cast() only names the type
         if kind is cst.Call:
-            index.calls.append((node, scope))
+            index.calls.append((cast(cst.Call, node), scope))
             index.order[id(node)] = counter
         elif kind is cst.Assign:
-            for target in node.targets:
-                _record_target(index, target.target, scope, node.value, counter, in_class)
+            assign = cast(cst.Assign, node)
+            for target in assign.targets:
+                _record_target(index, target.target, scope, assign.value, counter, in_class)
         elif kind is cst.AnnAssign:
-            if node.value is not None:
-                _record_target(index, node.target, scope, node.value, counter, in_class)
+            annotated = cast(cst.AnnAssign, node)
+            if annotated.value is not None:
+                _record_target(index, annotated.target, scope, annotated.value, counter, in_class)
         elif kind is cst.AugAssign:
-            key = dotted(node.target)
+            augmented = cast(cst.AugAssign, node)
+            key = dotted(augmented.target)
             if key is not None:
-                index.augmented.setdefault(key, []).append((scope, node.value))
+                index.augmented.setdefault(key, []).append((scope, augmented.value))
         elif kind is cst.WithItem:
-            if node.asname is not None:
-                _record_target(index, node.asname.name, scope, node.item, counter, in_class)
+            item = cast(cst.WithItem, node)
+            if item.asname is not None:
+                _record_target(index, item.asname.name, scope, item.item, counter, in_class)
         elif kind is cst.FunctionDef:
-            for decorator in node.decorators:
-                index.decorators.append((decorator, node))
+            function = cast(cst.FunctionDef, node)
+            for decorator in function.decorators:
+                index.decorators.append((decorator, function))
             if owner is not None:
                 index.method_class[id(node)] = owner
-            child_scope, child_owner = node, None
+            child_scope, child_owner = function, None
         elif kind is cst.Lambda:
-            child_scope = node
+            child_scope = cast(cst.Lambda, node)
         elif kind is cst.ClassDef:
+            class_def = cast(cst.ClassDef, node)
             if scope is None and owner is None:
-                index.classes[node.name.value] = node
-            child_owner = node
+                index.classes[class_def.name.value] = class_def
+            child_owner = class_def
         elif kind is cst.While or kind is cst.For:
-            index.loops.append((node, scope))
+            index.loops.append((cast("cst.While | cst.For", node), scope))
         elif kind is cst.Import or kind is cst.ImportFrom:
-            imports.add(node)
+            imports.add(cast("cst.Import | cst.ImportFrom", node))
             continue
         kids: list[tuple[cst.CSTNode, Scope, cst.ClassDef | None]] = []
-        for name in _FIELDS.get(kind) or _fields(kind):
+        for name in _FIELDS.get(kind) or code_fields(kind):
             value = getattr(node, name)
             if isinstance(value, cst.CSTNode):
-                if type(value) not in _LEAVES:
+                if type(value) not in LEAVES:
                     kids.append((value, child_scope, child_owner))
             elif isinstance(value, tuple | list):
                 kids.extend(
-                    (v, child_scope, child_owner)
-                    for v in value
-                    if isinstance(v, cst.CSTNode) and type(v) not in _LEAVES
+                    (v, child_scope, child_owner) for v in value if isinstance(v, cst.CSTNode) and type(v) not in LEAVES
                 )
         kids.reverse()
         stack.extend(kids)

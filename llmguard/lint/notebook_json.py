@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import difflib
 import json
+import json.decoder
 import re
 from collections.abc import Callable
-from json.decoder import scanstring
+from functools import partial
 from typing import Any
 
+# json.decoder.scanstring (the string scanner json.loads uses) exists at run time but not in typeshed
+scanstring: Callable[[str, int], tuple[str, int]] = vars(json.decoder)["scanstring"]
 _WS = re.compile(r"[ \t\n\r]*")
 _DECODER = json.JSONDecoder()
 # a \uXXXX escape above ASCII, not preceded by an escaped backslash
@@ -118,7 +121,7 @@ def source_spans(text: str) -> list[tuple[int, int] | None] | None:
             return i + 1
         while True:
             span: dict[str, tuple[int, int]] = {}
-            i = _skip(text, _object(text, i, lambda name, at, span=span: _member(text, name, at, span)))
+            i = _skip(text, _object(text, i, partial(_member, text, spans=span)))
             spans.append(span.get("source"))
             if text[i] == "]":
                 found.append(spans)

@@ -14,8 +14,9 @@ import signal
 import sys
 from collections import deque
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -24,80 +25,108 @@ Batch = list[tuple[int, Any]]  # (task index, task)
 _GIVE_UP = 8  # worker deaths before any answer at all: the workers cannot run here
 
 
+@dataclass(frozen=True)
+class Workers:
+    """How many worker processes, how many tasks each is sent at a time, and how each one starts."""
+
+    count: int
+    batch_size: int
+    init: Callable[..., None] | None = None
+    initargs: tuple[Any, ...] = ()
+
+
 def run_tasks(
-    tasks: Sequence[T],
-    work: Callable[[T], R],
-    died: Callable[[T, str], R],
-    *,
-    workers: int,
-    batch_size: int,
-    init: Callable[..., None] | None = None,
-    initargs: tuple[Any, ...] = (),
+    tasks: Sequence[T], work: Callable[[T], R], died: Callable[[T, str], R], workers: Workers
 ) -> dict[int, R]:
     """{task index: result} for the tasks the workers finished or died on.
 
     Tasks missing from the answer were never started (no process could be created here); the
     caller may run those itself.
     """
-    context = _context()
-    queue: deque[Batch] = deque()
-    for start in range(0, len(tasks), batch_size):
-        queue.append([(i, tasks[i]) for i in range(start, min(start + batch_size, len(tasks)))])
-    results: dict[int, R] = {}
-    busy: dict[Connection, tuple[Any, Batch]] = {}  # connection -> (process, batch it holds)
-    deaths, answered, why = 0, False, ""
-    try:
-        while queue or busy:
-            if deaths >= _GIVE_UP and not answered:  # every worker dies, whatever it is given: stop forking
-                for batch in queue:
-                    for index, task in batch:
-                        results[index] = died(task, f"worker processes keep dying; the last: {why}")
-                queue.clear()
-                if not busy:
-                    break
-            while queue and len(busy) < workers:
-                worker = _start(context, work, init, initargs)
-                if worker is None:
-                    if not busy:
-                        return results  # no processes at all: the rest was never started
-                    break
-                process, connection = worker
-                batch = queue.popleft()
-                connection.send(batch)
-                busy[connection] = (process, batch)
-            ready = wait(list(busy) + [process.sentinel for process, _ in busy.values()])
-            for connection in [c for c in list(busy) if c in ready or busy[c][0].sentinel in ready]:
-                process, batch = busy[connection]
-                answer = _receive(connection)
-                if answer is not None:
-                    answered = True
-                    for index, ok, value in answer:
-                        results[index] = value if ok else died(tasks[index], value)
-                    if queue:
-                        batch = queue.popleft()
-                        connection.send(batch)
-                        busy[connection] = (process, batch)
-                        continue
-                    _stop(process, connection)
-                    del busy[connection]
-                    continue
+    return _Run(tasks, work, died, workers).run()
+
+
+class _Run(Generic[T, R]):
+    """One run of the pool: the batches still queued, the workers busy with one, the deaths so far."""
+
+    def __init__(
+        self, tasks: Sequence[T], work: Callable[[T], R], died: Callable[[T, str], R], workers: Workers
+    ) -> None:
+        self.tasks, self.work, self.died, self.workers = tasks, work, died, workers
+        self.context = _context()
+        size = workers.batch_size
+        self.queue: deque[Batch] = deque(
+            [(i, tasks[i]) for i in range(start, min(start + size, len(tasks)))] for start in range(0, len(tasks), size)
+        )
+        self.results: dict[int, R] = {}
+        self.busy: dict[Connection, tuple[Any, Batch]] = {}  # connection -> (process, batch it holds)
+        self.deaths, self.answered, self.why = 0, False, ""
+
+    def run(self) -> dict[int, R]:
+        try:
+            while self.queue or self.busy:
+                if self.deaths >= _GIVE_UP and not self.answered:  # every worker dies: stop forking
+                    self._give_up()
+                    if not self.busy:
+                        break
+                if not self._fill():
+                    return self.results  # no processes at all: the rest was never started
+                busy = self.busy
+                ready = wait(list(busy) + [process.sentinel for process, _ in busy.values()])
+                for connection in [c for c in list(busy) if c in ready or busy[c][0].sentinel in ready]:
+                    self._collect(connection)
+        finally:
+            for process, _ in self.busy.values():
+                process.kill()
+            for connection, (process, _) in self.busy.items():
                 process.join(5)
-                del busy[connection]
                 connection.close()
-                why = _death(process.exitcode)
-                deaths += 1
-                if len(batch) > 1:  # which of them was it? run each on its own to find out
-                    queue.extendleft([item] for item in reversed(batch))
-                else:
-                    index, task = batch[0]
-                    results[index] = died(task, why)
-    finally:
-        for process, _ in busy.values():
-            process.kill()
-        for connection, (process, _) in busy.items():
-            process.join(5)
-            connection.close()
-    return results
+        return self.results
+
+    def _give_up(self) -> None:
+        for batch in self.queue:
+            for index, task in batch:
+                self.results[index] = self.died(task, f"worker processes keep dying; the last: {self.why}")
+        self.queue.clear()
+
+    def _fill(self) -> bool:
+        """Start workers for queued batches, up to the count; False when not one process could start."""
+        while self.queue and len(self.busy) < self.workers.count:
+            worker = _start(self.context, self.work, self.workers.init, self.workers.initargs)
+            if worker is None:
+                return bool(self.busy)
+            process, connection = worker
+            self._send(process, connection, self.queue.popleft())
+        return True
+
+    def _send(self, process: Any, connection: Connection, batch: Batch) -> None:
+        connection.send(batch)
+        self.busy[connection] = (process, batch)
+
+    def _collect(self, connection: Connection) -> None:
+        """A worker answered (give it the next batch, or stop it) or died (pin the death on its batch)."""
+        process, batch = self.busy[connection]
+        answer = _receive(connection)
+        if answer is not None:
+            self.answered = True
+            for index, ok, value in answer:
+                self.results[index] = value if ok else self.died(self.tasks[index], value)
+            if self.queue:
+                self._send(process, connection, self.queue.popleft())
+            else:
+                _stop(process, connection)
+                del self.busy[connection]
+            return
+        process.join(5)
+        del self.busy[connection]
+        connection.close()
+        self.why = _death(process.exitcode)
+        self.deaths += 1
+        if len(batch) > 1:  # which of them was it? run each on its own to find out
+            self.queue.extendleft([item] for item in reversed(batch))
+        else:
+            index, task = batch[0]
+            self.results[index] = self.died(task, self.why)
 
 
 def _context() -> Any:

@@ -2,7 +2,9 @@
 
 Each rule names literals a file must contain for it to match (rules/base.py); their union is here
 too, so callers that lint one small text at a time (a notebook cell) can skip plain text without
-loading libcst or the rules.
+loading libcst or the rules. Some rules also need a shape a few substring searches can rule out
+(`may_construct_client`: an SDK client constructor call). Every test here is a superset test:
+it may let through a file the rule then finds nothing in, never drop one it would find something in.
 """
 
 from __future__ import annotations
@@ -21,6 +23,40 @@ WRAPPER_LITERALS = ("ChatGoogleGenerativeAI",)
 ANY_RULE_LITERALS = sdk.SDK_LITERALS + sdk.RETRY_LITERALS + sdk.LLM_HOSTS + WRAPPER_LITERALS + keys.KEY_LITERALS
 # "sk-" also occurs in "task-" or "risk-": those literals only count when a whole key is there.
 _PLAIN_LITERALS = tuple(literal for literal in ANY_RULE_LITERALS if literal not in keys.KEY_LITERALS)
+
+
+def _shortest_tails(names: set[str]) -> tuple[str, ...]:
+    """The fewest names every one of `names` ends with ("AsyncAzureOpenAI" ends with "OpenAI")."""
+    tails: list[str] = []
+    for name in sorted(names, key=len):
+        if not name.endswith(tuple(tails)):
+            tails.append(name)
+    return tuple(tails)
+
+
+# The last part of every SDK client class name, and what may follow it in a constructor call or an
+# import that renames it: space, line breaks inside brackets, `\` continuations, comments and the
+# `)` of a parenthesised callee, then `(` (a call) or `as` (`from openai import OpenAI as O`).
+CLIENT_TAILS = _shortest_tails({name.rsplit(".", 1)[-1] for name in sdk.CLIENTS})
+_AFTER_CLIENT_NAME = re.compile(r"(?:[\s)\\]|#[^\n]*+)*+(?:\(|as\b)")  # possessive: no backtracking
+
+
+def may_construct_client(text: str) -> bool:
+    """False when `text` cannot construct an SDK client (LG201's prefilter).
+
+    A constructor call names the class: the callee is a name or attribute chain (lint/names.py
+    resolves nothing else), so its last part is the class name as written (`OpenAI(`,
+    `openai.AsyncOpenAI (`, `(anthropic.Anthropic)(`), unless an import renamed it
+    (`from openai import OpenAI as Client`): both leave the class name, then `(` or `as`.
+    """
+    for tail in CLIENT_TAILS:
+        at = text.find(tail)
+        while at != -1:
+            at += len(tail)
+            if _AFTER_CLIENT_NAME.match(text, at) is not None:
+                return True
+            at = text.find(tail, at)
+    return False
 
 
 def could_exceed(text: str, limit: int) -> bool:

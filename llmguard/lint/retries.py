@@ -66,9 +66,10 @@ def _always_leaves(handler: cst.ExceptHandler) -> bool:
 
 
 def retry_loops(ctx: FileContext) -> list[RetryLoop]:
-    cached = getattr(ctx, "_retry_loops", None)
-    if cached is not None:
-        return cached
+    return ctx.memo(_find_retry_loops)
+
+
+def _find_retry_loops(ctx: FileContext) -> list[RetryLoop]:
     found: list[RetryLoop] = []
     llm = ctx.llm_call_ids
     if llm:
@@ -86,7 +87,6 @@ def retry_loops(ctx: FileContext) -> list[RetryLoop]:
                 handlers = [h for h in node.handlers if not _always_leaves(h)]
                 if handlers:
                     found.append(RetryLoop(loop, scope, node, handlers))
-    ctx._retry_loops = found  # type: ignore[attr-defined]
     return found
 
 
@@ -176,9 +176,10 @@ class RetryUse:
 
 
 def retry_uses(ctx: FileContext) -> list[RetryUse]:
-    cached = getattr(ctx, "_retry_uses", None)
-    if cached is not None:
-        return cached
+    return ctx.memo(_find_retry_uses)
+
+
+def _find_retry_uses(ctx: FileContext) -> list[RetryUse]:
     decorated: dict[int, cst.FunctionDef] = {}
     found: list[RetryUse] = []
     for decorator, function in ctx.index.decorators:
@@ -197,5 +198,4 @@ def retry_uses(ctx: FileContext) -> list[RetryUse]:
             found.append(RetryUse(call, "tenacity", qualified, decorated.get(id(call))))
         elif qualified in sdk.BACKOFF_DECORATORS:
             found.append(RetryUse(call, "backoff", qualified, decorated.get(id(call))))
-    ctx._retry_uses = found  # type: ignore[attr-defined]
     return found

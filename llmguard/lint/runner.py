@@ -64,29 +64,11 @@ def run(
             return result
     cache = ResultCache(_fingerprint(config)) if use_cache else None
     report_unreadable = PARSE_ERROR in config.enabled_codes()
-    pending: list[tuple[SourcePath, bytes, tuple[int, int], bytes]] = []
+    pending: list[_Pending] = []
     for source in found.files:
-        key = stat_key(source.path)
-        entry = cache.lookup_stat(source.path, key) if cache is not None and key is not None else None
-        if entry is not None:
-            result.findings.extend(_restore(entry[3], source.display))
-            result.cached += 1
-            continue
-        try:
-            with open(source.path, "rb") as handle:
-                data = handle.read()
-        except OSError as exc:
-            if report_unreadable and PARSE_ERROR not in ignores.codes(source.path):
-                result.findings.append(_unreadable(source.display, exc))
-            continue
-        content = digest(data)
-        key = key or (0, len(data))
-        entry = cache.lookup_digest(source.path, key, content) if cache is not None else None
-        if entry is not None:
-            result.findings.extend(_restore(entry[3], source.display))
-            result.cached += 1
-            continue
-        pending.append((source, data, key, content))
+        todo = _cached_or_read(source, cache, result, ignores if report_unreadable else None)
+        if todo is not None:
+            pending.append(todo)
     results = _lint_all(_engine(config), config, pending, ignores, jobs) if pending else []
     for (source, _, key, content), file_result in zip(pending, results, strict=True):
         result.findings.extend(file_result.findings)
@@ -106,6 +88,34 @@ def run(
     return result
 
 
+_Pending = tuple[SourcePath, bytes, tuple[int, int], bytes]  # (file, its bytes, (mtime_ns, size), digest)
+
+
+def _cached_or_read(
+    source: SourcePath, cache: ResultCache | None, result: RunResult, ignores: _PerFileIgnores | None
+) -> _Pending | None:
+    """Add a file's cached findings to `result` (None), or read it for linting. An unreadable file
+    is an LG000 when `ignores` is given (LG000 is enabled) and does not ignore it there."""
+    key = stat_key(source.path)
+    entry = cache.lookup_stat(source.path, key) if cache is not None and key is not None else None
+    if entry is None:
+        try:
+            with open(source.path, "rb") as handle:
+                data = handle.read()
+        except OSError as exc:
+            if ignores is not None and PARSE_ERROR not in ignores.codes(source.path):
+                result.findings.append(_unreadable(source.display, exc))
+            return None
+        content = digest(data)
+        key = key or (0, len(data))
+        entry = cache.lookup_digest(source.path, key, content) if cache is not None else None
+        if entry is None:
+            return source, data, key, content
+    result.findings.extend(_restore(entry[3], source.display))
+    result.cached += 1
+    return None
+
+
 def _engine(config: LintConfig) -> Engine:
     """The engine (and libcst) load only when some file actually needs linting or fixing."""
     from llmguard.lint.engine import engine_for
@@ -123,7 +133,7 @@ def _portable(finding: Finding) -> tuple[Any, ...]:
 
 
 def _restore(items: tuple[tuple[Any, ...], ...], display: str) -> list[Finding]:
-    return [Finding(*item[:3], display, *item[3:]) for item in items]
+    return [Finding(*(item[:3] + (display,) + item[3:])) for item in items]
 
 
 def _crashed(display: str, message: str) -> FileResult:
@@ -165,7 +175,7 @@ class _PerFileIgnores:
 def _lint_all(
     engine: Engine,
     config: LintConfig,
-    pending: list[tuple[SourcePath, bytes, tuple[int, int], bytes]],
+    pending: list[_Pending],
     ignores: _PerFileIgnores,
     jobs: int,
 ) -> list[FileResult]:
@@ -219,7 +229,8 @@ def _quick(engine: Engine, source: SourcePath, data: bytes, ignored: frozenset[s
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         return None
-    return FileResult() if not engine.candidates(text) else None
+    rules = engine.candidates(text, source.display)
+    return FileResult() if not any(rule.code not in ignored for rule in rules) else None
 
 
 def _worker_count(jobs: int, files: int) -> int:
@@ -251,10 +262,10 @@ def _parallel(
     config: LintConfig, tasks: list[tuple[str, bytes, str, frozenset[str]]], workers: int
 ) -> dict[int, FileResult]:
     """{task index: result}; a task missing from it never reached a worker (no processes here)."""
-    from llmguard.lint.pool import run_tasks
+    from llmguard.lint.pool import Workers, run_tasks
 
     batch = max(1, min(16, len(tasks) // (workers * 16)))
-    return run_tasks(tasks, _work, _died, workers=workers, batch_size=batch, init=_init_worker, initargs=(config,))
+    return run_tasks(tasks, _work, _died, Workers(workers, batch, init=_init_worker, initargs=(config,)))
 
 
 # -- fixes -------------------------------------------------------------------------------------

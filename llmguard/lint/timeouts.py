@@ -30,9 +30,9 @@ def timeout_arguments(ctx: FileContext) -> Iterator[tuple[cst.Call, cst.Arg]]:
         http_client = keyword(client.node, "http_client")
         if http_client is not None and isinstance(http_client.value, cst.Call):
             yield from emit(http_client.value, "timeout")
-    for call in ctx.llm_calls:
-        yield from emit(call.node, *call.timeout_args)
-        for client in call.clients:
+    for llm_call in ctx.llm_calls:
+        yield from emit(llm_call.node, *llm_call.timeout_args)
+        for client in llm_call.clients:
             current = client
             while current.parent is not None:
                 yield from emit(current.node, "timeout")

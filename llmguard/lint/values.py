@@ -20,6 +20,11 @@ def keyword(call: cst.Call, *names: str) -> cst.Arg | None:
     return None
 
 
+def keyword_name(arg: cst.Arg) -> str:
+    """The keyword of an argument (one `keyword()` found); empty for a positional argument."""
+    return arg.keyword.value if arg.keyword is not None else ""
+
+
 def has_star_kwargs(call: cst.Call) -> bool:
     return any(arg.star == "**" for arg in call.args)
 

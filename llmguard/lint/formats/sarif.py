@@ -27,12 +27,13 @@ from llmguard.lint.rules import all_rules
 if TYPE_CHECKING:
     from llmguard.lint.config import LintConfig
     from llmguard.lint.fixer import FixKey
+    from llmguard.lint.rules.base import Rule
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 INFORMATION_URI = "https://pypi.org/project/llmguard/"
 
 
-def _rule_descriptor(rule: type) -> dict[str, object]:
+def _rule_descriptor(rule: type[Rule]) -> dict[str, object]:
     text = rule.docs()
     descriptor: dict[str, object] = {
         "id": rule.code,

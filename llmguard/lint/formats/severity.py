@@ -13,6 +13,11 @@ rule that is in neither is a warning.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from llmguard.lint.rules.base import Rule
+
 LEVELS = ("error", "warning", "note")
 
 SEVERITY: dict[str, str] = {
@@ -42,8 +47,8 @@ SEVERITY: dict[str, str] = {
 }
 
 
-def level(rule: type) -> str:
+def level(rule: type[Rule]) -> str:
     declared = getattr(rule, "severity", None)
-    if declared in LEVELS:
+    if isinstance(declared, str) and declared in LEVELS:
         return declared
     return SEVERITY.get(rule.code, "warning")

@@ -49,12 +49,16 @@ class Rule:
     literals: ClassVar[tuple[str, ...]] = sdk.SDK_LITERALS  # a file without any of these cannot match
     also: ClassVar[tuple[str, ...]] = ()  # ...nor one without any of these (when given)
     fixable: ClassVar[bool] = False
+    skips_tests: ClassVar[bool] = False  # finds nothing in test files unless include-tests (config.skips_test_rules)
     notebook_literals: ClassVar[tuple[str, ...]] = ()  # a notebook's raw JSON needs one for check_notebook
     VALID: ClassVar[tuple[str, ...]] = ()
     INVALID: ClassVar[tuple[Invalid, ...]] = ()
 
     def may_match(self, present: frozenset[str] | set[str], text: str, config: LintConfig) -> bool:
-        """Can this rule match a file? `present` holds the prefilter literals found in `text`."""
+        """Can this rule match a file? `present` holds the prefilter literals found in `text`.
+
+        A superset test: False only when `check` would surely find nothing in `text`.
+        """
         if not any(literal in present for literal in self.literals):
             return False
         return not self.also or any(literal in present for literal in self.also)

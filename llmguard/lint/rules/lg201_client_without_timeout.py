@@ -6,9 +6,11 @@ from collections.abc import Iterator
 
 import libcst as cst
 
+from llmguard.lint.config import LintConfig
 from llmguard.lint.context import Client, FileContext
-from llmguard.lint.edits import AddKeyword
+from llmguard.lint.edits import AddKeyword, number_source
 from llmguard.lint.findings import Report
+from llmguard.lint.prefilter import may_construct_client
 from llmguard.lint.rules.base import Invalid, Rule
 from llmguard.lint.values import has_star_kwargs, keyword
 
@@ -18,6 +20,8 @@ class ClientWithoutTimeout(Rule):
     name = "client-without-timeout"
     summary = "An OpenAI/Anthropic client is constructed without `timeout=` (the SDK default is 600 s)."
     fixable = True
+    skips_tests = True
+    literals = ("openai", "anthropic")  # a client's class resolves only through an import of its SDK
     what = """
 Flags `OpenAI()`, `AsyncOpenAI()`, `AzureOpenAI()`, `Anthropic()`, `AsyncAnthropic()`,
 `AnthropicBedrock()`, `AnthropicVertex()` (and their async variants) constructed without
@@ -81,8 +85,11 @@ def ask(msgs):
 """),
     )
 
+    def may_match(self, present: frozenset[str] | set[str], text: str, config: LintConfig) -> bool:
+        return super().may_match(present, text, config) and may_construct_client(text)
+
     def check(self, ctx: FileContext) -> Iterator[Report]:
-        if ctx.config.skips_test_rules(ctx.path):
+        if ctx.config.skips_test_rules(ctx.path) or not ctx.clients:
             return
         ctx.llm_calls  # noqa: B018 - links calls to the clients they go through
         for client in ctx.clients:
@@ -99,7 +106,7 @@ def ask(msgs):
             if note:  # a **mapping may set it: say so, and never --fix a guess
                 yield Report(call, self._message(client) + note, confidence="low")
                 continue
-            seconds = _format_seconds(ctx.config.fix_timeout_s)
+            seconds = number_source(ctx.config.fix_timeout_s)
             yield Report(
                 call, self._message(client), fix=f"add timeout={seconds}", edit=AddKeyword(call, "timeout", seconds)
             )
@@ -119,7 +126,3 @@ def ask(msgs):
         if isinstance(value, cst.Call):
             return keyword(value, "timeout") is not None or has_star_kwargs(value)
         return True  # built elsewhere: we cannot see its timeout, so do not guess
-
-
-def _format_seconds(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else repr(value)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import libcst as cst
+
 from llmguard.lint.context import FileContext
 from llmguard.lint.findings import Report
 from llmguard.lint.rules.base import Invalid, Rule
-from llmguard.lint.values import is_infinite, is_none, keyword
+from llmguard.lint.values import is_infinite, is_none, keyword, keyword_name
 
 
 class MaxTokensNone(Rule):
@@ -58,8 +60,9 @@ client.chat.completions.create(model="gpt-4o-mini", messages=[], max_tokens=MAX_
             if not call.generates:
                 continue
             arg = keyword(call.node, *call.max_tokens_args)
+            node: cst.CSTNode
             if arg is not None:
-                name, node, value = arg.keyword.value, arg, ctx.constant(arg.value, call.scope)
+                name, node, value = keyword_name(arg), arg, ctx.constant(arg.value, call.scope)
             else:
                 found = ctx.star_value(call.node, call.scope, *call.max_tokens_args)
                 if found is None:

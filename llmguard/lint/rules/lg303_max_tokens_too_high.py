@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from llmguard.lint.context import FileContext
 from llmguard.lint.findings import Report
 from llmguard.lint.rules.base import Invalid, Rule
-from llmguard.lint.values import is_infinite, keyword, number
+from llmguard.lint.values import is_infinite, keyword, keyword_name, number
 
 
 class MaxTokensTooHigh(Rule):
@@ -47,14 +47,16 @@ client.messages.create(model="claude-sonnet-4-5", max_tokens=2048, messages=msgs
         limit = ctx.config.max_output_tokens
         for call in ctx.llm_calls:
             arg = keyword(call.node, *call.max_tokens_args) if call.generates else None
-            value = ctx.constant(arg.value, call.scope) if arg is not None else None
-            if value is None or is_infinite(value, ctx.qualify):
+            if arg is None:
+                continue
+            value = ctx.constant(arg.value, call.scope)
+            if is_infinite(value, ctx.qualify):
                 continue
             n = number(value, ctx.qualify)
             if n is not None and n > limit:
                 yield Report(
                     arg,
-                    f"{arg.keyword.value}={n:g} is above max-output-tokens={limit}: every call may "
+                    f"{keyword_name(arg)}={n:g} is above max-output-tokens={limit}: every call may "
                     "cost and take that much",
                     anchor=call.node,
                     confidence=call.confidence,

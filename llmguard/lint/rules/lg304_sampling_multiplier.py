@@ -19,6 +19,7 @@ _BOUNDING_CALLS = {"min"}  # min(n, 4): bounded by its literal
 
 class SamplingMultiplier(Rule):
     code = "LG304"
+    skips_tests = True
     name = "sampling-multiplier"
     summary = "`n=` or `best_of=` above 1 (or a variable) multiplies the output tokens and cost of every call."
     also = ("n=", "n =", "best_of")

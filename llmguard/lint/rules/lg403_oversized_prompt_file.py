@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import libcst as cst
 
@@ -10,9 +11,15 @@ from llmguard.lint.budget import describe, over_budget
 from llmguard.lint.context import FileContext
 from llmguard.lint.documents import literal_path, read_call, resolve_path
 from llmguard.lint.findings import Report
+from llmguard.lint.index import Scope
 from llmguard.lint.prompts import prompt_parts
 from llmguard.lint.rules.base import Rule
 from llmguard.lint.rules.lg401_oversized_prompt_literal import PROMPT_NAME
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from llmguard.policies.tokens import TokenCount
 
 
 class OversizedPromptFile(Rule):
@@ -48,7 +55,7 @@ SYSTEM_PROMPT = open("prompts/system.txt").read()
         for read, scope, anchor in self._reads(ctx):
             literal = literal_path(ctx, read, scope)
             path = resolve_path(ctx, literal) if literal is not None else None
-            if path is None:
+            if literal is None or path is None:
                 continue
             ctx.dependencies.add(str(path))
             if str(path) in seen:
@@ -63,7 +70,7 @@ SYSTEM_PROMPT = open("prompts/system.txt").read()
                     anchor=anchor,
                 )
 
-    def _reads(self, ctx: FileContext) -> Iterator[tuple[cst.Call, object, cst.CSTNode | None]]:
+    def _reads(self, ctx: FileContext) -> Iterator[tuple[cst.Call, Scope, cst.CSTNode | None]]:
         for name, value in ctx.index.module_constants:
             read = read_call(value)
             if read is not None and PROMPT_NAME.search(name):
@@ -77,12 +84,10 @@ SYSTEM_PROMPT = open("prompts/system.txt").read()
                     yield read, call.scope, (call.node if target is part else None)
 
 
-def template_tokens(path: object, model: str, limit: int, max_bytes: int) -> object:
+def template_tokens(path: Path, model: str, limit: int, max_bytes: int) -> TokenCount | None:
     """The token count of a template file when over `limit`; None when under or unreadable."""
-    from pathlib import Path
-
     try:
-        data = Path(str(path)).read_bytes()[: max_bytes * 4]
+        data = path.read_bytes()[: max_bytes * 4]
     except OSError:
         return None
     return over_budget(data.decode("utf-8", errors="replace"), model, limit)

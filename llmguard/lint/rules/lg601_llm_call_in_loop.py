@@ -2,66 +2,20 @@
 
 from __future__ import annotations
 
-import dataclasses
-import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import libcst as cst
 
 from llmguard.lint.context import FileContext, LLMCall
 from llmguard.lint.findings import Report
 from llmguard.lint.index import Scope
+from llmguard.lint.loops import Loop, loop_sites
 from llmguard.lint.names import dotted
 from llmguard.lint.rules.base import Invalid, Rule
 from llmguard.lint.values import keyword, number
 
 SMALL = 10  # a loop over at most this many literal items is a comparison, not a fan-out
-# Names that show a visible bound on the rate: `async with sem:`, `limiter.acquire()`, `time.sleep(1)`.
-_THROTTLE_WORDS = ("sleep", "acquire", "limiter", "ratelimit", "rate_limit", "throttle", "semaphore", "bucket")
-_CACHE_WORDS = ("cache", "memo")
-_WORDS = re.compile("|".join(_CACHE_WORDS + _THROTTLE_WORDS))
-_DRAIN_METHODS = {"pop", "popleft", "popitem", "get", "get_nowait"}
 _BATCH_WORDS = ("batch", "chunked", "grouper")
-_COMPREHENSIONS = frozenset({cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp})
-_NESTED_SCOPES = frozenset({cst.FunctionDef, cst.Lambda})
-# Leaves that tell nothing about a loop (Name, Break and Return are kept).
-_SKIP = frozenset(
-    {
-        cst.SimpleString,
-        cst.Integer,
-        cst.Float,
-        cst.Imaginary,
-        cst.Ellipsis,
-        cst.FormattedStringText,
-        cst.Pass,
-        cst.Continue,
-        cst.ImportStar,
-        cst.Comment,
-        cst.EmptyLine,
-        cst.Newline,
-    }
-)
-
-
-@dataclass(eq=False)
-class _Loop:
-    node: cst.CSTNode  # For, While or a comprehension
-    scope: Scope
-    iterable: cst.BaseExpression | None = None  # For / comprehension
-    parent: _Loop | None = None  # the loop this one sits in (same function)
-    queue: str | None = None  # While: the collection its test looks at
-    throttled: bool = False
-    cached: bool = False
-    drains: bool = False  # While: takes items from `queue`
-    exits: bool = False  # has its own break/return: loops until done (an agent or a search), not a fan-out
-
-
-@dataclass(eq=False)
-class _Site:
-    call: LLMCall
-    loop: _Loop
-    limited: bool  # inside a `with` whose item looks like a limiter or semaphore
 
 
 class LLMCallInLoop(Rule):
@@ -177,7 +131,7 @@ def crawl(start):
         llm = {id(c.node): c for c in ctx.llm_calls if not c.is_constructor and c.endpoint != "custom"}
         if not llm or _uses_llmguard(ctx):
             return
-        for site in _sites(ctx, llm):
+        for site in loop_sites(ctx, llm):
             loop, call = site.loop, site.call
             if site.limited or loop.throttled or loop.cached or loop.exits:
                 continue  # exits: runs until done (an agent, a search, a retry loop: LG101's subject)
@@ -210,168 +164,6 @@ def _uses_llmguard(ctx: FileContext) -> bool:
     return any(target == "llmguard" or target.startswith("llmguard.") for target in ctx.imports.aliases.values())
 
 
-def _sites(ctx: FileContext, llm: dict[int, LLMCall]) -> list[_Site]:
-    """Every LLM call lexically inside a loop body (not in a nested function), with its innermost loop.
-
-    Only the functions that hold an LLM call are walked (and module level when it holds one): a loop
-    in another function cannot hold one of them directly.
-    """
-    sites: list[_Site] = []
-    scopes: dict[int, Scope] = {id(c.scope): c.scope for c in llm.values()}
-    for scope in scopes.values():
-        body = ctx.module if scope is None else scope.body
-        _walk_scope(body, scope, llm, sites)
-    return sites
-
-
-_Entry = tuple[cst.CSTNode, "_Loop | None", bool]
-
-
-def _walk_scope(root: cst.CSTNode, scope: Scope, llm: dict[int, LLMCall], sites: list[_Site]) -> None:
-    # (node, innermost loop, inside a limiting `with`)
-    stack: list[_Entry] = [(root, None, False)]
-    while stack:
-        node, loop, limited = stack.pop()
-        kind = type(node)
-        if kind in _NESTED_SCOPES:
-            continue  # its own scope: walked on its own if it holds an LLM call
-        if kind is cst.For:
-            new = _Loop(node, scope, iterable=node.iter, parent=loop)
-            pushes: list[_Entry] = [(node.body, new, limited)]
-            pushes += [(c, loop, limited) for c in (node.target, node.iter, node.orelse) if c is not None]
-        elif kind is cst.While:
-            new = _Loop(node, scope, queue=_queue_of(node.test), parent=loop)
-            pushes = [(node.body, new, limited), (node.test, loop, limited)]
-            if node.orelse is not None:
-                pushes.append((node.orelse, loop, limited))
-        elif kind in _COMPREHENSIONS:
-            generator = node.for_in
-            new = _Loop(node, scope, iterable=generator.iter, parent=loop)
-            parts = [node.key, node.value] if kind is cst.DictComp else [node.elt]
-            pushes = [(part, new, limited) for part in parts]
-            pushes.append((generator, loop, limited))
-        elif kind is cst.With:
-            bound = limited or any(_throttling(item.item) for item in node.items)
-            pushes = [(item, loop, limited) for item in node.items]
-            pushes.append((node.body, loop, bound))
-        else:
-            if loop is not None:
-                _note(node, kind, loop)
-                if kind is cst.Call and id(node) in llm:
-                    sites.append(_Site(llm[id(node)], loop, limited))
-            pushes = [(c, loop, limited) for c in _kids(node)]
-        stack.extend(pushes)
-
-
-def _kids(node: cst.CSTNode) -> list[cst.CSTNode]:
-    """Child nodes that can hold code (tokens, whitespace and plain leaves left out); in any order."""
-    out: list[cst.CSTNode] = []
-    for name in _code_fields(type(node)):
-        value = getattr(node, name)
-        kind = type(value)
-        if kind is tuple or kind is list:
-            out.extend(v for v in value if _is_code(type(v)))
-        elif _is_code(kind):
-            out.append(value)
-    return out
-
-
-_CODE_FIELDS: dict[type, tuple[str, ...]] = {}
-_CODE_TYPES: dict[type, bool] = {}
-_NOT_CODE = {
-    "lpar",
-    "rpar",
-    "comma",
-    "semicolon",
-    "colon",
-    "equal",
-    "star",
-    "dot",
-    "operator",
-    "lbracket",
-    "rbracket",
-    "lbrace",
-    "rbrace",
-    "leading_lines",
-    "lines_after_decorators",
-    "header",
-    "footer",
-    "trailing_whitespace",
-    "newline",
-    "asynchronous",
-    "default_indent",
-    "default_newline",
-    "quote",
-    "prefix",
-    "arrow",
-    "walrus",
-}
-
-
-def _code_fields(kind: type) -> tuple[str, ...]:
-    names = _CODE_FIELDS.get(kind)
-    if names is None:
-        names = _CODE_FIELDS[kind] = tuple(
-            f.name for f in dataclasses.fields(kind) if f.name not in _NOT_CODE and not f.name.startswith("whitespace")
-        )
-    return names
-
-
-def _is_code(kind: type) -> bool:
-    found = _CODE_TYPES.get(kind)
-    if found is None:
-        found = _CODE_TYPES[kind] = issubclass(kind, cst.CSTNode) and kind not in _SKIP
-    return found
-
-
-def _note(node: cst.CSTNode, kind: type, loop: _Loop) -> None:
-    """What a node inside a loop tells about the loop: a throttle, a cache, a drained queue, an exit."""
-    if kind is cst.Break or kind is cst.Return:
-        loop.exits = True
-    elif kind is cst.Name:
-        _word(node.value.lower(), loop)  # type: ignore[attr-defined]
-    elif kind is cst.Attribute and loop.queue is not None:  # its `attr` Name is noted on its own
-        if node.attr.value in _DRAIN_METHODS and dotted(node.value) == loop.queue:  # type: ignore[attr-defined]
-            loop.drains = True
-
-
-def _word(lowered: str, loop: _Loop) -> None:
-    found = _WORDS.search(lowered)
-    if found is not None:
-        if found.group(0) in _CACHE_WORDS:
-            loop.cached = True
-        else:
-            loop.throttled = True
-
-
-def _throttling(expr: cst.BaseExpression) -> bool:
-    """A `with` item that looks like a limiter: `sem`, `limiter.slot()`, `llmguard.step(...)`."""
-    target = expr.func if isinstance(expr, cst.Call) else expr
-    name = (dotted(target) or "").lower()
-    parts = name.split(".")
-    return (
-        any(word in name for word in _THROTTLE_WORDS)
-        or "llmguard" in name
-        or any(part in ("sem", "sema", "lock") for part in parts)
-    )
-
-
-def _queue_of(test: cst.BaseExpression) -> str | None:
-    """`while queue:`, `while not q.empty():`, `while len(todo) > 0:` -> the collection's name."""
-    if isinstance(test, cst.Name | cst.Attribute):
-        return dotted(test)
-    if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
-        inner = test.expression
-        if isinstance(inner, cst.Call) and isinstance(inner.func, cst.Attribute) and inner.func.attr.value == "empty":
-            return dotted(inner.func.value)
-        return None
-    if isinstance(test, cst.Comparison) and isinstance(test.left, cst.Call):
-        call = test.left
-        if isinstance(call.func, cst.Name) and call.func.value == "len" and len(call.args) == 1:
-            return dotted(call.args[0].value)
-    return None
-
-
 def _small(ctx: FileContext, expr: cst.BaseExpression, scope: Scope) -> bool:
     """A literal collection (or `range`) of at most SMALL items, directly or through one name."""
     expr = ctx.follow(expr, scope)
@@ -388,10 +180,12 @@ def _small(ctx: FileContext, expr: cst.BaseExpression, scope: Scope) -> bool:
         name = dotted(expr.func)
         positional = [a.value for a in expr.args if a.keyword is None and not a.star]
         if name == "range" and 1 <= len(positional) <= 3:
-            bounds = [number(ctx.follow(v, scope), ctx.qualify) for v in positional]
-            if any(b is None or b != int(b) for b in bounds):
-                return False
-            values = [int(b) for b in bounds]  # type: ignore[arg-type]
+            values: list[int] = []
+            for value in positional:
+                bound = number(ctx.follow(value, scope), ctx.qualify)
+                if bound is None or bound != int(bound):
+                    return False
+                values.append(int(bound))
             if len(values) == 1:
                 values.insert(0, 0)
             step = values[2] if len(values) == 3 else 1
@@ -403,7 +197,7 @@ def _small(ctx: FileContext, expr: cst.BaseExpression, scope: Scope) -> bool:
     return False
 
 
-def _over_batches(ctx: FileContext, loop: _Loop | None) -> bool:
+def _over_batches(ctx: FileContext, loop: Loop | None) -> bool:
     """This loop or one around it goes over batches (`for batch in batched(docs, 20)`)."""
     while loop is not None:
         node = loop.node
@@ -415,7 +209,7 @@ def _over_batches(ctx: FileContext, loop: _Loop | None) -> bool:
     return False
 
 
-def _sweeps_models(call: LLMCall, loop: _Loop) -> bool:
+def _sweeps_models(call: LLMCall, loop: Loop) -> bool:
     node = loop.node
     target = node.target if isinstance(node, cst.For) else getattr(getattr(node, "for_in", None), "target", None)
     arg = keyword(call.node, *call.model_args)
@@ -427,7 +221,7 @@ def _sweeps_models(call: LLMCall, loop: _Loop) -> bool:
     )
 
 
-def _batched(ctx: FileContext, call: LLMCall, loop: _Loop) -> bool:
+def _batched(ctx: FileContext, call: LLMCall, loop: Loop) -> bool:
     """The loop already sends batches: a sliced/collected input, or it iterates over batches."""
     arg = keyword(call.node, "input")
     if arg is None:
