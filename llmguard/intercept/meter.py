@@ -1,21 +1,27 @@
-"""Meters one response as the user's code reads it: usage, time to first token, then the ledger row.
+"""Meters one response as the user's code reads it: usage, time to first token, the answer to cache.
 
 Bytes pass through as they arrive. Only when llmguard asked an OpenAI chat stream for usage does
 the meter rewrite the stream, at event boundaries, to drop the usage-only chunk the user did not
-ask for.
+ask for. When the response is closed the meter hands one `MeterReading` to the pipeline's
+callback: it never prices, scrubs, releases or records anything itself. A stream dropped unclosed
+is finished from its finalizer, which only reads and hands over (`finish(..., from_finalizer=True)`).
 """
 
 from __future__ import annotations
 
 import time
 import zlib
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from llmguard.intercept.sse import SSESplitter, event_fields
-from llmguard.providers.base import StreamState, Usage
+from llmguard.types import MeterReading, StreamState
 
 if TYPE_CHECKING:
-    from llmguard.pipeline.guard import CallState, Guard
+    from llmguard.pipeline.steps import CallState
+
+# (the call's state, what was read, whether a GC finalizer is running) -> None
+OnFinish = Callable[["CallState", MeterReading, bool], None]
 
 
 def _decompressor(encoding: str | None) -> Any:
@@ -30,15 +36,12 @@ def _decompressor(encoding: str | None) -> Any:
 
 class ResponseMeter:
     __slots__ = (
-        "guard",
+        "on_finish",
         "call_state",
-        "event",
-        "call",
         "adapter",
         "started",
         "sent",
         "drop_usage_chunk",
-        "secrets",
         "sse",
         "_state",
         "_splitter",
@@ -49,15 +52,12 @@ class ResponseMeter:
         "_keep",
     )
 
-    def __init__(self, guard: Guard, call_state: CallState, sent: float, headers: Any) -> None:
-        self.guard = guard
+    def __init__(self, on_finish: OnFinish, call_state: CallState, sent: float, headers: Any) -> None:
+        self.on_finish = on_finish
         self.call_state = call_state
-        self.event = call_state.event
-        self.call = call_state.call
         self.adapter = call_state.adapter
         self.started = call_state.started
         self.sent = sent
-        self.secrets = call_state.secrets
         drop_usage_chunk = call_state.drop_usage_chunk
         content_type = encoding = None
         for key, value in headers.raw:  # one pass: Headers.get normalises on every lookup
@@ -133,79 +133,59 @@ class ResponseMeter:
             self._ttft = time.perf_counter()
         return drop
 
-    def finish(self, completed_read: bool) -> None:
+    def finish(self, completed_read: bool, from_finalizer: bool = False) -> None:
         """Called once when the response is closed (read to the end, or abandoned)."""
         if self._done:
             return
         self._done = True
         now = time.perf_counter()
-        event = self.event
-        event.model_ms = (now - self.sent) * 1000
-        event.total_ms = (now - self.started) * 1000
-        if self._ttft is not None:
-            event.ttft_ms = (self._ttft - self.started) * 1000
-        status = event.http_status or 200
+        reading = MeterReading(
+            completed_read,
+            model_ms=(now - self.sent) * 1000,
+            total_ms=(now - self.started) * 1000,
+            ttft_ms=None if self._ttft is None else (self._ttft - self.started) * 1000,
+        )
         if self._splitter is not None:
-            self._finish_stream(completed_read)
+            self._read_stream(reading)
         else:
-            self._finish_body(status, completed_read)
-        self.guard.complete(self.call_state)
+            self._read_body(reading, self.call_state.event.http_status or 200)
+        self.on_finish(self.call_state, reading, from_finalizer)
 
-    def _finish_body(self, status: int, completed_read: bool) -> None:
-        event = self.event
+    def _read_body(self, reading: MeterReading, status: int) -> None:
         body = b"".join(self._chunks)
         if self._decoder is not None:
             body = self._decoded(body) or b""
         if status >= 400:
-            event.status = "error"
-            event.error_type = event.error_type or f"http_{status}"
-            event.error_message = self.guard.scrub(self.adapter.error_message(body), self.secrets)
+            reading.error_type = f"http_{status}"
+            reading.error_text = self.adapter.error_message(body)
             return
-        usage, model = self.adapter.parse_response(body)
-        if model:
-            event.model = model
-        if self._keep and completed_read and usage is not None:
-            self.call_state.body = body
-        if usage is None:
-            if not completed_read:
-                event.status = "incomplete"
+        reading.usage, reading.model = self.adapter.parse_response(body)
+        if self._keep and reading.completed_read and reading.usage is not None:
+            reading.body = body
+        if reading.usage is None:
+            if not reading.completed_read:
+                reading.ended_early = True
             else:
-                event.error_message = "llmguard: the response carried no usage; tokens are estimated"
-            self.guard.estimate_usage(event, self.call, output_tokens=0)
-            return
-        self._apply(usage)
+                reading.note = "llmguard: the response carried no usage; tokens are estimated"
 
-    def _finish_stream(self, completed_read: bool) -> None:
-        state, event = self._state, self.event
-        if state.model:
-            event.model = state.model
+    def _read_stream(self, reading: MeterReading) -> None:
+        state = self._state
+        reading.stream = True
+        reading.model = state.model
         if state.error:
-            event.status = "error"
-            event.error_type = event.error_type or "stream_error"
-            event.error_message = self.guard.scrub(state.error, self.secrets)
+            reading.error_type, reading.error_text = "stream_error", state.error
         if not state.complete:
-            if event.status == "ok":
-                event.status = "incomplete"
-            event.error_message = event.error_message or (
+            reading.ended_early = True
+            reading.note = (
                 "llmguard: the stream ended before its final event"
-                if completed_read
+                if reading.completed_read
                 else "llmguard: the stream was closed before its final event"
             )
         if self._keep and state.complete:  # the SDK stops reading at the final event; that is complete
-            self.call_state.body = b"".join(self._chunks)
-            self.call_state.content_type = "text/event-stream; charset=utf-8"
+            reading.body = b"".join(self._chunks)
+            reading.content_type = "text/event-stream; charset=utf-8"
         if state.saw_usage and (state.complete or state.usage.output_tokens):
-            self._apply(state.usage)
-            if not state.complete:
-                event.tokens_approximate = True
+            reading.usage = state.usage
+            reading.approximate = not state.complete
         else:
-            self.guard.estimate_usage(event, self.call, output_tokens=state.content_events)
-
-    def _apply(self, usage: Usage) -> None:
-        event = self.event
-        event.input_tokens = usage.input_tokens
-        event.cached_input_tokens = usage.cached_input_tokens
-        event.cache_write_tokens = usage.cache_write_tokens
-        event.output_tokens = usage.output_tokens
-        event.reasoning_tokens = usage.reasoning_tokens
-        event.cost_usd = self.guard.cost(event, usage)
+            reading.estimated_output_tokens = state.content_events

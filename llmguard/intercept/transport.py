@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import importlib
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from llmguard.intercept import collecting
 from llmguard.intercept.meter import ResponseMeter
-from llmguard.pipeline.guard import Guard, adapter_for
+from llmguard.providers import adapter_for
+
+if TYPE_CHECKING:  # the guard is handed in by attach(): the seam never imports the pipeline
+    from llmguard.pipeline.guard import Guard
 
 _DROP_WHEN_REWRITTEN = ("content-encoding", "content-length", "transfer-encoding")
 _state_lock = threading.Lock()
@@ -26,7 +30,11 @@ def active_guard() -> Guard | None:
 
 
 def _make_classes(lib: Any) -> tuple[type, type, type, type]:
-    """Transport and stream wrappers built on this library's own base classes (its asserts check them)."""
+    """Transport and stream wrappers built on this library's own base classes (its asserts check them).
+
+    Long (~120 lines) on purpose: the four classes must subclass `lib`'s own bases, known only when
+    a library is patched, so they are defined here, together, once per library.
+    """
 
     class MeteredStream(lib.SyncByteStream):
         def __init__(self, inner: Any, meter: ResponseMeter) -> None:
@@ -50,12 +58,12 @@ def _make_classes(lib: Any) -> tuple[type, type, type, type]:
                 closer = getattr(self._inner, "close", None)
                 if closer is not None:
                     closer()
-            finally:
-                self._meter.finish(self._completed)
+            finally:  # closed by the garbage collector (a cycle): handed over, settled elsewhere
+                self._meter.finish(self._completed, from_finalizer=collecting.in_collection())
 
         def __del__(self) -> None:  # a stream the user dropped without closing is still recorded
             try:
-                self._meter.finish(self._completed)
+                self._meter.finish(self._completed, from_finalizer=True)  # handed over, settled elsewhere
             except Exception:
                 pass
 
@@ -81,12 +89,12 @@ def _make_classes(lib: Any) -> tuple[type, type, type, type]:
                 closer = getattr(self._inner, "aclose", None)
                 if closer is not None:
                     await closer()
-            finally:
-                self._meter.finish(self._completed)
+            finally:  # closed by the garbage collector (a cycle): handed over, settled elsewhere
+                self._meter.finish(self._completed, from_finalizer=collecting.in_collection())
 
         def __del__(self) -> None:
             try:
-                self._meter.finish(self._completed)
+                self._meter.finish(self._completed, from_finalizer=True)  # handed over, settled elsewhere
             except Exception:
                 pass
 
@@ -191,6 +199,7 @@ def attach(guard: Guard) -> list[str]:
     with _state_lock:
         wrapped = [name for name in ("httpx2", "httpx") if _patch(name)]
         _active = guard
+        collecting.watch()
     return wrapped
 
 
@@ -199,6 +208,7 @@ def detach() -> None:
     global _active
     with _state_lock:
         _active = None
+        collecting.unwatch()
         for lib, sync_original, async_original in _patched.values():
             lib.Client._transport_for_url = sync_original
             lib.AsyncClient._transport_for_url = async_original

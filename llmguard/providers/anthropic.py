@@ -6,8 +6,32 @@ import json
 from typing import Any
 
 from llmguard.providers.base import CallRequest, StreamState, Usage, request_object
+from llmguard.providers.base import noted_error_body as noted_error_body  # ProviderAdapter: the shape both share
+from llmguard.types import RateLimitInfo
 
 NAME = "anthropic"
+SDK_MODULE = "anthropic"
+
+
+def endpoint_from_path(path: str) -> str:
+    return path.rsplit("/v1/", 1)[-1].replace("/", ".")
+
+
+def output_bound_changes(call: CallRequest, max_tokens: int) -> dict[str, Any]:
+    return {"max_tokens": max_tokens} if call.endpoint == "messages" else {}
+
+
+def usage_option_changes(call: CallRequest) -> dict[str, Any]:
+    return {}  # Anthropic streams always carry usage
+
+
+def is_out_of_quota(body: bytes) -> bool:
+    return False  # Anthropic says so with a 400/403, never a 429
+
+
+def refusal_error_type(kind: str) -> str:
+    """The SDK maps an error type to its exception class: a refusal reads as a rate limit."""
+    return "rate_limit_error"
 
 
 def parse_request(path: str, body: bytes) -> CallRequest | None:
@@ -187,9 +211,8 @@ def _seconds_until(stamp: str | None) -> float | None:
     return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
 
 
-def rate_limit_info(headers: Any) -> Any:
+def rate_limit_info(headers: Any) -> RateLimitInfo | None:
     """`anthropic-ratelimit-*` headers as a RateLimitInfo (tokens = the combined token bucket)."""
-    from llmguard.policies.limiter import RateLimitInfo
     from llmguard.providers.openai import prefixed_headers
 
     found = prefixed_headers(headers, b"anthropic-ratelimit-")

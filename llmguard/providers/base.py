@@ -1,64 +1,20 @@
-"""The provider-neutral shapes the guard works with."""
+"""Helpers shared by the wire-format adapters; the records themselves live in llmguard.types."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
+from llmguard.types import CallRequest, ProviderParseError, StreamState, Usage
 
-@dataclass(slots=True)
-class CallRequest:
-    """What a request asks for, parsed from its bytes by a provider adapter."""
-
-    provider: str  # "openai" | "anthropic"
-    endpoint: str  # "chat.completions" | "embeddings" | "messages" | "responses" | "completions"
-    model: str
-    body: dict[str, Any]
-    stream: bool = False
-    max_tokens: int | None = None
-    max_tokens_field: str | None = None  # the body field that carries the output bound
-    temperature: float | None = None
-    n: int = 1
-    seed: int | None = None
-
-
-@dataclass(slots=True)
-class Usage:
-    """Token usage as the provider bills it. `input_tokens` includes cached and cache-write tokens."""
-
-    input_tokens: int = 0
-    cached_input_tokens: int = 0
-    cache_write_tokens: int = 0  # every prompt-cache write, whatever its lifetime
-    output_tokens: int = 0
-    reasoning_tokens: int = 0
-    cache_write_1h_tokens: int = 0  # the part of cache_write_tokens kept for an hour (priced higher)
-
-    def __add__(self, other: Usage) -> Usage:
-        return Usage(
-            self.input_tokens + other.input_tokens,
-            self.cached_input_tokens + other.cached_input_tokens,
-            self.cache_write_tokens + other.cache_write_tokens,
-            self.output_tokens + other.output_tokens,
-            self.reasoning_tokens + other.reasoning_tokens,
-            self.cache_write_1h_tokens + other.cache_write_1h_tokens,
-        )
-
-
-@dataclass(slots=True)
-class StreamState:
-    """What a stream has told us so far; filled event by event by an adapter."""
-
-    usage: Usage = field(default_factory=Usage)
-    model: str | None = None
-    complete: bool = False
-    saw_usage: bool = False
-    events: int = 0
-    content_events: int = 0  # events that carried generated output (time to first token)
-    error: str | None = None
-
-
-class ProviderParseError(ValueError):
-    """A request or response body the adapter cannot read."""
+__all__ = [
+    "CallRequest",
+    "ProviderParseError",
+    "StreamState",
+    "Usage",
+    "json_body",
+    "noted_error_body",
+    "request_object",
+]
 
 
 def request_object(body: bytes) -> dict[str, Any]:
@@ -74,3 +30,26 @@ def request_object(body: bytes) -> dict[str, Any]:
     if not isinstance(data.get("model"), str):
         raise ProviderParseError("request has no model")
     return data
+
+
+def json_body(data: dict[str, Any]) -> bytes:
+    """Compact JSON, as the SDKs send it."""
+    import json
+
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def noted_error_body(body: bytes, note: str) -> bytes:
+    """`note` put before `error.message` (the OpenAI and Anthropic error shapes both have one)."""
+    import json
+
+    try:
+        data = json.loads(body)
+    except ValueError:
+        data = None
+    error = data.get("error") if isinstance(data, dict) else None
+    if isinstance(error, dict) and isinstance(error.get("message"), str):
+        error["message"] = f"{note}. The provider said: {error['message']}"
+        return json_body(data)
+    text = body.decode("utf-8", "replace")
+    return json_body({"error": {"message": f"{note}. The provider said: {text}", "type": "llmguard_retry_budget"}})

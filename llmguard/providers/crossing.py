@@ -4,7 +4,7 @@ back in the shape of the caller's SDK.
 `fallbacks={"gpt-4o-mini": ["claude-3-5-haiku-latest"]}` sends the OpenAI chat request to
 Anthropic's Messages API when gpt-4o-mini cannot answer, and the caller's `openai` client gets a
 `chat.completion` (or its chunks) as if OpenAI had answered; the ledger records the Anthropic call
-as it was billed. The wire work is `providers/translate.py`; this module adds where the other
+as it was billed. The wire work is `providers/translate/`; this module adds where the other
 provider is and with which key: the same environment variables its own SDK reads
 (`ANTHROPIC_API_KEY` / `ANTHROPIC_BASE_URL`, `OPENAI_API_KEY` / `OPENAI_BASE_URL`).
 
@@ -23,8 +23,8 @@ from typing import Any
 from llmguard.providers import anthropic as anthropic_adapter
 from llmguard.providers import openai as openai_adapter
 from llmguard.providers import translate
-from llmguard.providers.base import CallRequest
 from llmguard.providers.translate import TranslationError
+from llmguard.types import CallRequest
 
 ANTHROPIC_VERSION = "2023-06-01"
 _WHERE = {  # provider -> (key variable, base URL variable, default base URL)

@@ -7,8 +7,11 @@ import re
 from typing import Any
 
 from llmguard.providers.base import CallRequest, StreamState, Usage, request_object
+from llmguard.providers.base import noted_error_body as noted_error_body  # ProviderAdapter: the shape both share
+from llmguard.types import RateLimitInfo
 
 NAME = "openai"
+SDK_MODULE = "openai"
 # A chunk that carries generated text: chat deltas, legacy completions, Responses API text deltas.
 _CONTENT = re.compile(r'"(?:content|text|delta)":\s*"[^"]')
 _ENDPOINTS = (
@@ -31,6 +34,40 @@ def endpoint_for_path(path: str) -> str | None:
         if path.endswith(suffix):
             return endpoint
     return None
+
+
+def endpoint_from_path(path: str) -> str:
+    """`/v1/chat/completions` -> `chat.completions` (for a request whose body could not be read)."""
+    return path.rsplit("/v1/", 1)[-1].replace("/", ".")
+
+
+# the field a default bound goes in: the current one of each endpoint (max_tokens is deprecated in chat)
+_BOUND_FIELD = {
+    "responses": "max_output_tokens",
+    "chat.completions": "max_completion_tokens",
+    "completions": "max_tokens",
+}
+
+
+def output_bound_changes(call: CallRequest, max_tokens: int) -> dict[str, Any]:
+    field = _BOUND_FIELD.get(call.endpoint)
+    return {} if field is None else {field: max_tokens}
+
+
+def usage_option_changes(call: CallRequest) -> dict[str, Any]:
+    """A chat stream reports its usage only when asked: ask (the meter drops the extra chunk)."""
+    if not wants_usage_injection(call):
+        return {}
+    return {"stream_options": {**(call.body.get("stream_options") or {}), "include_usage": True}}
+
+
+def is_out_of_quota(body: bytes) -> bool:
+    """OpenAI answers a spent account with 429 `insufficient_quota`."""
+    return b"insufficient_quota" in body
+
+
+def refusal_error_type(kind: str) -> str:
+    return f"llmguard_{kind}"
 
 
 def parse_request(path: str, body: bytes) -> CallRequest | None:
@@ -285,9 +322,8 @@ def _int(value: str | None) -> int | None:
         return None
 
 
-def rate_limit_info(headers: Any) -> Any:
+def rate_limit_info(headers: Any) -> RateLimitInfo | None:
     """`x-ratelimit-*` headers as a RateLimitInfo, or None when there are none."""
-    from llmguard.policies.limiter import RateLimitInfo
 
     found = prefixed_headers(headers, b"x-ratelimit-")
     if not found:

@@ -1,0 +1,117 @@
+"""The cache stage of a call: a stored answer, the identical call in flight here or in another
+process, a stale answer when the provider is down."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Generator
+from typing import Any
+
+from llmguard.pipeline.parts import GuardParts
+from llmguard.pipeline.steps import CallState, Sleep, WaitFlight
+from llmguard.types import CallRequest
+
+
+def replace_body(call: CallRequest, body: dict[str, Any]) -> CallRequest:
+    return dataclasses.replace(call, body=body, model=body.get("model", call.model))
+
+
+class CacheStep(GuardParts):
+    """Answers from the cache, and the in-flight bookkeeping of the call that leads."""
+
+    def _cache_stage(
+        self,
+        state: CallState,
+        call: CallRequest,
+        body_changes: dict[str, Any],
+        tags: dict[str, Any],
+        mode: str,
+        lib: Any,
+    ) -> Generator[Any, Any, tuple[Any, None] | None]:
+        """Serve a stored answer, or wait for the identical call already running, or lead this one."""
+        from llmguard.cache.inflight import GONE, HIT, FollowerPoll
+        from llmguard.cache.store import reads, writes
+
+        layer = self.cache_layer
+        assert layer is not None
+        answer_changes = {k: v for k, v in body_changes.items() if k != "stream_options"}
+        keyed = call if not answer_changes else replace_body(call, {**call.body, **answer_changes})
+        key = layer.key_for(keyed, state.endpoint_url, tags, mode)
+        if key is None:
+            return None
+        state.lookup_key = key
+        if reads(mode):
+            hit = layer.lookup(key)
+            if hit is not None:
+                return self._serve_cached(state, hit, lib, "hit")
+        if not writes(mode):
+            return None
+        state.cache_key = key
+        if not reads(mode):  # write / refresh: send, then store what comes back
+            return None
+        claim = layer.flights.claim(key)
+        if not claim.is_leader:
+            outcome = yield WaitFlight(claim, self.settings.dedup_wait_s)
+            if outcome.ok:
+                state.cache_key = None
+                return self._serve_cached(state, outcome.response, lib, "dedup")
+            return None  # the leader failed or took too long: send our own (and store it)
+        state.claim = claim
+        hit = layer.lookup(key, count=False)  # the previous leader may have stored it since our first look
+        if hit is not None:
+            claim.finish(hit)
+            state.claim = state.cache_key = None
+            return self._serve_cached(state, hit, lib, "hit")
+        if layer.lead_across_processes(key):
+            state.led_across = True
+            return None
+        poll = FollowerPoll(time.monotonic() + self.settings.dedup_wait_s)
+        while True:  # another process is sending this call: wait for its answer in the cache
+            delay = poll.next_delay()
+            if delay is None:
+                return None
+            yield Sleep(delay)
+            seen = layer.poll(key)
+            if seen.state == HIT:
+                claim.finish(seen.response)
+                state.claim = state.cache_key = None
+                return self._serve_cached(state, seen.response, lib, "dedup")
+            if seen.state == GONE:
+                state.led_across = layer.lead_across_processes(key)
+                return None
+
+    def _serve_cached(self, state: CallState, hit: Any, lib: Any, how: str) -> tuple[Any, None]:
+        """Answer from the cache (a hit, a deduplicated flight, or a stale answer): free, recorded."""
+        event = state.event
+        event.decision = "cache"
+        event.cache_hit = how in ("hit", "stale")
+        event.dedup_hit = how == "dedup"
+        event.stale = how == "stale"
+        event.model = hit.model or event.model
+        event.cost_usd = 0.0
+        event.saved_usd = hit.cost_usd
+        event.total_ms = (time.perf_counter() - state.started) * 1000
+        if event.cache_hit and self.cache_layer is not None:
+            self.cache_layer.counted_hit(hit.cost_usd)
+        self._release(state)
+        self._write_row(state)
+        headers = [*hit.headers, ("x-should-retry", "false"), ("llmguard-cache", how)]
+        return lib.Response(hit.status, headers=headers, content=hit.body), None
+
+    def _stale_answer(self, state: CallState, lib: Any, failure: str) -> tuple[Any, None] | None:
+        """Retries and fallbacks are spent: an expired cached answer beats an error, if allowed."""
+        if not self.settings.serve_stale or state.lookup_key is None or self.cache_layer is None:
+            return None
+        stale = self.cache_layer.stale(state.lookup_key)
+        if stale is None:
+            return None
+        self._end_flight(state)
+        state.event.error_message = f"llmguard: the provider failed ({failure}); served a stale cached answer"
+        return self._serve_cached(state, stale, lib, "stale")
+
+    def _end_flight(self, state: CallState, error: BaseException | None = None) -> None:
+        if state.cache_key is not None and self.cache_layer is not None:
+            self.cache_layer.failed(state.cache_key, state.claim, state.led_across, error)
+        state.cache_key = state.claim = None
+        state.led_across = False
