@@ -43,22 +43,31 @@ def writes(mode: str) -> bool:
     return mode in _WRITES
 
 
+def is_deterministic(call: CallRequest) -> bool:
+    """An answer the same request always gets: embeddings, or one choice at temperature 0 or a seed."""
+    if call.endpoint == "embeddings":
+        return True
+    return call.n == 1 and (call.temperature == 0 or call.seed is not None)
+
+
+def is_sampled_draw(call: CallRequest) -> bool:
+    """One sampled answer (temperature > 0 or unset, no seed): kept only by `cache_sampled` or replay."""
+    return call.endpoint != "embeddings" and call.n == 1 and not is_deterministic(call)
+
+
 def is_cacheable(call: CallRequest, mode: str, cache_sampled: bool) -> bool:
     """Whether the cache may take part in this call at all.
 
     Only deterministic work by default: an answer sampled at temperature > 0 without a seed is one
     draw among many, and replaying it would silently turn variety into repetition. Embeddings are
-    deterministic. A user who wants sampled answers frozen (notebook re-runs) opts in.
+    deterministic. A user who wants sampled answers frozen opts in (notebook kernels replay them
+    under keys of their own: `replay.py`).
     """
     if check_mode(mode) == "off":
         return False
-    if call.endpoint == "embeddings":
+    if is_deterministic(call):
         return True
-    if call.n != 1:
-        return False
-    if call.temperature == 0 or call.seed is not None:
-        return True
-    return cache_sampled
+    return cache_sampled and is_sampled_draw(call)
 
 
 # ---- the key -------------------------------------------------------------------------------

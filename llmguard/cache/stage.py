@@ -3,7 +3,12 @@
 Composes the response cache, the in-process flight registry and the cross-process markers behind
 the few calls the pipeline makes. Writes that nobody waits for (storing an answer, releasing a
 marker, counting hits and misses) go to one background thread in order, so a miss costs the caller
-a key and a lookup, not a disk write; `flush()` waits for them (tests, uninstall).
+a key and a lookup, not a disk write; `flush()` waits for them and writes the counters (tests,
+uninstall, and once at exit for every layer still open, so `llmguard cache stats` counts a kernel
+that ends without `uninstall()`).
+
+Keys: a request's key names where its answer comes from (`origin.py`: the URL, or a simulator's
+identity); in a notebook kernel a sampled call gets a key of its own draw (`replay.py`).
 """
 
 from __future__ import annotations
@@ -13,15 +18,26 @@ import queue
 import threading
 import weakref
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from llmguard.cache.inflight import CrossProcessInflight, InflightRegistry, poll_leader
-from llmguard.cache.key import cache_key, check_mode, is_cacheable
+from llmguard.cache.key import cache_key, check_mode, is_cacheable, is_sampled_draw
+from llmguard.cache.origin import answer_origin
+from llmguard.cache.replay import SampleOrdinals, in_notebook_kernel, replay_key
 from llmguard.cache.store import CachedResponse, ResponseCache, cache_dir
 from llmguard.types import CallRequest
 
 _COUNT_BATCH = 50
+
+
+@dataclass(frozen=True, slots=True)
+class CallKey:
+    """A call's cache key, and whether its answer is a sampled draw (served, it is a replay)."""
+
+    key: str
+    sampled: bool
 
 
 class CacheLayer:
@@ -38,6 +54,10 @@ class CacheLayer:
         self.flights = InflightRegistry()
         self.across = CrossProcessInflight(Path(home) / "inflight")
         self.cache_sampled = cache_sampled
+        # In a notebook kernel sampled calls are replayed, each draw under its own key (replay.py);
+        # a script keeps them uncached unless cache_sampled. The demo turns it on for itself.
+        self.replay_sampled = in_notebook_kernel()
+        self.ordinals = SampleOrdinals()
         self.key_tags = tuple(key_tags)
         self.lead_ttl_s = lead_ttl_s
         # Answers handed to the writer but not yet on disk: a re-ask right away must still hit.
@@ -47,13 +67,27 @@ class CacheLayer:
         self._pending = 0
         self._idle = threading.Condition()
         self._worker: threading.Thread | None = None
+        _live.add(self)  # at exit its answers reach the disk and its counters are written
 
     # ---- the pipeline's questions --------------------------------------------------------
+    def call_key(self, call: CallRequest, url: str, tags: Mapping[str, Any], mode: str) -> CallKey | None:
+        """The key of a call this layer may serve or store under `mode` (sent to `url`), else None.
+
+        A sampled draw replayed in a notebook counts as asked: call it once per call.
+        """
+        if is_cacheable(call, check_mode(mode), self.cache_sampled):
+            return CallKey(cache_key(call, answer_origin(url), tags, self.key_tags), is_sampled_draw(call))
+        if not (self.replay_sampled and mode != "off" and is_sampled_draw(call)):
+            return None
+        base = cache_key(call, answer_origin(url), tags, self.key_tags)
+        notebook = tags.get("notebook")
+        ordinal = self.ordinals.next((notebook, tags.get("cell")), base)
+        return CallKey(replay_key(base, notebook, ordinal), True)
+
     def key_for(self, call: CallRequest, base_url: str, tags: Mapping[str, Any], mode: str) -> str | None:
         """The cache key of a call this layer may serve or store under `mode`, else None."""
-        if not is_cacheable(call, check_mode(mode), self.cache_sampled):
-            return None
-        return cache_key(call, base_url, tags, self.key_tags)
+        found = self.call_key(call, base_url, tags, mode)
+        return None if found is None else found.key
 
     def lookup(self, key: str, count: bool = True) -> CachedResponse | None:
         hit = self._recent.get(key) or self.cache.get(key)
@@ -120,7 +154,6 @@ class CacheLayer:
             if self._worker is None:
                 self._worker = threading.Thread(target=self._run, name="llmguard-cache-writer", daemon=True)
                 self._worker.start()
-                _live.add(self)  # a leader's answer must reach the disk before the process ends
         self._jobs.put(job)
 
     def _run(self) -> None:
@@ -139,10 +172,14 @@ class CacheLayer:
                         self._idle.notify_all()
 
     def flush(self, timeout: float = 10.0) -> None:
-        if self._counts[0] or self._counts[1]:
-            self._later(self._write_counts)
+        """Wait for the writes handed to the writer thread, then write the counters here.
+
+        Here, not on the writer: at exit no thread may be started, and a layer that only ever
+        served hits has none.
+        """
         with self._idle:
             self._idle.wait_for(lambda: self._pending == 0, timeout)
+        self._write_counts()
 
     def close(self) -> None:
         self.flush()
@@ -155,8 +192,8 @@ class CacheLayer:
         self.across.close()
 
 
-# Layers with a writer thread; flushed once at exit by one callback (a callback per layer would
-# keep every replaced layer alive and add one more at each install()).
+# Open layers; flushed once at exit by one callback (a callback per layer would keep every
+# replaced layer alive and add one more at each install()).
 _live: weakref.WeakSet[CacheLayer] = weakref.WeakSet()
 
 

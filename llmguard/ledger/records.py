@@ -53,7 +53,7 @@ class CallEvent:
     notebook: str | None = None
     cell: int | None = None
     priority: str = "interactive"
-    decision: str = "process"  # process | queue | fallback | reject | cache
+    decision: str = "process"  # process | queue | fallback | reject | cache | replay (a sampled draw replayed)
     status: str = "ok"  # ok | error | refused | incomplete
     http_status: int | None = None
     error_type: str | None = None

@@ -1,5 +1,8 @@
 """The cache stage of a call: a stored answer, the identical call in flight here or in another
-process, a stale answer when the provider is down."""
+process, a stale answer when the provider is down.
+
+A sampled answer served from the cache (a notebook replay, or `cache_sampled`) is recorded with
+`decision="replay"` and `cache_hit=1`; a deterministic one with `decision="cache"`."""
 
 from __future__ import annotations
 
@@ -37,14 +40,16 @@ class CacheStep(GuardParts):
         assert layer is not None
         answer_changes = {k: v for k, v in body_changes.items() if k != "stream_options"}
         keyed = call if not answer_changes else replace_body(call, {**call.body, **answer_changes})
-        key = layer.key_for(keyed, state.endpoint_url, tags, mode)
-        if key is None:
+        found = layer.call_key(keyed, state.endpoint_url, tags, mode)
+        if found is None:
             return None
+        key = found.key
         state.lookup_key = key
+        hit_how = "replay" if found.sampled else "hit"
         if reads(mode):
             hit = layer.lookup(key)
             if hit is not None:
-                return self._serve_cached(state, hit, lib, "hit")
+                return self._serve_cached(state, hit, lib, hit_how)
         if not writes(mode):
             return None
         state.cache_key = key
@@ -62,7 +67,7 @@ class CacheStep(GuardParts):
         if hit is not None:
             claim.finish(hit)
             state.claim = state.cache_key = None
-            return self._serve_cached(state, hit, lib, "hit")
+            return self._serve_cached(state, hit, lib, hit_how)
         if layer.lead_across_processes(key):
             state.led_across = True
             return None
@@ -82,10 +87,10 @@ class CacheStep(GuardParts):
                 return None
 
     def _serve_cached(self, state: CallState, hit: Any, lib: Any, how: str) -> tuple[Any, None]:
-        """Answer from the cache (a hit, a deduplicated flight, or a stale answer): free, recorded."""
+        """Answer from the cache (a hit, a replayed sample, a deduplicated flight, or a stale answer)."""
         event = state.event
-        event.decision = "cache"
-        event.cache_hit = how in ("hit", "stale")
+        event.decision = "replay" if how == "replay" else "cache"
+        event.cache_hit = how in ("hit", "replay", "stale")
         event.dedup_hit = how == "dedup"
         event.stale = how == "stale"
         event.model = hit.model or event.model

@@ -83,6 +83,7 @@ class CallFlow(GuardParts):
             apply_tags(event, tags)
         secrets = request.headers  # scrubbed against lazily, only if an error message is recorded
         state = CallState(call=call, adapter=adapter, event=event, started=started, secrets=secrets, caller=adapter)
+        state.raw_body = body
         # the whole URL keys the cache: path-routed gateways, Azure deployments and proxied accounts
         # share a host but not their answers
         state.endpoint_url = f"{event.base_url}{url.raw_path.decode('ascii', 'replace')}"

@@ -94,6 +94,8 @@ class Outcomes(GuardParts):
             event.cost_usd = 0.0
             self._write_row(state)
             error = sdk_error(state.caller, TimeoutError(message), None)
+            # the Anthropic SDK retries a timeout by itself: its retry of this body fails fast, no new row
+            _spent.set((hashlib.blake2b(state.raw_body, digest_size=16).digest(), error))
             raise error
         event.status, event.decision, event.error_type, event.error_message = (
             "refused",

@@ -85,6 +85,7 @@ class CallState:
     steps: tuple[Any, ...] = ()  # the open step() frames around this call
     retry_refusal: str | None = None  # why a retry was not made, told to the user with the error
     sent: bool = False  # a request of this call reached the provider, which may bill it
+    raw_body: bytes = b""  # the request as sent: the SDK's own retry of a refused call is recognised by it
     closed: bool = False  # the call's row is written and its holds released: never twice
 
 

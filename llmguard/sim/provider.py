@@ -14,6 +14,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+from llmguard.sim import announce
 from llmguard.sim.anthropic.routes import AnthropicRoutes
 from llmguard.sim.buckets import RateLimiter
 from llmguard.sim.control import ControlRoutes, not_found
@@ -75,13 +76,24 @@ class SimProvider:
                 on_connection=self._stats.connected,
             )
             self._server.start()
+            self._announce()
         return self
 
     def stop(self) -> None:
         """Idempotent; returns promptly even with hung or streaming requests in flight."""
         server, self._server = self._server, None
         if server is not None:
+            announce.withdraw(server.port)
             server.stop()
+
+    @property
+    def identity(self) -> str:
+        """What decides this simulator's answers besides the request (not its port): see `announce.py`."""
+        return announce.identity(self._core.seed, self._core.default_max_tokens)
+
+    def _announce(self) -> None:
+        if self._server is not None:
+            announce.announce(self._server.port, self.identity)
 
     def __enter__(self) -> SimProvider:
         return self.start()
@@ -171,6 +183,7 @@ class SimProvider:
             core.per_token_ms = float(per_token_ms)
         if default_max_tokens is not _UNSET:
             core.default_max_tokens = int(default_max_tokens)
+            self._announce()  # its answers change with it: so does its identity
         if faults is not _UNSET:
             core.faults = FaultPlan(faults, core.seed)
         if any(v is not _UNSET for v in (rpm, tpm, window_s, limits)):
