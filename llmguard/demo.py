@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import math
 import random
 import warnings
 from pathlib import Path
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
     from anthropic.types import MessageParam
     from openai.types.chat import ChatCompletionMessageParam
     from rich.console import Console
+    from rich.progress import Progress, TaskID
 
     from llmguard.pipeline.guard import Guard
 
@@ -59,17 +61,21 @@ def _batch(calls: int, rng: random.Random) -> list[dict]:
 def run_demo(home: str | None = None, calls: int = 36) -> int:
     from rich.console import Console
 
-    from llmguard.sim import SimProvider
-
     console = Console()
     if importlib.util.find_spec("openai") is None:
         console.print("llmguard demo needs the openai SDK: pip install 'llmguard[openai]'")
         return 2
     rng = random.Random(7)
     plan = _batch(max(1, calls), rng)
+    _announce(console, len(plan))
+
+    from llmguard.sim import SimProvider
+
     with SimProvider(latency_ms=15, per_token_ms=0.2) as sim, warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         guard = llmguard.install(home=home) if home else llmguard.install()
+        if guard.cache_layer is not None:  # sampled calls, recorded as a notebook's are: a re-run is free
+            guard.cache_layer.replay_sampled = True
         try:
             _send(sim.base_url, plan, rng, console)
         finally:
@@ -78,30 +84,77 @@ def run_demo(home: str | None = None, calls: int = 36) -> int:
     return _show_result(console, guard, server_cost)
 
 
+def _announce(console: Console, calls: int) -> None:
+    """The first line, shown before the SDKs load (they take seconds to import)."""
+    anthropic = " and 6 through the anthropic SDK" if importlib.util.find_spec("anthropic") else ""
+    console.print(
+        f"llmguard demo: {calls} calls through the openai SDK{anthropic} to a simulated provider on "
+        "127.0.0.1 (no API key, nothing billed). Loading the SDKs...",
+        highlight=False,
+    )
+
+
+def _progress(console: Console) -> Progress:
+    """A bar with the calls done, what they cost so far and how many failed."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Column
+
+    def text(template: str) -> TextColumn:
+        return TextColumn(template, table_column=Column(no_wrap=True))
+
+    return Progress(
+        text("{task.description}"),
+        BarColumn(bar_width=None),
+        MofNCompleteColumn(table_column=Column(no_wrap=True)),
+        text("{task.fields[spent]}"),
+        text("{task.fields[failed]}"),
+        TimeElapsedColumn(table_column=Column(no_wrap=True)),
+        console=console,
+        transient=False,
+    )
+
+
+def _tick(progress: Progress, task: TaskID, advance: int = 1) -> None:
+    """Advance the bar and show this run's cost so far, its cache hits and failed calls (the guard's live counters)."""
+    from llmguard.money import usd
+
+    guard = llmguard.current()
+    seen = guard.metrics.snapshot() if guard is not None else {}
+    failed = f"{seen.get('errors', 0):,} errors"
+    if seen.get("refusals"):
+        failed += f", {seen['refusals']:,} refused"
+    spent = f"{usd(seen.get('cost_usd', 0.0))} spent"
+    if seen.get("cache_hits"):
+        spent += f", {seen['cache_hits']:,} cached"
+    progress.update(task, advance=advance, spent=spent, failed=failed)
+
+
 def _send(base_url: str, plan: list[dict], rng: random.Random, console: Console) -> None:
     """The batch through the openai SDK, then six calls through the anthropic SDK if it is installed."""
-    import openai
-    from rich.progress import Progress
+    with_claude = importlib.util.find_spec("anthropic") is not None
+    total = len(plan) + (6 if with_claude else 0)
+    with _progress(console) as progress:
+        task = progress.add_task("loading the SDKs", total=total, spent="", failed="")
+        _tick(progress, task, advance=0)
+        import openai
 
-    # timeout= bounds each attempt (the SDK default waits up to 600 s): copy it into real code too
-    client = openai.OpenAI(base_url=base_url + "/v1", api_key="sk-demo-not-a-real-key", timeout=60)
-    claude = None
-    if importlib.util.find_spec("anthropic") is not None:
-        import anthropic
+        # timeout= bounds each attempt (the SDK default waits up to 600 s): copy it into real code too
+        client = openai.OpenAI(base_url=base_url + "/v1", api_key="sk-demo-not-a-real-key", timeout=60)
+        claude = None
+        if with_claude:
+            import anthropic
 
-        claude = anthropic.Anthropic(base_url=base_url, api_key="sk-ant-demo-not-a-real-key", timeout=60)
-    total = len(plan) + (6 if claude else 0)
-    with Progress(console=console, transient=False) as progress:
-        task = progress.add_task("calls through llmguard", total=total)
+            claude = anthropic.Anthropic(base_url=base_url, api_key="sk-ant-demo-not-a-real-key", timeout=60)
+        progress.update(task, description="calls")
         for item in plan:
             with llmguard.tag(feature=item["kind"], tenant=rng.choice(["acme", "globex"])):
                 _ask_openai(client, item)
-            progress.advance(task)
+            _tick(progress, task)
         if claude is not None:
             for i in range(6):
                 with llmguard.tag(feature="assistant", tenant="acme"):
                     _ask_anthropic(claude, i)
-                progress.advance(task)
+                _tick(progress, task)
 
 
 def _ask_openai(client: openai.OpenAI, item: dict) -> None:
@@ -131,6 +184,7 @@ def _ask_anthropic(claude: anthropic.Anthropic, i: int) -> None:
 def _show_result(console: Console, guard: Guard, server_cost: float | None) -> int:
     """This run's cost by model from the ledger, next to what the simulated provider billed."""
     from llmguard.reporting import report
+    from llmguard.reporting.fit import Packed
 
     ledger = guard.ledger
     if ledger is None or ledger.error is not None:
@@ -141,6 +195,7 @@ def _show_result(console: Console, guard: Guard, server_cost: float | None) -> i
     console.print(report.to_table(rows, title="llmguard demo: cost by model (this run)"))
     ours = sum(r["cost_usd"] for r in rows)
     if server_cost is not None:
-        console.print(f"the provider billed ${server_cost:.6f}; the ledger says ${ours:.6f}")
-    console.print(f"ledger: {Path(ledger.path).resolve()}  (see it again: llmguard report --last-run)")
+        same = "the same" if math.isclose(server_cost, ours, rel_tol=1e-9, abs_tol=1e-12) else "not the same"
+        console.print(Packed([f"the provider billed ${server_cost:.6f};", f"the ledger says ${ours:.6f} ({same})"]))
+    console.print(Packed([f"ledger: {Path(ledger.path).resolve()}", "(see it again: llmguard report --last-run)"]))
     return 0

@@ -402,7 +402,7 @@ def test_jsonl_exports_the_seed_event_shape(ledger, capsys, tmp_path):
 
 
 def test_terminal_report_shows_alerts_tables_sparkline_and_drivers(ledger, capsys):
-    code, out, _ = cli(["--home", str(ledger.parent), "--by", "feature"], capsys)
+    code, out, _ = cli(["--home", str(ledger.parent), "--by", "feature", "--full"], capsys)
     assert code == 0
     assert out.index("alert") < out.index("cost by feature")  # alerts come first
     for title in ("per call and cache", "reliability", "latency ms", "top cost drivers", "spend per 4 h"):

@@ -75,7 +75,7 @@ def test_a_step_run_three_times_is_three_samples_whatever_ran_inside(fresh_sim, 
     data = json.loads(_cli(home, capsys, "--format", "json"))
     assert all(row["steps"] == {} for row in data["rows"])
     assert data["steps"]["fetch"]["p50_ms"] == median and data["steps"]["fetch"]["runs"] == 3
-    assert "step latency ms" in _cli(home, capsys) and "fetch" in _cli(home, capsys)
+    assert "step latency ms" in _cli(home, capsys, "--full") and "fetch" in _cli(home, capsys, "--full")
     page = _cli(home, capsys, "--format", "html")
     assert 'data-step="step: fetch"' in page
 
@@ -227,6 +227,6 @@ def test_an_old_ledger_without_a_steps_table_reports_without_a_step_section(home
     assert report.build_report(path, "model").steps == {}
     data = json.loads(_cli(home, capsys, "--format", "json"))
     assert data["steps"] == {} and data["rows"][0]["calls"] == 3
-    assert "step latency" not in _cli(home, capsys)
+    assert "step latency" not in _cli(home, capsys, "--full")
     assert "latency-by-step" in _cli(home, capsys, "--format", "html")
     assert "step: retrieval" not in _cli(home, capsys, "--format", "html")

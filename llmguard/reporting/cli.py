@@ -1,5 +1,5 @@
 """`llmguard report` and `llmguard check`: arguments, formats, exit codes (0 ok, 1 failed check, 2 usage
-or a ledger that cannot be read); the terminal tables are drawn by `terminal`.
+or a ledger that cannot be read); the terminal tables are drawn by `terminal` and `check_view`.
 
 cli.py wires them in: `add_report_arguments(parser)` + `run_report(args)`, and
 `add_check_arguments(parser)` + `run_check(args)`. The reporting modules are imported where they
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from llmguard.reporting.errors import ReportError
-from llmguard.reporting.terminal import alerts_panel, render_check, render_terminal, sparkline
+from llmguard.reporting.terminal import alerts_panel, render_terminal, sparkline
 
 if TYPE_CHECKING:
     from llmguard.reporting.filters import Filters
@@ -49,6 +49,12 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=FORMATS, default="table")
     parser.add_argument("--out", help="write to this file instead of stdout")
     parser.add_argument("--alerts", action="store_true", help="show only the alerts")
+    parser.add_argument(
+        "--full",
+        action="store_true",
+        help="table format: add per call and cache, reliability and latency by group, steps, spend over "
+        "time and the top cost drivers to the cost table (json, csv, html and jsonl always hold everything)",
+    )
     parser.add_argument(
         "--window", help="alerts: the window compared with the one before it when no --since is given (default 1h)"
     )
@@ -197,7 +203,7 @@ def _render(args: argparse.Namespace, out: Any, request: _Request) -> int:
     if args.format == "json":
         out.write(exports.to_json(rep.to_dict()) + "\n")
     else:
-        render_terminal(rep, _console(out), request.compared())
+        render_terminal(rep, _console(out), request.compared(), full=getattr(args, "full", False))
     return 0
 
 
@@ -238,6 +244,7 @@ def _console(out: Any) -> Any:
 def run_check(args: argparse.Namespace) -> int:
     from llmguard.config import ConfigError
     from llmguard.reporting import readiness
+    from llmguard.reporting.check_view import render_check
     from llmguard.reporting.exports import to_json
 
     path = Path(args.path)
