@@ -85,7 +85,7 @@ def test_load_ext_installs_the_guard_and_tags_calls_with_notebook_and_cell(ip, h
     assert row["cell"] == result.execution_count
     assert row["notebook"] == "/work/notes/demo.ipynb"
     # a terminal has no widget: the same information as one line after each cell that called a model
-    assert "llmguard · $0.0000" in captured.stdout and "1 calls" in captured.stdout
+    assert "llmguard · $0.0000" in captured.stdout and " · 1 call · " in captured.stdout
 
 
 def test_load_ext_keeps_a_guard_installed_in_code(ip, home):
@@ -263,8 +263,8 @@ def test_widget_in_a_terminal_is_a_one_line_summary(loaded):
     run(ip, call())
     _, captured = run(ip, "%llmguard widget")
     line = captured.stdout.strip()
-    assert line.startswith("llmguard · $0.0000") and "budget $0.0000" in line and "of $1.00" in line
-    assert "1 calls" in line and "p50" in line and "\n" not in line
+    assert line.startswith("llmguard · $0.0000132 spent · $0.0000132 of $1.00 budget used, since set · 1 call · ")
+    assert "p50" in line and "\n" not in line
 
 
 def test_report_shows_this_sessions_costs_with_a_chart(loaded):
@@ -523,3 +523,15 @@ def test_llmguard_cell_no_cache_and_errors(loaded, fresh_sim):
     assert "this cell: 0 calls" in shown(captured)
     result, captured = run(ip, "%%llmguard --priority urgent\npass")
     assert isinstance(error_of(result), UsageError) and "usage: %%llmguard" in shown(captured)
+
+
+def test_a_caught_cell_budget_refusal_is_not_counted_as_a_call(loaded, fresh_sim):
+    """Issue 14: the cell's summary counted a refused call (never sent) as a call."""
+    ip = loaded
+    bigger = call().replace("max_tokens=20", "max_tokens=150")
+    caught = "try:\n" + "".join("    " + line + "\n" for line in bigger.splitlines()) + "except Exception:\n    pass\n"
+    result, captured = run(ip, "%%llmguard --budget 0.0001\n" + bigger + caught)
+    assert error_of(result) is None
+    summary = [line for line in shown(captured).splitlines() if line.startswith("llmguard · this cell: ")]
+    assert len(summary) == 1 and summary[0].startswith("llmguard · this cell: 1 call · ")
+    assert "· 1 refused: llmguard: this cell's budget (%%llmguard --budget 0.0001) would be exceeded" in summary[0]

@@ -93,7 +93,11 @@ def build_parser() -> UsageParser:
         "--format", choices=FORMATS, default="markdown", help="how to show the answer (code: into a new cell below)"
     )
     parser.add_argument("--no-stream", action="store_true", help="wait for the whole answer instead of streaming it")
-    parser.add_argument("--no-cache", action="store_true", help="do not answer from (or store in) llmguard's cache")
+    caching = parser.add_mutually_exclusive_group()
+    caching.add_argument("--no-cache", action="store_true", help="do not answer from (or store in) llmguard's cache")
+    caching.add_argument(
+        "--fresh", action="store_true", help="draw a new answer and store it in place of the one replayed so far"
+    )
     parser.add_argument(
         "--dry-run", action="store_true", help="send nothing: show the prompt, its tokens and the worst-case cost"
     )
@@ -147,7 +151,7 @@ def run(ext: Any, line: str, cell: str) -> None:
     started = time.perf_counter()
     display = _StreamDisplay(args.format, terminal=getattr(ext.ip, "kernel", None) is None)
     try:
-        with llmguard.tag(**({"cache": "off"} if args.no_cache else {})):
+        with llmguard.tag(**_cache_tag(args)):
             ask = Ask(model, prompt, system, max_tokens, args.temperature, stream=not args.no_stream)
             text = (_anthropic if provider == "anthropic" else _openai)(client, ask, display)
     except Exception as exc:
@@ -172,6 +176,13 @@ def run(ext: Any, line: str, cell: str) -> None:
             raise UsageError(f"%%llm: --out {args.out!r} is not a variable name")
         ns[args.out] = value
     _footer(guard, before, model, time.perf_counter() - started, args)
+
+
+def _cache_tag(args: Any) -> dict[str, str]:
+    """`--no-cache` skips the cache; `--fresh` sends the call and replaces the stored answer."""
+    if args.no_cache:
+        return {"cache": "off"}
+    return {"cache": "refresh"} if args.fresh else {}
 
 
 class _StreamDisplay:

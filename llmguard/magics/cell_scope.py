@@ -4,19 +4,25 @@ The tags are `llmguard.tag(...)` context tags, so they apply to the calls the ce
 (threads it starts carry their own context: wrap their work in `llmguard.tag` too). `--budget`
 adds a budget scope for this cell only (`llmguard.context.push_budget_scope`): the call that would
 take the cell past it is refused with an `llmguard:` message, as the SDK's own error. When the
-cell finishes (or fails) one line sums up what its calls did (a diff of the guard's metrics, so
-calls of background threads running at the same time are counted too).
+cell finishes (or fails) one line sums up what its calls did, in the format of the per-cell
+footer (`cell_footer.usage_parts`), from a diff of the guard's session tally: calls of background
+threads running at the same time are counted too.
 """
 
 from __future__ import annotations
 
 import ast
+import dataclasses
+import time
 from typing import Any
 
 import llmguard
 from llmguard import context
-from llmguard.magics.output import count, note, usd
+from llmguard.ledger.metrics import Tally
+from llmguard.magics.cell_footer import usage_parts
+from llmguard.magics.output import note, usd
 from llmguard.magics.parsing import UsageParser, positive_float
+from llmguard.money import duration
 from llmguard.policies.budget import Scope
 
 
@@ -62,7 +68,8 @@ def run(ext: Any, line: str, cell: str) -> Any:
     if args.no_cache:
         tags["cache"] = "off"
     guard = llmguard.current()
-    before = guard.metrics.snapshot() if guard is not None else None
+    before = guard.metrics.totals() if guard is not None else None
+    started = time.perf_counter()
     scope = _cell_budget(args.budget) if args.budget else None
     token = context.push_budget_scope(scope) if scope is not None else None
     failed = True
@@ -75,7 +82,8 @@ def run(ext: Any, line: str, cell: str) -> Any:
         if token is not None:
             context.pop_budget_scope(token)
         if guard is not None and before is not None and not args.quiet:
-            _summary(guard.metrics.snapshot(), before, scope, failed)
+            used = guard.metrics.totals().minus(before)
+            _summary(used, time.perf_counter() - started, guard.metrics.last_refusal, scope, failed)
 
 
 def _cell_budget(limit: float) -> Scope:
@@ -103,23 +111,14 @@ def _execute(ip: Any, cell: str) -> Any:
     return None
 
 
-def _summary(after: dict[str, Any], before: dict[str, Any], scope: Scope | None, failed: bool) -> None:
-    calls = after["calls"] - before["calls"]
-    parts = [f"{calls} call{'s' if calls != 1 else ''}", usd(after["cost_usd"] - before["cost_usd"])]
-    tokens_in = after["input_tokens"] - before["input_tokens"]
-    tokens_out = after["output_tokens"] - before["output_tokens"]
-    parts.append(f"{count(tokens_in)} in / {count(tokens_out)} out tokens")
-    hits = after["cache_hits"] - before["cache_hits"]
-    if hits:
-        parts.append(f"{hits} from the cache ({usd(after['saved_usd'] - before['saved_usd'])} saved)")
-    for name, label in (("retries", "retries"), ("errors", "errors")):
-        delta = after[name] - before[name]
-        if delta:
-            parts.append(f"{delta} {label}")
+def _summary(used: Tally, seconds: float, last_refusal: str | None, scope: Scope | None, failed: bool) -> None:
+    """`llmguard · this cell: 1 call · $0.0000132 · 28 tokens · 0.4 s · cell budget $0.0000132 of $0.001`."""
+    # a refused call was never sent: it is counted as refused, not as a call
+    sent = dataclasses.replace(used, calls=used.calls - used.refusals)
+    parts = [*usage_parts(sent), duration(seconds)]
     if scope is not None:
         parts.append(f"cell budget {usd(scope.spent)} of {usd(scope.limit)}")
-    refused = after["refusals"] - before["refusals"]
-    if refused:
-        parts.append(f"{refused} refused: {after['last_refusal']}")
-    tone = "error" if refused or failed else "ok"
+    if used.refusals:
+        parts.append(f"{used.refusals:,} refused: {last_refusal}")
+    tone = "error" if used.refusals or failed else "ok"
     note("llmguard · this cell: " + " · ".join(parts), tone)

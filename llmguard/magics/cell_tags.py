@@ -8,6 +8,9 @@ IPython changed when it bumps `execution_count` (ipython/ipython#15088, late 202
 still hold the running cell's number during `pre_run_cell`, newer ones already hold the next one.
 So the offset is measured rather than assumed: from the cell that loads the extension, and again
 after every cell (`post_run_cell` knows the cell's real number); the version only seeds the guess.
+
+The tagger also drives the per-cell footer (`cell_footer.py`): it is the one part that knows
+where a numbered cell starts and ends, and which number its calls are tagged with.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 import llmguard
+from llmguard.magics.cell_footer import CellFooter
 from llmguard.magics.notebook_path import notebook_path
 
 
@@ -40,6 +44,7 @@ class CellTagger:
         self.notebook: str | None = None
         self.cell: int | None = number if isinstance(number, int) else None
         self._counter_at_pre: int | None = None
+        self.footer = CellFooter(ip)
 
     def start(self) -> None:
         self.notebook = notebook_path(self.ip.user_ns)
@@ -52,6 +57,7 @@ class CellTagger:
         self.cell = self.ip.execution_count - self.offset
         self.notebook = notebook_path(self.ip.user_ns)
         llmguard.set_session_tags(notebook=self.notebook, cell=self.cell)
+        self.footer.pre_run_cell(info, self.cell)
 
     def post_run_cell(self, result: Any) -> None:
         number = getattr(result, "execution_count", None)
@@ -60,6 +66,7 @@ class CellTagger:
         if self._counter_at_pre is not None and isinstance(number, int):
             self.offset = self._counter_at_pre - number
         self._counter_at_pre = None
+        self.footer.post_run_cell(result)
 
     def stop(self) -> None:
         llmguard.set_session_tags(notebook=None, cell=None)

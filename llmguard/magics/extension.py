@@ -2,9 +2,10 @@
 
 Loading installs the guard (settings from pyproject.toml `[tool.llmguard]` and `LLMGUARD_*`
 variables; a guard already installed by `llmguard.install()` is kept), registers the magics, the
-`pre_run_cell`/`post_run_cell` hooks (cell tags, lint on run, the terminal summary) and the AST
-transformer of lint `block` mode, and shows the live widget once. Unloading removes each of them,
-stops the widget's thread and uninstalls the guard, so `%reload_ext llmguard` starts clean.
+`pre_run_cell`/`post_run_cell` hooks (cell tags, lint on run, the terminal summary), the AST
+transformer of lint `block` mode and the handler that shows llmguard's refusals as a short box
+(`refusal_hook.py`), and shows the live widget once. Unloading removes each of them, stops the
+widget's thread and uninstalls the guard, so `%reload_ext llmguard` starts clean.
 """
 
 from __future__ import annotations
@@ -17,11 +18,13 @@ from IPython.core.magic import Magics, cell_magic, line_cell_magic, magics_class
 import llmguard
 from llmguard.magics import cell_llm, cell_scope
 from llmguard.magics import line as line_magic
+from llmguard.magics.after_cell import AfterCell
 from llmguard.magics.cell_llm import LLMDefaults
 from llmguard.magics.cell_tags import CellTagger
 from llmguard.magics.lint_on_run import LintOnRun
 from llmguard.magics.output import note
 from llmguard.magics.parsing import HelpShown
+from llmguard.magics.refusal_hook import RefusalHook
 
 _extension: Extension | None = None
 
@@ -39,10 +42,11 @@ class Extension:
         self.guard: Any = None
         self.tagger = CellTagger(ip)
         self.lint = LintOnRun(ip)
+        self.refusals = RefusalHook(ip)
+        self.after_cell = AfterCell()
         self.widget: Any = None  # SpendWidget, created when first shown
         self.llm_defaults = LLMDefaults.from_env()
         self._clients: dict[tuple[Any, ...], Any] = {}
-        self._version_at_pre = 0
         self.magics: LLMGuardMagics | None = None
 
     # ---- lifecycle ---------------------------------------------------------------------------
@@ -57,6 +61,7 @@ class Extension:
         events.register("pre_run_cell", self.pre_run_cell)
         events.register("post_run_cell", self.post_run_cell)
         self.ip.ast_transformers.append(self.lint.blocker)
+        self.refusals.install()
         self.magics = LLMGuardMagics(self.ip, self)
         self.ip.register_magics(self.magics)
         self._announce(reused=existing is not None)
@@ -71,6 +76,7 @@ class Extension:
                 pass
         if self.lint.blocker in self.ip.ast_transformers:
             self.ip.ast_transformers.remove(self.lint.blocker)
+        self.refusals.uninstall()
         _unregister_magics(self.ip)
         if self.widget is not None:
             self.widget.close()
@@ -95,19 +101,16 @@ class Extension:
     # ---- hooks -------------------------------------------------------------------------------
     def pre_run_cell(self, info: Any) -> None:
         self.tagger.pre_run_cell(info)
-        guard = llmguard.current()
-        self._version_at_pre = guard.metrics.version if guard is not None else 0
+        raw = getattr(info, "raw_cell", None) or ""
+        self.after_cell.pre_run_cell(llmguard.current(), raw)
+        self.refusals.pre_run_cell(raw)
         self.lint.pre_run_cell(info)
 
     def post_run_cell(self, result: Any) -> None:
         self.tagger.post_run_cell(result)
-        if has_widget_frontend(self.ip):
-            return
-        guard = llmguard.current()
-        if guard is not None and guard.metrics.version != self._version_at_pre:
-            from llmguard.magics.widget import terminal_summary
-
-            terminal_summary(guard)  # a terminal has no widget: one line after each cell that called a model
+        self.lint.post_run_cell(result)
+        if not has_widget_frontend(self.ip):  # a terminal has no widget: one line after each cell that called a model
+            self.after_cell.post_run_cell(llmguard.current(), self.refusals.shown)
 
     # ---- pieces the magics use ---------------------------------------------------------------
     def show_widget(self) -> None:

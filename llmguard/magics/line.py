@@ -1,7 +1,7 @@
 """`%llmguard ...`: look at and steer the running guard from a cell.
 
 Subcommands change the running guard with `Guard.configure` (budget, limits, on/off) or session
-tags (`tag`, `cache off`), so they take effect for the next call, in every thread.
+tags (`tag`, `cache off`, `fresh`), so they take effect for the next call, in every thread.
 """
 
 from __future__ import annotations
@@ -41,6 +41,8 @@ def build_parser() -> UsageParser:
     p.add_argument("--clear", action="store_true", help="remove the session tags set here")
     p = sub.add_parser("cache", help="cache on | off | clear | stats")
     p.add_argument("action", choices=CACHE_ACTIONS)
+    p = sub.add_parser("fresh", help="fresh [on] | fresh off: send calls again instead of replaying their answers")
+    p.add_argument("state", nargs="?", choices=("on", "off"), default="on")
     sub.add_parser("widget", help="show the live widget (again) in this cell")
     p = sub.add_parser("report", help="this session's cost report, with a chart")
     p.add_argument(
@@ -95,6 +97,7 @@ def run(ext: Any, line: str) -> None:
         "limit": _limit,
         "tag": _tag,
         "cache": _cache,
+        "fresh": _fresh,
         "widget": _widget,
         "report": _report,
         "off": _off,
@@ -223,6 +226,17 @@ def _cache(ext: Any, guard: Any, args: argparse.Namespace) -> None:
     stats = stats_of(home)
     formatter = getattr(cache, "format_stats", None)
     show(formatter(stats) if formatter is not None else str(stats))
+
+
+def _fresh(ext: Any, guard: Any, args: argparse.Namespace) -> None:
+    """A session toggle: until `fresh off`, every call is sent and its answer replaces the stored one."""
+    if args.state == "on":
+        llmguard.set_session_tags(cache="refresh")
+        note("llmguard: fresh answers: every call is sent again and replaces its stored answer (%llmguard fresh off)")
+        return
+    if llmguard.session_tags().get("cache") == "refresh":
+        llmguard.set_session_tags(cache=None)
+    note("llmguard: stored answers are replayed again")
 
 
 def _widget(ext: Any, guard: Any, args: argparse.Namespace) -> None:

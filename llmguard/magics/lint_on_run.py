@@ -5,6 +5,10 @@ one short line per finding with its rule code. `block` mode stops a cell with fi
 offers no way to cancel a cell from `pre_run_cell`, but an AST transformer may raise
 `InputRejected`, which IPython reports without running the cell.
 
+A cell is linted with what earlier cells imported and defined put before it (`lint_context.py`),
+so `OpenAI()` is flagged when `from openai import OpenAI` ran in another cell. Inside a running
+guard, LG201 says the guard caps the timeout at `timeout_s` instead of the SDK's 600 s.
+
 The linter (libcst) is imported only when a cell mentions something a rule looks for: the
 linter's literal prefilter drops plain cells without parsing them.
 """
@@ -12,13 +16,16 @@ linter's literal prefilter drops plain cells without parsing them.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import html
 import json
 from typing import Any
 
 from IPython.core.error import InputRejected
 
-from llmguard.magics.output import show
+import llmguard
+from llmguard.magics.lint_context import CellDefinitions
+from llmguard.magics.output import code_html, show
 
 MODES = ("on", "off", "block")
 _SKIP_CODES = frozenset({"LG000"})  # a cell that does not parse: Python says so itself
@@ -63,6 +70,7 @@ class LintOnRun:
         self._blocked: str | None = None  # the message of a cell to stop, for the AST transformer
         self.blocker = _Blocker(self)
         self.last_findings: list[Any] = []
+        self.definitions = CellDefinitions()
 
     def set_mode(self, mode: str) -> None:
         if mode not in MODES:
@@ -88,12 +96,30 @@ class LintOnRun:
         source, offset = part
         from llmguard.lint import lint_source
 
-        findings = lint_source(neutralised(source), path="<cell>", config=self.config())
-        if offset:
-            import dataclasses
+        body = neutralised(source)
+        prefix = self.definitions.prefix_for(body)
+        findings = lint_source(prefix + body, path="<cell>", config=self.config())
+        shift = prefix.count("\n") - offset  # the prefix's lines out, the magic line in
+        findings = [
+            dataclasses.replace(f, line=f.line - shift, end_line=f.end_line - shift)
+            for f in findings
+            if f.code not in _SKIP_CODES and f.line - shift > offset
+        ]
+        return in_running_guard(findings)
 
-            findings = [dataclasses.replace(f, line=f.line + offset, end_line=f.end_line + offset) for f in findings]
-        return [f for f in findings if f.code not in _SKIP_CODES]
+    def post_run_cell(self, result: Any) -> None:
+        """Remember what a cell that ran imported and defined, for linting the next cells."""
+        info = getattr(result, "info", None)
+        if info is None or not getattr(info, "store_history", True) or result.error_before_exec is not None:
+            return
+        part = _body_and_offset(getattr(info, "raw_cell", None) or "")
+        if part is None or not part[0].strip():
+            return
+        try:
+            source = self.ip.transform_cell(part[0])
+        except Exception:  # IPython could not read it: it did not run as Python either
+            return
+        self.definitions.remember(source)
 
     def pre_run_cell(self, info: Any) -> None:
         self._blocked = None
@@ -119,6 +145,20 @@ class LintOnRun:
                 f"llmguard: this cell was not run: lint findings {codes} (see above). Fix them, add "
                 "`# noqa: CODE` on the line, or `%llmguard lint-on-run on` to warn without blocking."
             )
+
+
+def in_running_guard(findings: list[Any]) -> list[Any]:
+    """Findings as they read where a guard runs: LG201 names the guard's `timeout_s` cap."""
+    guard = llmguard.current()
+    timeout_s = guard.settings.timeout_s if guard is not None and guard.enabled else None
+    if timeout_s is None or not any(f.code == "LG201" for f in findings):
+        return findings
+    from llmguard.lint.rules.lg201_client_without_timeout import message_under_guard
+
+    return [
+        dataclasses.replace(f, message=message_under_guard(f.message, timeout_s)) if f.code == "LG201" else f
+        for f in findings
+    ]
 
 
 class _Blocker(ast.NodeTransformer):
@@ -147,16 +187,16 @@ def show_findings(findings: list[Any], blocking: bool = False, config_error: str
         lines.append(f"(lint config ignored: {config_error})")
     text = "\n".join([f"{head}: {len(findings)} finding{'s' if len(findings) != 1 else ''}", *lines, tail])
     items = "".join(
-        f"<div><code>{html.escape(f.code)}</code> line {f.line}: {html.escape(f.message)}"
+        f"<div><code>{html.escape(f.code)}</code> line {f.line}: {code_html(f.message)}"
         f' <span style="opacity:0.6">({html.escape(f.name)})</span></div>'
         for f in findings
     )
-    extra = f"<div>{html.escape(lines[-1])}</div>" if config_error else ""
+    extra = f"<div>{code_html(lines[-1])}</div>" if config_error else ""
     colour = "#c23030" if blocking else "#d9822b"
     html_text = (
         f'<div class="llmguard-lint" style="border-left:3px solid {colour};padding:2px 8px;font-size:12px">'
         f"<b>{html.escape(head)}</b>{items}{extra}"
-        f'<div style="opacity:0.6">{html.escape(tail)}</div></div>'
+        f'<div style="opacity:0.6">{code_html(tail)}</div></div>'
     )
     show(text, html_text)
 
@@ -181,7 +221,8 @@ def lint_history(ip: Any, config: Any = None) -> list[tuple[int, Any]]:
         cells.append({"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None, "source": body})
     notebook = {"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
     findings = lint_notebook_source(json.dumps(notebook), path="<notebook>", config=config)
-    return [(numbered[f.cell - 1][0], f) for f in findings if f.code not in _SKIP_CODES and f.cell]
+    found = in_running_guard([f for f in findings if f.code not in _SKIP_CODES and f.cell])
+    return [(numbered[f.cell - 1][0], f) for f in found]
 
 
 def show_history_findings(found: list[tuple[int, Any]], cells: int) -> None:
@@ -192,7 +233,7 @@ def show_history_findings(found: list[tuple[int, Any]], cells: int) -> None:
     text = "\n".join([f"llmguard lint: {len(found)} findings in the cells run so far", *lines])
     rows = "".join(
         f"<tr><td>In&nbsp;[{number}]</td><td>{f.line}</td><td><code>{html.escape(f.code)}</code></td>"
-        f"<td>{html.escape(f.message)}</td></tr>"
+        f"<td>{code_html(f.message)}</td></tr>"
         for number, f in found
     )
     html_text = (

@@ -7,6 +7,7 @@ displays from another thread (the text would land in whichever cell happens to b
 from __future__ import annotations
 
 import html
+import re
 from typing import Any
 
 from llmguard.money import usd  # noqa: F401 - the one money format, re-exported for the magics
@@ -27,13 +28,21 @@ def show(text: str, html_text: str | None = None, **extra: Any) -> None:
     display(bundle, raw=True)
 
 
+_BACKTICKED = re.compile(r"`([^`\n]+)`")
+TONES = {"info": "#2f7ed8", "warn": "#d9822b", "error": "#c23030", "ok": "#2e9e4f"}
+
+
+def code_html(text: str) -> str:
+    """`text` escaped for HTML, with each `backticked` span as `<code>` (the plain text keeps its backticks)."""
+    return _BACKTICKED.sub(r"<code>\1</code>", html.escape(text))
+
+
 def note_html(text: str, tone: str = "info") -> str:
     """A one-line note with a coloured left border that reads well on light and dark themes."""
-    colour = {"info": "#2f7ed8", "warn": "#d9822b", "error": "#c23030", "ok": "#2e9e4f"}[tone]
     return (
-        f'<div class="llmguard-note" style="border-left:3px solid {colour};padding:2px 8px;'
+        f'<div class="llmguard-note" style="border-left:3px solid {TONES[tone]};padding:2px 8px;'
         f'font-family:var(--jp-code-font-family,monospace);font-size:12px;white-space:pre-wrap">'
-        f"{html.escape(text)}</div>"
+        f"{code_html(text)}</div>"
     )
 
 

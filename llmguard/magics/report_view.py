@@ -1,8 +1,10 @@
-"""`%llmguard report`: this session's cost report, inline, with a bar chart.
+"""`%llmguard report [--by X]`: this session's report, inline, as text and as the HTML report.
 
-Uses `llmguard.reporting.report.report_html` when the report module provides it; otherwise a compact HTML
-report built from `llmguard.reporting.report.summary` (tables by model and by cell, with CSS bars, which
-render in JupyterLab, Notebook 7 and VS Code without a plotting library).
+The HTML is `llmguard.reporting.html.report_html` for this session's run, grouped by X: its
+headline, its charts over time (in buckets of seconds, as long as a session runs), the cost by X
+and by each tag, what went wrong, and the tables by X. It takes the notebook's theme colours
+(JupyterLab's variables) and fits the output area's width. The text is a short table by X for
+frontends that show only text.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ from llmguard.magics.output import count, ms, usd
 
 
 def session_report(guard: Any, by: str = "model") -> tuple[str, str]:
-    """(text, html) of the cost report for this session's calls (the guard's run id)."""
-    from llmguard.reporting import report
+    """(text, html) of the report of this session's calls (the guard's run id), grouped by `by`."""
+    from llmguard.reporting.html import report_html
+    from llmguard.reporting.queries import summary
 
     ledger = guard.ledger
     if ledger is None or not ledger.available:
@@ -24,23 +27,9 @@ def session_report(guard: Any, by: str = "model") -> tuple[str, str]:
         return text, html.escape(text)
     path: Path = ledger.path
     run_id = ledger.run_id
-    rows = report.summary(path, by=by, run_id=run_id)
-    text = _text(rows, by)
-    builder = getattr(report, "report_html", None)
-    if builder is not None:
-        try:
-            return text, builder(path, run_id=run_id, by=by)
-        except TypeError:  # a report_html without these filters: the whole ledger
-            return text, builder(path)
-    cells = report.summary(path, by="cell", run_id=run_id) if by != "cell" else []
-    body = _table(rows, by, "Cost by " + by.replace("_", " "))
-    if cells:
-        cells.sort(key=lambda row: (row["cell"] is None, row["cell"] or 0))
-        body += _table(cells, "cell", "Cost by cell")
-    return (
-        text,
-        f'<div class="llmguard-report"><b>llmguard report</b> · this session ({html.escape(run_id)}){body}</div>',
-    )
+    rows = summary(path, by=by, run_id=run_id)
+    title = f"llmguard report · this session, by {by.replace('_', ' ')}"
+    return _text(rows, by), report_html(path, run_id=run_id, by=by, title=title)
 
 
 def _text(rows: list[dict[str, Any]], by: str) -> str:
@@ -56,36 +45,3 @@ def _text(rows: list[dict[str, Any]], by: str) -> str:
     total = sum(row["cost_usd"] for row in rows)
     lines.append(f"  total {sum(r['calls'] for r in rows)} calls, {usd(total)}")
     return "\n".join(lines)
-
-
-def _table(rows: list[dict[str, Any]], by: str, title: str) -> str:
-    if not rows:
-        return "<p>No calls recorded in this session yet.</p>"
-    top = max((row["cost_usd"] for row in rows), default=0.0) or 1.0
-    head = "".join(
-        f"<th style='text-align:{'left' if i == 0 else 'right'}'>{name}</th>"
-        for i, name in enumerate((by, "calls", "input tok", "output tok", "cache hits", "errors", "p50", "p95", "cost"))
-    )
-    body = []
-    for row in rows:
-        width = 100 * row["cost_usd"] / top
-        bar = (
-            f"<div style='display:inline-block;width:120px;background:rgba(128,128,128,0.15);margin-left:6px'>"
-            f"<div style='width:{width:.1f}%;height:9px;background:#2f7ed8'></div></div>"
-        )
-        label = "-" if row[by] is None else html.escape(str(row[by]))
-        cells = [
-            label,
-            f"{row['calls']:,}",
-            f"{row['input_tokens']:,}",
-            f"{row['output_tokens']:,}",
-            f"{row['cache_hits']:,}",
-            f"{row['errors']:,}",
-            ms(row["p50_ms"]),
-            ms(row["p95_ms"]),
-        ]
-        tds = "".join(f"<td style='text-align:{'left' if i == 0 else 'right'}'>{c}</td>" for i, c in enumerate(cells))
-        body.append(f"<tr>{tds}<td style='text-align:right;white-space:nowrap'>{usd(row['cost_usd'])}{bar}</td></tr>")
-    return (
-        f"<h4 style='margin:8px 0 2px'>{html.escape(title)}</h4><table>{'<tr>' + head + '</tr>'}{''.join(body)}</table>"
-    )

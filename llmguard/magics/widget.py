@@ -21,7 +21,7 @@ IDLE_REFRESH_S = 2.0  # rolling RPM/TPM and queue ages change without new calls:
 
 
 class SpendWidget:
-    """Spend and a budget bar, calls, tokens, cache, RPM/TPM against limits, latency, retries, refusals."""
+    """Spend, a budget bar and a spend sparkline; calls, tokens, cache, rates against limits, latency, refusals."""
 
     def __init__(self, get_guard: Callable[[], Any]) -> None:
         import ipywidgets as w  # imported only when a widget is shown
@@ -37,9 +37,10 @@ class SpendWidget:
             layout=w.Layout(width="180px", margin="2px 0 0 12px", visibility="hidden"),
             _dom_classes=["llmguard-budget-bar"],
         )
+        self.spark = w.HTML("", layout=w.Layout(margin="0 0 0 12px"), _dom_classes=["llmguard-spark"])
         self.details = w.HTML("", _dom_classes=["llmguard-details"])
         self.refusal = w.HTML("", _dom_classes=["llmguard-refusal"])
-        header = w.HBox([self.title, self.spend, self.bar], layout=w.Layout(align_items="center"))
+        header = w.HBox([self.title, self.spend, self.bar, self.spark], layout=w.Layout(align_items="center"))
         self.box = w.VBox(
             [header, self.details, self.refusal],
             layout=w.Layout(border="1px solid rgba(128,128,128,0.35)", padding="4px 10px", width="auto"),
@@ -88,6 +89,9 @@ class SpendWidget:
                 self.bar.layout.visibility = "visible"
                 self.bar.value = fraction
                 self.bar.bar_style = "danger" if fraction >= 0.95 else "warning" if fraction >= 0.8 else "success"
+            spark = views.spark_html(view)
+            if self.spark.value != spark:
+                self.spark.value = spark
             details = views.details_html(view)
             if self.details.value != details:
                 self.details.value = details
@@ -143,7 +147,7 @@ class SpendWidget:
         if thread is not None:
             thread.join(timeout=2)
         header = self.box.children[0] if self.box.children else None
-        for item in (self.box, header, self.title, self.spend, self.bar, self.details, self.refusal):
+        for item in (self.box, header, self.title, self.spend, self.bar, self.spark, self.details, self.refusal):
             if item is None:
                 continue
             for part in (getattr(item, "layout", None), getattr(item, "style", None), item):
