@@ -4,17 +4,19 @@ One pickle per (config, version) fingerprint under `$LLMGUARD_HOME/lint-cache` (
 `./.llmguard/lint-cache`), created owner-only (0700 folder, 0600 files). An entry keeps the
 file's size and mtime next to its content hash: when they match, the file is not even read; when
 they differ the content hash decides. Entries for results that depend on other files (prompt
-templates) keep those files' size and mtime too.
+templates) keep those files' size and mtime too. The same file keeps discovery's folder records
+(walkcache.py).
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import pickle
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from llmguard.lint.hashing import blake2b
+from llmguard.lint.walkcache import FolderMemo
 
 _KEEP_FINGERPRINTS = 8
 _FORMAT = 1
@@ -30,7 +32,7 @@ def cache_dir() -> Path:
 
 
 def digest(data: bytes) -> bytes:
-    return hashlib.blake2b(data, digest_size=16).digest()
+    return blake2b(data, digest_size=16).digest()
 
 
 def code_stamp() -> str:
@@ -52,7 +54,7 @@ def code_stamp() -> str:
             parts.append(f"{shared}:{stat.st_size}:{stat.st_mtime_ns}")
         except OSError:
             pass
-    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+    return blake2b("|".join(parts).encode(), digest_size=8).hexdigest()
 
 
 def stat_key(path: str) -> tuple[int, int] | None:
@@ -68,6 +70,7 @@ class ResultCache:
         self.folder = folder or cache_dir()
         self.file = self.folder / f"{fingerprint}.pickle"
         self.entries: dict[str, Entry] = {}
+        self.folders = FolderMemo({})  # discovery's folder records (walkcache.py)
         self.dirty = False
         self.warning: str | None = None
         self._load()
@@ -82,10 +85,11 @@ class ResultCache:
             return
         if isinstance(data, dict) and data.get("format") == _FORMAT:
             self.entries = data.get("entries", {})
+            self.folders = FolderMemo(data.get("folders", {}))
 
     def lookup_stat(self, path: str, key: tuple[int, int]) -> Entry | None:
         entry = self.entries.get(path)
-        if entry is not None and (entry[0], entry[1]) == key and _deps_fresh(entry[4]):
+        if entry is not None and entry[0] == key[0] and entry[1] == key[1] and (not entry[4] or _deps_fresh(entry[4])):
             return entry
         return None
 
@@ -111,14 +115,17 @@ class ResultCache:
         self.dirty = True
 
     def save(self) -> None:
-        if not self.dirty:
+        if not (self.dirty or self.folders.changed):
             return
+        import tempfile  # only when something changed: a warm run never loads it
+
         try:
             _make_private_dir(self.folder)
             fd, temp = tempfile.mkstemp(dir=self.folder, prefix=".tmp-", suffix=".pickle")
             try:
                 with os.fdopen(fd, "wb") as handle:
-                    pickle.dump({"format": _FORMAT, "entries": self.entries}, handle, protocol=pickle.HIGHEST_PROTOCOL)
+                    data = {"format": _FORMAT, "entries": self.entries, "folders": self.folders.records}
+                    pickle.dump(data, handle, protocol=pickle.HIGHEST_PROTOCOL)
                 os.chmod(temp, 0o600)
                 os.replace(temp, self.file)
             except BaseException:
@@ -130,7 +137,7 @@ class ResultCache:
                 f"llmguard lint: cannot write the cache in {self.folder} ({exc.strerror or exc}); "
                 "results are correct but not cached (use --no-cache or set LLMGUARD_HOME)"
             )
-        self.dirty = False
+        self.dirty = self.folders.changed = False
 
     def _prune(self) -> None:
         """Keep the most recent few fingerprints (old configs and versions)."""

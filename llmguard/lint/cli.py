@@ -10,7 +10,6 @@ Importing this module is cheap: the engine (and libcst) load only when a command
 from __future__ import annotations
 
 import argparse
-import difflib
 import os
 import sys
 from typing import TYPE_CHECKING, TextIO
@@ -195,16 +194,17 @@ def _lint(args: argparse.Namespace, config: LintConfig, paths: list[str], out: T
     else:
         from llmguard.lint.formats import text
 
-        console = _console(out)
+        console = text.console_for(out)
         if findings or not (missing or result.errors):
             text.render(findings, console, concise=args.concise, statistics=args.statistics, files=result.files)
         else:  # not "All checks passed!": some of what was asked for was not checked
             files = f"{result.files} file{'s' if result.files != 1 else ''}"
             lost = f"{missing} path was" if missing == 1 else f"{missing} paths were"
-            console.print(
+            text.say(
+                console,
                 f"No findings in {files} checked; {lost} not found (see above)."
                 if missing
-                else f"No findings in {files} checked, but there were errors (see above)."
+                else f"No findings in {files} checked, but there were errors (see above).",
             )
     if result.errors:
         return 2
@@ -262,6 +262,8 @@ def run_rule(args: argparse.Namespace) -> int:
             print(json.dumps(_rule_json(rule), indent=2) if args.format == "json" else rule.docs(), end="\n")
             return 0
     names = [r.code for r in rules] + [r.name for r in rules]
+    import difflib
+
     hint = difflib.get_close_matches(wanted.upper() if wanted[:2].lower() == "lg" else wanted, names, n=1)
     extra = f" (did you mean {hint[0]}?)" if hint else ""
     print(f"llmguard rule: unknown rule {wanted!r}{extra}; `llmguard rule --all` lists them", file=sys.stderr)

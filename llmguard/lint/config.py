@@ -22,8 +22,6 @@ and prompt-file globs are relative to. Keys use dashes (underscores are accepted
 
 from __future__ import annotations
 
-import difflib
-import hashlib
 import json
 import os
 import sys
@@ -113,7 +111,9 @@ class LintConfig:
         """Stable hash of everything that changes results (not the root or where it came from)."""
         data = asdict(self)
         data.pop("root"), data.pop("source")
-        return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        from llmguard.lint.hashing import blake2b
+
+        return blake2b(json.dumps(data, sort_keys=True, default=str).encode(), digest_size=8).hexdigest()
 
 
 _TEST_DIRS = {"tests", "test"}
@@ -156,7 +156,7 @@ def _check_codes(values: list[str], where: str) -> list[str]:
             if not value:
                 continue
             if value != "ALL" and not any(c.startswith(value) for c in codes):
-                hint = difflib.get_close_matches(value, codes, n=1)
+                hint = _close_matches(value, codes, n=1)
                 extra = f" (did you mean {hint[0]}?)" if hint else ""
                 raise LintConfigError(
                     f"{where}: unknown rule code {value!r}{extra}; `llmguard rule --all` lists the codes"
@@ -264,7 +264,7 @@ def config_from_table(table: Any, root: Path | None = None, source: str | None =
     for raw_key, value in table.items():
         key = str(raw_key).replace("_", "-")
         if key not in DEFAULTS:
-            hint = difflib.get_close_matches(key, DEFAULTS, n=1)
+            hint = _close_matches(key, DEFAULTS, n=1)
             extra = f" (did you mean {hint[0]!r}?)" if hint else ""
             raise LintConfigError(f"{where}: unknown key {raw_key!r}{extra}; known keys: {', '.join(DEFAULTS)}")
         values[key] = value
@@ -362,3 +362,9 @@ class _Validator:
                 )
             )
         return tuple(out)
+
+
+def _close_matches(word: str, choices: Any, n: int = 1) -> list[str]:
+    import difflib  # only for error messages: not loaded on every run
+
+    return difflib.get_close_matches(word, choices, n=n)

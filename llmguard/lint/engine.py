@@ -29,6 +29,7 @@ from llmguard.lint.positions import ranges_for
 from llmguard.lint.rules import get_rule
 from llmguard.lint.rules.base import Rule
 from llmguard.lint.suppress import Suppressions, file_ignored
+from llmguard.lint.treefilter import TreeFacts
 
 _TOO_DEEP = "too complex to lint: nested too deeply for the linter (not checked)"
 
@@ -190,15 +191,20 @@ class Engine:
 
     def _analyze(
         self, text: str, path: str, notebook: JoinedNotebook | None, rules: list[Rule], keep_errors: bool
-    ) -> Analysis | FileResult:
+    ) -> Analysis | FileResult | None:
         errors: list[Finding] = []
         blamed: set[int] = set()  # notebook cells already reported and blanked
         if notebook is not None:
             text, errors, blamed = usable_cells(text, path, notebook)
-        problem = guard.check(text)
+        problem, tree = guard.inspect(text)
         if problem is not None:
             errors.append(self._error_finding(path, problem.message, problem.line, problem.column, notebook))
             return FileResult(errors if keep_errors else [])
+        if tree is not None:
+            facts = TreeFacts(tree)
+            rules = [rule for rule in rules if rule.may_match_tree(facts)]
+            if not rules and not keep_errors:  # libcst would only be asked whether it parses
+                return None
         module = None
         while module is None:
             try:

@@ -7,6 +7,7 @@ directories only, patterns with a `/` anchored to the file's folder, `*`, `?`, `
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 
 def _translate(glob: str) -> str:
@@ -108,6 +109,8 @@ class PatternSet:
         )
         self._dirs = re.compile("|".join(reversed(for_dirs))) if for_dirs else None
         self._files = re.compile("|".join(reversed(for_files))) if for_files else None
+        self._has_dir_components = bool(self._dir_names or self._dir_suffixes or self._dir_globs is not None)
+        self._folders: dict[str, int] = {}  # folder path -> best one-component pattern over its components
 
     def match(self, relative: str, is_dir: bool = False) -> bool | None:
         best = -1
@@ -117,17 +120,70 @@ class PatternSet:
             if found is not None:
                 best = int(found.lastgroup[1:])  # type: ignore[index]
         if self._components:
-            parts = relative.split("/")
-            folders = parts if is_dir else parts[:-1]  # dir-only patterns match folder components only
-            for part in parts:
-                best = max(best, _component(part, self._names, self._suffixes, self._suffix_tuple, self._globs))
-            if self._dir_names or self._dir_suffixes or self._dir_globs is not None:
-                for part in folders:
-                    best = max(
-                        best,
-                        _component(part, self._dir_names, self._dir_suffixes, self._dir_suffix_tuple, self._dir_globs),
-                    )
+            folder, _, name = relative.rpartition("/")
+            if folder:  # every file of a folder shares these components: looked up once per folder
+                best = max(best, self._folder_best(folder))
+            best = max(best, self._name_best(name, is_dir))
         return None if best < 0 else not self.negated[best]
+
+    def in_folder(self, folder: str) -> Callable[[str, bool], bool | None]:
+        """`match` for the entries of one folder (its path relative to these patterns' folder, ""
+        for that folder itself), as (name, is_dir) -> verdict: the folder's part is worked out once."""
+        # long: _component inlined for files, called once per entry of every folder of a run
+        prefix = folder + "/" if folder else ""
+        folder_best = self._folder_best(folder) if folder and self._components else -1
+        files, dirs, negated, components, name_best = (
+            self._files,
+            self._dirs,
+            self.negated,
+            self._components,
+            self._name_best,
+        )
+        names, suffixes, suffix_tuple, globs = self._names, self._suffixes, self._suffix_tuple, self._globs
+
+        def match(name: str, is_dir: bool) -> bool | None:
+            best = folder_best
+            regex = dirs if is_dir else files
+            if regex is not None:
+                found = regex.match(prefix + name)
+                if found is not None:
+                    best = max(best, int(found.lastgroup[1:]))  # type: ignore[index]
+            if is_dir:
+                if components:
+                    best = max(best, name_best(name, True))
+            elif components:
+                best = max(best, names.get(name, -1))
+                if suffix_tuple and name.endswith(suffix_tuple):
+                    best = max(best, max(index for suffix, index in suffixes if name.endswith(suffix)))
+                if globs is not None:
+                    found = globs.fullmatch(name)
+                    if found is not None:
+                        best = max(best, int(found.lastgroup[1:]))  # type: ignore[index]
+            return None if best < 0 else not negated[best]
+
+        return match
+
+    def _name_best(self, name: str, is_dir: bool) -> int:
+        """The highest one-component pattern matching the last component (dir-only ones: folders only)."""
+        best = _component(name, self._names, self._suffixes, self._suffix_tuple, self._globs)
+        if is_dir and self._has_dir_components:
+            dir_best = _component(name, self._dir_names, self._dir_suffixes, self._dir_suffix_tuple, self._dir_globs)
+            best = max(best, dir_best)
+        return best
+
+    def _folder_best(self, folder: str) -> int:
+        """The highest one-component pattern matching any component of `folder` (each one a folder)."""
+        known = self._folders
+        missing: list[str] = []  # this folder and its parents not looked up yet, deepest first
+        current = folder
+        while current and current not in known:
+            missing.append(current)
+            current = current.rpartition("/")[0]
+        best = known[current] if current else -1
+        for path in reversed(missing):
+            best = max(best, self._name_best(path.rpartition("/")[2], True))
+            known[path] = best
+        return best
 
     def __bool__(self) -> bool:
         return bool(self.negated)

@@ -24,7 +24,7 @@ import threading
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TypeVar, cast
 
 MAX_DEPTH = 1000  # levels of nesting (statements + expressions; `a or b or c` counts as libcst nests it)
 FREE_DEPTH = 20  # expression levels whose parse cost is linear; deeper levels add to the work
@@ -64,30 +64,48 @@ def check(text: str) -> Problem | None:
     A plain syntax error is not a Problem here: libcst reports it (and may accept syntax newer
     than this interpreter's) once the scan has shown the text is not nested too deeply.
     """
+    return inspect(text)[0]
+
+
+def inspect(text: str) -> tuple[Problem | None, ast.Module | None]:
+    """`check`, and CPython's tree of `text` when it compiled (treefilter.py reads it); a short
+    text is not compiled (None)."""
     if len(text) < _SHORT:
-        return None
-    return verdict(text)[0]
+        return None, None
+    problem, _, tree = _verdict(text)
+    return problem, tree
 
 
 def verdict(text: str) -> tuple[Problem | None, SyntaxError | None]:
     """(why libcst must not parse `text` or None, CPython's own syntax error or None)."""
+    problem, error, _ = _verdict(text)
+    return problem, error
+
+
+def _verdict(text: str) -> tuple[Problem | None, SyntaxError | None, ast.Module | None]:
     try:
         with warnings.catch_warnings():  # "invalid escape sequence" and the like: not our concern
             warnings.simplefilter("ignore")
-            tree = compile(text, "<lint>", "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
+            tree = cast(ast.Module, compile(text, "<lint>", "exec", ast.PyCF_ONLY_AST, dont_inherit=True))
     except (RecursionError, MemoryError):
         where = scan(text)
-        return Problem(
-            "too complex to lint: nested too deeply for Python's own parser (not checked)",
-            where.line if where is not None else 1,
-        ), None
+        return (
+            Problem(
+                "too complex to lint: nested too deeply for Python's own parser (not checked)",
+                where.line if where is not None else 1,
+            ),
+            None,
+            None,
+        )
     except SyntaxError as err:
         if any(m in (err.msg or "") for m in _DEPTH_MESSAGES):
-            return Problem(f"syntax error: {err.msg} (not checked)", err.lineno or 1, max(1, err.offset or 1)), err
-        return scan(text), err
+            message = f"syntax error: {err.msg} (not checked)"
+            return Problem(message, err.lineno or 1, max(1, err.offset or 1)), err, None
+        return scan(text), err, None
     except ValueError as err:  # NUL bytes
-        return scan(text), SyntaxError(str(err))
-    return measure(tree), None
+        return scan(text), SyntaxError(str(err)), None
+    problem = measure(tree)
+    return problem, None, tree if problem is None else None
 
 
 def measure(tree: ast.AST) -> Problem | None:

@@ -49,6 +49,7 @@ def _magic_parser() -> _Parser:
     parser.add_argument("--format")
     parser.add_argument("--no-stream", action="store_true")
     parser.add_argument("--no-cache", action="store_true")
+    parser.add_argument("--fresh", action="store_true")
     parser.add_argument("--dry-run", action="store_true")
     parser.add_argument("--base-url")
     return parser

@@ -12,6 +12,7 @@ from llmguard.lint.findings import Report
 if TYPE_CHECKING:
     from llmguard.lint.config import LintConfig
     from llmguard.lint.context import FileContext
+    from llmguard.lint.treefilter import TreeFacts
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,11 @@ class Rule:
         if not any(literal in present for literal in self.literals):
             return False
         return not self.also or any(literal in present for literal in self.also)
+
+    def may_match_tree(self, facts: TreeFacts) -> bool:
+        """Can this rule match a file with this CPython tree? Asked before libcst parses it; a
+        superset test like `may_match`."""
+        return True
 
     @classmethod
     def prefilter_literals(cls) -> tuple[str, ...]:

@@ -12,6 +12,7 @@ from llmguard.lint.edits import AddKeyword, number_source
 from llmguard.lint.findings import Report
 from llmguard.lint.prefilter import may_construct_client
 from llmguard.lint.rules.base import Invalid, Rule
+from llmguard.lint.treefilter import TreeFacts
 from llmguard.lint.values import has_star_kwargs, keyword
 
 
@@ -88,6 +89,9 @@ def ask(msgs):
     def may_match(self, present: frozenset[str] | set[str], text: str, config: LintConfig) -> bool:
         return super().may_match(present, text, config) and may_construct_client(text)
 
+    def may_match_tree(self, facts: TreeFacts) -> bool:
+        return facts.constructs_client
+
     def check(self, ctx: FileContext) -> Iterator[Report]:
         if ctx.config.skips_test_rules(ctx.path) or not ctx.clients:
             return
@@ -113,10 +117,7 @@ def ask(msgs):
 
     def _message(self, client: Client) -> str:
         name = "OpenAI" if client.kind.family == "openai" else "Anthropic"
-        return (
-            f"{name} client without timeout= waits up to 600 s per attempt (the SDK default); "
-            "pass timeout= (seconds or httpx.Timeout)"
-        )
+        return f"{name} client without timeout={SDK_WAIT}"
 
     def _http_client_times_out(self, call: cst.Call) -> bool:
         arg = keyword(call, "http_client")
@@ -126,3 +127,16 @@ def ask(msgs):
         if isinstance(value, cst.Call):
             return keyword(value, "timeout") is not None or has_star_kwargs(value)
         return True  # built elsewhere: we cannot see its timeout, so do not guess
+
+
+SDK_WAIT = " waits up to 600 s per attempt (the SDK default); pass timeout= (seconds or httpx.Timeout)"
+
+
+def message_under_guard(message: str, timeout_s: float) -> str:
+    """This rule's message as lint-on-run shows it inside a running guard, which replaces the SDK's
+    600 s default with its `timeout_s` (the CLI's message, for code that may run without it, stays)."""
+    return message.replace(
+        SDK_WAIT,
+        f": the running guard caps each attempt at `timeout_s` = {timeout_s:g} s (not the SDK's 600 s); "
+        "pass `timeout=` to choose your own",
+    )
