@@ -37,14 +37,8 @@ def discover(
     cwd = cwd or os.getcwd()
     rules = WalkRules(config)
     found = Discovery()
-    seen: set[str] = set()
     walk = Walk(rules, found, cwd, follow_symlinks, memo)
-
-    def add(path: str, kind: str) -> None:
-        if path not in seen:
-            seen.add(path)
-            found.files.append(SourcePath(path, display_path(path, cwd), kind))
-
+    explicit = False
     for given in paths or ["."]:
         absolute = os.path.abspath(os.path.join(cwd, given))
         if not os.path.lexists(absolute):
@@ -52,9 +46,18 @@ def discover(
             continue
         if not os.path.isdir(absolute):
             if not rules.excluded(absolute, False, []):  # explicit files: excludes apply, .gitignore does not
-                add(absolute, rules.kind(absolute) or "python")
+                found.files.append(SourcePath(absolute, display_path(absolute, cwd), rules.kind(absolute) or "python"))
+                explicit = True
             continue
-        walk.run(absolute, rules.layers_above(absolute), seen)
+        walk.run(absolute, rules.layers_above(absolute))
+    if explicit:  # a file given and also found in a folder (or given twice): the first one counts
+        seen: set[str] = set()
+        unique = []
+        for source in found.files:
+            if source.path not in seen:
+                seen.add(source.path)
+                unique.append(source)
+        found.files = unique
     found.files.sort(key=itemgetter(1))  # by display
     return found
 

@@ -1,11 +1,11 @@
-"""Lint one file: decode → literal prefilter → guard → libcst parse → rules → positions → suppressions.
+"""Lint one file: decode → text prefilter → guard → tree prefilter → libcst → rules → positions → suppressions.
 
-The prefilter runs before any parsing: each rule names literals a file must contain for it to
-match (an SDK, tenacity, backoff, an LLM host...), and a file no selected rule can match is done
-after a few substring searches. Only files with findings pay for positions (see positions.py).
-The guard (guard.py) keeps text that would crash or stall libcst away from it; work that
-recurses past Python's recursion limit runs again with a deeper stack. A notebook's cells are
-checked one by one first, so one broken cell is reported once and the others are still linted.
+The text prefilter (each rule's literals, some rules' shapes: prefilter.py) skips a file no selected
+rule can match after a few substring searches. The guard (guard.py) compiles the rest to CPython's
+own tree, keeping text that would crash or stall libcst away from it, and the tree prefilter
+(treefilter.py) rules out more before libcst's far slower parse. Only files with findings pay for
+positions (see positions.py). Work that recurses past Python's recursion limit runs again with a
+deeper stack. Notebook cells are checked one by one first: a broken cell is reported once, the rest linted.
 """
 
 from __future__ import annotations
@@ -67,10 +67,8 @@ class Engine:
 
     # -- prefilter ---------------------------------------------------------------------------
     def candidates(self, text: str, path: str | None = None) -> list[Rule]:
-        """The rules that could match this text at `path`; [] means the file needs no parsing at all.
-
-        A rule that skips test files is dropped for one (`path` None: not known to be a test).
-        """
+        """The rules that could match this text at `path` (None: not known to be a test file); []
+        means the file needs no parsing at all."""
         present = {literal for literal in self.literals if literal in text}
         if self.target_names and any(name in text for name in self.target_names):
             present.update(sdk.SDK_LITERALS)
@@ -200,7 +198,7 @@ class Engine:
         if problem is not None:
             errors.append(self._error_finding(path, problem.message, problem.line, problem.column, notebook))
             return FileResult(errors if keep_errors else [])
-        if tree is not None:
+        if tree is not None:  # the prefilter on CPython's tree (treefilter.py)
             facts = TreeFacts(tree)
             rules = [rule for rule in rules if rule.may_match_tree(facts)]
             if not rules and not keep_errors:  # libcst would only be asked whether it parses

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from functools import cached_property
 
 
 def _translate(glob: str) -> str:
@@ -100,17 +101,32 @@ class PatternSet:
             body = prefix + _translate(line.lstrip("/"))
             for_dirs.append(f"(?P<{group}>{body}(?:/|$))")
             for_files.append(f"(?P<{group}>{body}/)" if dir_only else f"(?P<{group}>{body}(?:/|$))")
-        self._globs = re.compile("|".join(reversed(globs))) if globs else None
-        self._dir_globs = re.compile("|".join(reversed(dir_globs))) if dir_globs else None
+        self._regex_sources = (globs, dir_globs, for_dirs, for_files)  # compiled on first use: see below
         self._suffix_tuple = tuple(s for s, _ in self._suffixes)
         self._dir_suffix_tuple = tuple(s for s, _ in self._dir_suffixes)
         self._components = bool(
             self._names or self._dir_names or self._suffixes or self._dir_suffixes or globs or dir_globs
         )
-        self._dirs = re.compile("|".join(reversed(for_dirs))) if for_dirs else None
-        self._files = re.compile("|".join(reversed(for_files))) if for_files else None
-        self._has_dir_components = bool(self._dir_names or self._dir_suffixes or self._dir_globs is not None)
+        self._has_dir_components = bool(self._dir_names or self._dir_suffixes or dir_globs)
         self._folders: dict[str, int] = {}  # folder path -> best one-component pattern over its components
+
+    # The regexes compile when first matched: a warm run replays its folders (walkcache.py) and
+    # matches nothing, and compiling a long .gitignore costs more than the rest of reading it.
+    @cached_property
+    def _globs(self) -> re.Pattern[str] | None:
+        return _alternatives(self._regex_sources[0])
+
+    @cached_property
+    def _dir_globs(self) -> re.Pattern[str] | None:
+        return _alternatives(self._regex_sources[1])
+
+    @cached_property
+    def _dirs(self) -> re.Pattern[str] | None:
+        return _alternatives(self._regex_sources[2])
+
+    @cached_property
+    def _files(self) -> re.Pattern[str] | None:
+        return _alternatives(self._regex_sources[3])
 
     def match(self, relative: str, is_dir: bool = False) -> bool | None:
         best = -1
@@ -187,6 +203,11 @@ class PatternSet:
 
     def __bool__(self) -> bool:
         return bool(self.negated)
+
+
+def _alternatives(patterns: list[str]) -> re.Pattern[str] | None:
+    """One regex of `patterns`, the last one first (its first match is the highest-numbered)."""
+    return re.compile("|".join(reversed(patterns))) if patterns else None
 
 
 def _component(

@@ -41,6 +41,20 @@ CLIENT_TAILS = _shortest_tails({name.rsplit(".", 1)[-1] for name in sdk.CLIENTS}
 _AFTER_CLIENT_NAME = re.compile(r"(?:[\s)\\]|#[^\n]*+)*+(?:\(|as\b)")  # possessive: no backtracking
 
 
+# An import that binds a name to the openai or anthropic module or to one of their names
+# (names.ImportMap reads no other): `from openai import ...`, or the module named after `import`
+# on the same logical line (`import os, openai`, `import anthropic as a`, `\` continuations).
+_SDK_IMPORT = re.compile(
+    r"\bfrom(?:\s|\\)+(?:openai|anthropic)(?:\s|\\)+import\b"
+    r"|\bimport\b(?:[^\n\\]|\\\r?\n|\\)*?\b(?:openai|anthropic)\b"
+)
+
+
+def may_import_sdk(text: str) -> bool:
+    """False when no import in `text` can bind a name to the openai or anthropic SDK (a superset test)."""
+    return _SDK_IMPORT.search(text) is not None
+
+
 def may_construct_client(text: str) -> bool:
     """False when `text` cannot construct an SDK client (LG201's prefilter).
 

@@ -45,8 +45,12 @@ class Walk:
         chain = self.rules.chain_above(top)
         return (self.rules.root, *((base, _stamps(base, IGNORE_FILES)) for base in chain))
 
-    def run(self, top: str, layers: _Active, seen: set[str]) -> None:
-        """Add the sources under `top` to `found.files` (those not in `seen`, which it updates)."""
+    def run(self, top: str, layers: _Active) -> None:
+        """Add the sources under `top` to `found.files`.
+
+        A folder is walked once per run, so a walk never adds a path twice (discover() drops the
+        paths that were also given as files).
+        """
         if not self._first_visit(top):
             return
         memo = self.memo
@@ -66,12 +70,12 @@ class Walk:
                 active = active + [(folder, own)] if own is not None else active
                 signature = (*signature, (folder, _stamps(folder, ignores))) if memo else signature
             if record is not None and record[1] == signature:
-                subfolders = self._replay(folder, record, seen)
+                subfolders = self._replay(folder, record)
             else:  # no record, or the patterns that apply here changed
                 entries = entries if entries is not None else self._list(folder)
                 if entries is None:
                     continue
-                subfolders = self._folder(folder, entries, active, seen, signature, ignores)
+                subfolders = self._folder(folder, entries, active, signature, ignores)
             stack.extend((sub, active, signature) for sub in sorted(subfolders, reverse=True))
 
     def _list(self, folder: str) -> list[os.DirEntry[str]] | None:
@@ -82,16 +86,11 @@ class Walk:
             self.found.unreadable.append((display_path(folder, self.cwd), exc.strerror or str(exc)))
             return None
 
-    def _replay(self, folder: str, record: Record, seen: set[str]) -> list[str]:
+    def _replay(self, folder: str, record: Record) -> list[str]:
         """Add a recorded folder's sources; returns its subfolders to walk."""
         base = os.path.join(folder, "")
         shown = display_path(base + "\0", self.cwd)[:-1]
-        files = self.found.files
-        for name, kind in record[2]:
-            path = base + name
-            if path not in seen:
-                seen.add(path)
-                files.append(_source(SourcePath, (path, shown + name, kind)))
+        self.found.files.extend([_source(SourcePath, (base + name, shown + name, kind)) for name, kind in record[2]])
         return [base + name for name in record[3] if self._first_visit(base + name)]
 
     def _folder(
@@ -99,7 +98,6 @@ class Walk:
         folder: str,
         entries: list[os.DirEntry[str]],
         active: _Active,
-        seen: set[str],
         signature: Layers,
         ignores: tuple[str, ...],
     ) -> list[str]:
@@ -138,11 +136,7 @@ class Walk:
             if kind is not None and (excluded is None or not excluded(name, False)):
                 sources.append((name, kind))
         base = os.path.join(folder, "")
-        for name, kind in sources:
-            path = base + name
-            if path not in seen:
-                seen.add(path)
-                files.append(_source(SourcePath, (path, shown + name, kind)))
+        files.extend([_source(SourcePath, (base + name, shown + name, kind)) for name, kind in sources])
         if memo is not None:
             if recordable:
                 memo.store(folder, self.stamps.get(folder), signature, sources, kept, ignores)

@@ -18,7 +18,7 @@ from conftest import GOOD_CORPUS
 
 from llmguard.lint import LintConfig, guard
 from llmguard.lint.engine import Engine
-from llmguard.lint.prefilter import may_construct_client
+from llmguard.lint.prefilter import may_construct_client, may_import_sdk
 from llmguard.lint.rules import all_codes, all_rules
 from llmguard.lint.treefilter import TreeFacts
 
@@ -88,6 +88,9 @@ CONSTRUCTIONS = [
     "from openai import (\n    OpenAI  # the client\n    as Make,\n)\nc = Make()\n",
     "from anthropic import AnthropicVertex as V\nc = V()\n",
     "from openai import *\nc = AsyncClient()\n",
+    "import json, \\\n    openai as oa\nc = oa.OpenAI()\n",
+    "import os; import anthropic.types\nc = anthropic.Anthropic()\n",
+    "def make():\n    from  anthropic  import Anthropic\n    return Anthropic()\n",
 ]
 
 
@@ -96,7 +99,7 @@ def test_every_way_to_construct_a_client_passes_the_prefilters(source):
     engine = Engine(LintConfig(), frozenset({"LG201"}))
     assert [f.code for f in engine.lint_text(source, "app.py").findings] == ["LG201"]
     assert [f.code for f in engine.lint_text(source + PADDING, "app.py").findings] == ["LG201"]
-    assert may_construct_client(source)
+    assert may_construct_client(source) and may_import_sdk(source)
     assert TreeFacts(ast.parse(source)).constructs_client
 
 
@@ -107,6 +110,8 @@ def test_every_way_to_construct_a_client_passes_the_prefilters(source):
         "from openai import OpenAI\n\ndef make() -> OpenAI:  # returns an OpenAI client\n    ...\n",
         "import anthropic\nprint(anthropic.Anthropic.__doc__)\n",
         "import openai\n# call OpenAI later\nx = 'OpenAI'\n",
+        "from langchain_openai import ChatOpenAI\nllm = ChatOpenAI(model='gpt-4o')\n",
+        "from openai.types import Model\nimport openai_helpers\nc = openai_helpers.OpenAI()\n",
     ],
 )
 def test_files_that_only_mention_the_sdk_skip_libcst_for_lg201(source):

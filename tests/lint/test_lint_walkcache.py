@@ -7,9 +7,8 @@ import os
 
 import pytest
 
-from llmguard.lint import LintConfig, lint_paths
+from llmguard.lint import LintConfig, lint_paths, walkcache
 from llmguard.lint import walk as walk_module
-from llmguard.lint import walkcache
 from llmguard.lint.discover import discover
 from llmguard.lint.walkcache import FolderMemo
 

@@ -15,8 +15,6 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, TextIO
 
 from llmguard.lint.findings import Finding
-from llmguard.lint.formats.locations import label
-from llmguard.lint.keys import redact
 from llmguard.lint.lines import split_lines
 
 if TYPE_CHECKING:
@@ -121,6 +119,8 @@ def _source_lines(path: str, cell: int | None) -> list[str]:
 
 
 def _header(finding: Finding) -> Text:
+    from llmguard.lint.formats.locations import label  # not for --statistics
+
     text = Text()
     text.append(label(finding), style="bold")
     text.append(": ")
@@ -138,6 +138,8 @@ def _snippet(finding: Finding) -> Text | None:
     lines = _source_lines(finding.path, finding.cell)
     if not 0 < finding.line <= len(lines) or finding.code == "LG000" and finding.line == 1 and finding.column == 1:
         return None
+    from llmguard.lint.keys import redact
+
     source = redact(lines[finding.line - 1].expandtabs(1))  # never print an API key (LG501 masks it)
     gutter = str(finding.line)
     pad = " " * len(gutter)

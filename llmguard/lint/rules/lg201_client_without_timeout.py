@@ -10,7 +10,7 @@ from llmguard.lint.config import LintConfig
 from llmguard.lint.context import Client, FileContext
 from llmguard.lint.edits import AddKeyword, number_source
 from llmguard.lint.findings import Report
-from llmguard.lint.prefilter import may_construct_client
+from llmguard.lint.prefilter import may_construct_client, may_import_sdk
 from llmguard.lint.rules.base import Invalid, Rule
 from llmguard.lint.treefilter import TreeFacts
 from llmguard.lint.values import has_star_kwargs, keyword
@@ -87,7 +87,7 @@ def ask(msgs):
     )
 
     def may_match(self, present: frozenset[str] | set[str], text: str, config: LintConfig) -> bool:
-        return super().may_match(present, text, config) and may_construct_client(text)
+        return super().may_match(present, text, config) and may_construct_client(text) and may_import_sdk(text)
 
     def may_match_tree(self, facts: TreeFacts) -> bool:
         return facts.constructs_client
