@@ -70,3 +70,18 @@ def anthropic_client(sim, asynchronous: bool = False, **kwargs):
 
 
 warnings.filterwarnings("ignore", message="llmguard: no price is known", category=RuntimeWarning)
+
+
+def sdk_shell(monkeypatch, sim):
+    """IPython's test shell, reset, with both SDKs pointed at `sim` (and no notebook session)."""
+    from IPython.testing.globalipapp import get_ipython
+
+    for name in ("LLMGUARD_LLM_BASE_URL", "LLMGUARD_LLM_MODEL", "JPY_SESSION_NAME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("OPENAI_BASE_URL", sim.openai_base_url)
+    monkeypatch.setenv("OPENAI_API_KEY", FAKE_OPENAI_KEY)
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", sim.anthropic_base_url)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", FAKE_ANTHROPIC_KEY)
+    shell = get_ipython()
+    shell.reset()
+    return shell

@@ -10,7 +10,7 @@ import pytest
 from IPython.utils.capture import capture_output
 
 from llmguard.lint import lint_source
-from tests.conftest import FAKE_ANTHROPIC_KEY, FAKE_OPENAI_KEY
+from tests.conftest import sdk_shell
 
 GUARDED_LG201 = (
     "LG201 client-without-timeout: OpenAI client without timeout=: the running guard caps each attempt at "
@@ -32,16 +32,7 @@ LOOP = (
 
 @pytest.fixture
 def shell(home, fresh_sim, monkeypatch):
-    from IPython.testing.globalipapp import get_ipython
-
-    for name in ("LLMGUARD_LLM_BASE_URL", "LLMGUARD_LLM_MODEL", "JPY_SESSION_NAME"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("OPENAI_BASE_URL", fresh_sim.openai_base_url)
-    monkeypatch.setenv("OPENAI_API_KEY", FAKE_OPENAI_KEY)
-    monkeypatch.setenv("ANTHROPIC_BASE_URL", fresh_sim.anthropic_base_url)
-    monkeypatch.setenv("ANTHROPIC_API_KEY", FAKE_ANTHROPIC_KEY)
-    ip = get_ipython()
-    ip.reset()
+    ip = sdk_shell(monkeypatch, fresh_sim)
     run(ip, "%load_ext llmguard")
     yield ip
     if "llmguard" in ip.extension_manager.loaded:

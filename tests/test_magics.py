@@ -11,7 +11,7 @@ from IPython.core.error import UsageError
 from IPython.utils.capture import capture_output
 
 import llmguard
-from tests.conftest import FAKE_ANTHROPIC_KEY, FAKE_OPENAI_KEY, rows
+from tests.conftest import rows, sdk_shell
 
 CALL = (
     "from openai import OpenAI\n"
@@ -28,16 +28,7 @@ def call(extra: str = "") -> str:
 @pytest.fixture
 def ip(home, fresh_sim, monkeypatch):
     """The test shell with the SDKs pointed at the simulator and a private LLMGUARD_HOME."""
-    from IPython.testing.globalipapp import get_ipython
-
-    for name in ("LLMGUARD_LLM_BASE_URL", "LLMGUARD_LLM_MODEL", "JPY_SESSION_NAME"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("OPENAI_BASE_URL", fresh_sim.openai_base_url)
-    monkeypatch.setenv("OPENAI_API_KEY", FAKE_OPENAI_KEY)
-    monkeypatch.setenv("ANTHROPIC_BASE_URL", fresh_sim.anthropic_base_url)
-    monkeypatch.setenv("ANTHROPIC_API_KEY", FAKE_ANTHROPIC_KEY)
-    shell = get_ipython()
-    shell.reset()
+    shell = sdk_shell(monkeypatch, fresh_sim)
     yield shell
     if "llmguard" in shell.extension_manager.loaded:
         run(shell, "%unload_ext llmguard")

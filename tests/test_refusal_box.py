@@ -14,7 +14,7 @@ from IPython.utils.capture import capture_output
 
 import llmguard
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, require_browser
-from tests.conftest import FAKE_ANTHROPIC_KEY, FAKE_OPENAI_KEY
+from tests.conftest import FAKE_OPENAI_KEY, sdk_shell
 
 MESSAGES = "messages=[{'role': 'user', 'content': 'hi'}]"
 OPENAI_CALL = (
@@ -34,16 +34,7 @@ FOLDED = "the SDK traceback is folded: %tb shows it"
 
 @pytest.fixture
 def ip(home, fresh_sim, monkeypatch):
-    from IPython.testing.globalipapp import get_ipython
-
-    for name in ("LLMGUARD_LLM_BASE_URL", "LLMGUARD_LLM_MODEL", "JPY_SESSION_NAME"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("OPENAI_BASE_URL", fresh_sim.openai_base_url)
-    monkeypatch.setenv("OPENAI_API_KEY", FAKE_OPENAI_KEY)
-    monkeypatch.setenv("ANTHROPIC_BASE_URL", fresh_sim.anthropic_base_url)
-    monkeypatch.setenv("ANTHROPIC_API_KEY", FAKE_ANTHROPIC_KEY)
-    shell = get_ipython()
-    shell.reset()
+    shell = sdk_shell(monkeypatch, fresh_sim)
     yield shell
     if "llmguard" in shell.extension_manager.loaded:
         run(shell, "%unload_ext llmguard")

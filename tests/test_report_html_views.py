@@ -26,7 +26,7 @@ from llmguard.reporting.cli import add_report_arguments, run_report
 from llmguard.reporting.html import html_page, report_html
 from llmguard.reporting.units import ms
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, require_browser
-from tests.conftest import FAKE_ANTHROPIC_KEY, FAKE_OPENAI_KEY, openai_client
+from tests.conftest import FAKE_OPENAI_KEY, openai_client, sdk_shell
 
 TENANTS = ("acme", "globex")
 USERS = ("alice", "bob", "carol")
@@ -276,16 +276,7 @@ def test_spend_buckets_follow_the_span_seconds_in_a_session_hours_over_a_week(le
 @pytest.fixture
 def shell(home, fresh_sim, monkeypatch):
     """IPython's test shell with `%load_ext llmguard`, the SDKs pointed at the simulator."""
-    from IPython.testing.globalipapp import get_ipython
-
-    for name in ("LLMGUARD_LLM_BASE_URL", "LLMGUARD_LLM_MODEL", "JPY_SESSION_NAME"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("OPENAI_BASE_URL", fresh_sim.openai_base_url)
-    monkeypatch.setenv("OPENAI_API_KEY", FAKE_OPENAI_KEY)
-    monkeypatch.setenv("ANTHROPIC_BASE_URL", fresh_sim.anthropic_base_url)
-    monkeypatch.setenv("ANTHROPIC_API_KEY", FAKE_ANTHROPIC_KEY)
-    ip = get_ipython()
-    ip.reset()
+    ip = sdk_shell(monkeypatch, fresh_sim)
     _run(ip, "%load_ext llmguard")
     yield ip
     _run(ip, "%unload_ext llmguard")
