@@ -1,6 +1,6 @@
 """Interception: every SDK request passes through the guard, with no change to user code.
 
-Every httpx2 (and legacy httpx) client picks its transport in `_transport_for_url`, proxies and
+Every httpx2 (and legacy httpx, wrapped when first imported: `on_import.py`) client picks its transport in `_transport_for_url`, proxies and
 mounts included, so wrapping what that method returns covers clients created before and after
 `install()`. Requests without the SDKs' `x-stainless-lang` header pass through untouched.
 """
@@ -8,10 +8,11 @@ mounts included, so wrapping what that method returns covers clients created bef
 from __future__ import annotations
 
 import importlib
+import sys
 import threading
 from typing import TYPE_CHECKING, Any
 
-from llmguard.intercept import collecting
+from llmguard.intercept import collecting, on_import
 from llmguard.intercept.meter import ResponseMeter
 from llmguard.providers import adapter_for
 
@@ -180,8 +181,14 @@ def _patch(module_name: str) -> bool:
         lib = importlib.import_module(module_name)
     except ImportError:
         return False
+    _patch_module(lib)
+    return True
+
+
+def _patch_module(lib: Any) -> None:
+    module_name = lib.__name__
     if module_name in _patched:
-        return True
+        return
     if module_name not in _classes:
         _classes[module_name] = _make_classes(lib)
     sync_cls, async_cls, _, _ = _classes[module_name]
@@ -190,22 +197,35 @@ def _patch(module_name: str) -> bool:
     lib.Client._transport_for_url = _wrapping(sync_original, sync_cls, "_llmguard_sync")
     lib.AsyncClient._transport_for_url = _wrapping(async_original, async_cls, "_llmguard_async")
     _patched[module_name] = (lib, sync_original, async_original)
-    return True
+
+
+def _patch_when_imported(lib: Any) -> None:
+    with _state_lock:
+        if _active is not None:
+            _patch_module(lib)
 
 
 def attach(guard: Guard) -> list[str]:
     """Route SDK traffic through `guard`. Returns the HTTP libraries that were wrapped."""
     global _active
     with _state_lock:
-        wrapped = [name for name in ("httpx2", "httpx") if _patch(name)]
+        wrapped = ["httpx2"] if _patch("httpx2") else []
         _active = guard
         collecting.watch()
+    # legacy httpx (LiteLLM, older SDKs, plain httpx code): wrapped now if loaded, else when first imported
+    if "httpx" in sys.modules:
+        with _state_lock:
+            _patch_module(sys.modules["httpx"])
+        wrapped.append("httpx")
+    else:
+        on_import.when_imported("httpx", _patch_when_imported)
     return wrapped
 
 
 def detach() -> None:
     """Restore the HTTP libraries exactly as they were."""
     global _active
+    on_import.forget("httpx")
     with _state_lock:
         _active = None
         collecting.unwatch()

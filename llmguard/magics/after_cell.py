@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from llmguard.magics import output
 from llmguard.magics import view as views
 
 
@@ -39,12 +40,6 @@ class AfterCell:
 
 
 def print_line(view: dict[str, Any]) -> None:
-    """The widget's information as one rich line (main thread only)."""
-    from rich.console import Console
-    from rich.text import Text
-
-    text = Text(views.one_line(view))
-    text.stylize("bold", 0, len("llmguard"))
-    if view.get("last_refusal"):
-        text.stylize("red", text.plain.find("last refusal:"))
-    Console(highlight=False, soft_wrap=True).print(text)
+    """The widget's information as one line (main thread only)."""
+    line = views.one_line(view)
+    output.terminal_line(line, len("llmguard"), line.find("last refusal:") if view.get("last_refusal") else -1)

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from llmguard.magics import output
 from llmguard.magics import view as views
 
 UPDATE_INTERVAL_S = 0.25  # at most four updates a second
@@ -159,14 +160,7 @@ class SpendWidget:
 
 
 def terminal_summary(guard: Any) -> None:
-    """The widget's information as one rich line, for terminal IPython (main thread only)."""
-    from rich.console import Console
-    from rich.text import Text
-
+    """The widget's information as one line, for terminal IPython (main thread only)."""
     view = views.collect(guard)
-    text = Text(views.one_line(view))
-    text.stylize("bold", 0, len("llmguard"))
-    if view.get("last_refusal"):
-        start = text.plain.find("last refusal:")
-        text.stylize("red", start)
-    Console(highlight=False, soft_wrap=True).print(text)
+    line = views.one_line(view)
+    output.terminal_line(line, len("llmguard"), line.find("last refusal:") if view.get("last_refusal") else -1)

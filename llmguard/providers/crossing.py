@@ -23,7 +23,7 @@ from typing import Any
 from llmguard.providers import anthropic as anthropic_adapter
 from llmguard.providers import openai as openai_adapter
 from llmguard.providers import translate
-from llmguard.providers.translate import TranslationError
+from llmguard.providers.translate.common import TranslationError
 from llmguard.types import CallRequest
 
 ANTHROPIC_VERSION = "2023-06-01"
