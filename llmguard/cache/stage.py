@@ -16,6 +16,7 @@ from __future__ import annotations
 import atexit
 import queue
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -30,6 +31,17 @@ from llmguard.cache.store import CachedResponse, ResponseCache, cache_dir
 from llmguard.types import CallRequest
 
 _COUNT_BATCH = 50
+_BATCH_WAIT_S = 0.002  # how long the writer lets answers gather before one commit
+_BATCH_MAX = 64
+
+
+@dataclass(frozen=True, slots=True)
+class _Put:
+    """An answer for the writer thread to store (then release its cross-process marker)."""
+
+    key: str
+    response: CachedResponse
+    led_across: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +75,7 @@ class CacheLayer:
         # Answers handed to the writer but not yet on disk: a re-ask right away must still hit.
         self._recent: dict[str, CachedResponse] = {}
         self._counts: list[Any] = [0, 0, 0.0]  # hits, misses, USD saved not yet written
-        self._jobs: queue.SimpleQueue[Callable[[], Any] | None] = queue.SimpleQueue()
+        self._jobs: queue.SimpleQueue[Callable[[], Any] | _Put | None] = queue.SimpleQueue()
         self._pending = 0
         self._idle = threading.Condition()
         self._worker: threading.Thread | None = None
@@ -129,17 +141,20 @@ class CacheLayer:
         if claim is not None:
             claim.finish(response)
         self._recent[key] = response
+        self._later(_Put(key, response, led_across))
 
-        def write() -> None:
-            try:
-                self.cache.put(key, response)
-            finally:
-                if self._recent.get(key) is response:
-                    del self._recent[key]
-            if led_across:
-                self.across.release(key)
-
-        self._later(write)
+    def _write_puts(self, puts: list[_Put]) -> None:
+        """Store a batch of answers in one transaction, then release their markers (in that order:
+        a follower in another process that sees no marker must find the answer on disk)."""
+        try:
+            self.cache.put_many([(put.key, put.response) for put in puts])
+        finally:
+            for put in puts:
+                if self._recent.get(put.key) is put.response:
+                    del self._recent[put.key]
+        for put in puts:
+            if put.led_across:
+                self.across.release(put.key)
 
     def failed(self, key: str, claim: Any, led_across: bool, error: BaseException | None = None) -> None:
         if claim is not None:
@@ -148,7 +163,7 @@ class CacheLayer:
             self._later(lambda: self.across.release(key))
 
     # ---- background writes ---------------------------------------------------------------
-    def _later(self, job: Callable[[], Any]) -> None:
+    def _later(self, job: Callable[[], Any] | _Put) -> None:
         with self._idle:
             self._pending += 1
             if self._worker is None:
@@ -157,19 +172,54 @@ class CacheLayer:
         self._jobs.put(job)
 
     def _run(self) -> None:
-        while True:
-            job = self._jobs.get()
-            if job is None:
+        """Run jobs in order; answers waiting together are stored in one transaction.
+
+        After the first job of a batch the writer waits `_BATCH_WAIT_S` for more: a loop of calls
+        then shares one SQLite commit per few calls, and the writer runs while the caller waits on
+        the network instead of contending with it for the GIL on every call.
+        """
+        stop = False
+        while not stop:
+            first = self._jobs.get()
+            if first is None:
                 return
-            try:
-                job()
-            except Exception:  # the cache never breaks a call; its own methods warn once
-                pass
-            finally:
-                with self._idle:
-                    self._pending -= 1
-                    if self._pending == 0:
-                        self._idle.notify_all()
+            time.sleep(_BATCH_WAIT_S)
+            batch: list[Callable[[], Any] | _Put] = [first]
+            while len(batch) < _BATCH_MAX:
+                try:
+                    job = self._jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if job is None:
+                    stop = True
+                    break
+                batch.append(job)
+            self._run_batch(batch)
+
+    def _run_batch(self, batch: list[Callable[[], Any] | _Put]) -> None:
+        puts: list[_Put] = []
+        try:
+            for job in [*batch, None]:
+                if isinstance(job, _Put):
+                    puts.append(job)
+                    continue
+                if puts:  # keep the order: earlier answers are stored before a later job runs
+                    self._quietly(self._write_puts, puts)
+                    puts = []
+                if job is not None:
+                    self._quietly(job)
+        finally:
+            with self._idle:
+                self._pending -= len(batch)
+                if self._pending == 0:
+                    self._idle.notify_all()
+
+    @staticmethod
+    def _quietly(job: Callable[..., Any], *args: Any) -> None:
+        try:
+            job(*args)
+        except Exception:  # the cache never breaks a call; its own methods warn once
+            pass
 
     def flush(self, timeout: float = 10.0) -> None:
         """Wait for the writes handed to the writer thread, then write the counters here.
