@@ -17,7 +17,7 @@ from llmguard.ledger.sqlite import CallEvent, safe_str
 from llmguard.pipeline.parts import GuardParts
 from llmguard.pipeline.steps import CallState, Send
 from llmguard.providers import is_sdk_retry
-from llmguard.providers.base import json_body
+from llmguard.providers.base import body_with_changes
 from llmguard.types import CallRequest, ProviderParseError
 
 # The last call in this context whose attempts llmguard spent on a transport error. The Anthropic
@@ -124,7 +124,7 @@ class CallFlow(GuardParts):
                     return served
 
         if body_changes:  # only a call that is sent needs its request rewritten
-            request = rebuild_request(lib, request, json_body({**call.body, **body_changes}))
+            request = rebuild_request(lib, request, body_with_changes(request.content, call.body, body_changes))
         self._apply_timeout(request)
         return (yield from self._send_through_chain(state, request, call, body_changes, tags, lib))
 

@@ -39,6 +39,21 @@ def json_body(data: dict[str, Any]) -> bytes:
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+def body_with_changes(raw: bytes, original: dict[str, Any], changes: dict[str, Any]) -> bytes:
+    """`raw` (the JSON object `original`) with top-level `changes` applied.
+
+    When every changed key is new to the body (the usage option on a stream, a default max
+    tokens), the new members are spliced in front of the SDK's own bytes instead of re-encoding the
+    whole request: the cost no longer grows with the prompt (re-encoding a 100 KB prompt took
+    longer than everything else before the first chunk). Otherwise the body is encoded afresh.
+    """
+    start = raw[:1]
+    if original and start == b"{" and not any(key in original for key in changes):
+        members = json_body(changes)[1:-1]
+        return b"{" + members + b"," + raw[1:]
+    return json_body({**original, **changes})
+
+
 def noted_error_body(body: bytes, note: str) -> bytes:
     """`note` put before `error.message` (the OpenAI and Anthropic error shapes both have one)."""
     import json
