@@ -99,10 +99,23 @@ async def async_sleep(seconds: float) -> None:
     await asyncio.sleep(seconds)
 
 
+_BODY_FRAMING = (b"content-length", b"transfer-encoding")
+
+
 def rebuild_request(lib: Any, request: Any, body: bytes) -> Any:
-    """The same request with another body (content-length recomputed by httpx)."""
-    headers = [(k, v) for k, v in request.headers.multi_items() if k.lower() != "content-length"]
-    return lib.Request(request.method, request.url, headers=headers, content=body, extensions=request.extensions)
+    """The same request with another body and its Content-Length.
+
+    Built from the raw header pairs and a ready `ByteStream` rather than `Request(content=...)`:
+    that path decodes and re-encodes every header and the body, ~25 us against ~5 us, on the way
+    to every stream's first chunk. The header names keep the SDK's own spelling.
+    """
+    headers = [(name, value) for name, value in request.headers.raw if name.lower() not in _BODY_FRAMING]
+    headers.append((b"Content-Length", str(len(body)).encode()))
+    rebuilt = lib.Request(
+        request.method, request.url, headers=headers, stream=lib.ByteStream(body), extensions=request.extensions
+    )
+    rebuilt._content = body  # what `.read()` would set: the body is already in memory
+    return rebuilt
 
 
 def scrubbed_error_response(lib: Any, response: Any, request_headers: Any, body: bytes) -> Any:
