@@ -118,6 +118,12 @@ def rebuild_request(lib: Any, request: Any, body: bytes) -> Any:
     return rebuilt
 
 
+def ready_response(lib: Any, status: int, headers: list[tuple[str, str]], body: bytes) -> Any:
+    """A response whose whole body is in memory (a cache hit, a replay), built with a ready
+    `ByteStream` and its Content-Length: `Response(content=...)` re-encodes both (~11 us vs ~2 us)."""
+    return lib.Response(status, headers=[*headers, ("content-length", str(len(body)))], stream=lib.ByteStream(body))
+
+
 def scrubbed_error_response(lib: Any, response: Any, request_headers: Any, body: bytes) -> Any:
     """An error response with `body`, no longer quoting the request's key (some gateways echo it in
     full), and marked not to be retried by the SDK (llmguard owns retries); the SDK builds its

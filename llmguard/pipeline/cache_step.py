@@ -11,6 +11,7 @@ import time
 from collections.abc import Generator
 from typing import Any
 
+from llmguard.intercept.http import ready_response
 from llmguard.pipeline.parts import GuardParts
 from llmguard.pipeline.steps import CallState, Sleep, WaitFlight
 from llmguard.types import CallRequest
@@ -102,7 +103,7 @@ class CacheStep(GuardParts):
         self._release(state)
         self._write_row(state)
         headers = [*hit.headers, ("x-should-retry", "false"), ("llmguard-cache", how)]
-        return lib.Response(hit.status, headers=headers, content=hit.body), None
+        return ready_response(lib, hit.status, headers, hit.body), None
 
     def _stale_answer(self, state: CallState, lib: Any, failure: str) -> tuple[Any, None] | None:
         """Retries and fallbacks are spent: an expired cached answer beats an error, if allowed."""
