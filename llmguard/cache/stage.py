@@ -23,8 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from llmguard.cache.inflight import CrossProcessInflight, InflightRegistry, poll_leader
+from llmguard.cache.inflight import InflightRegistry
 from llmguard.cache.key import cache_key, check_mode, is_cacheable, is_sampled_draw
+from llmguard.cache.markers import CrossProcessInflight, poll_leader
 from llmguard.cache.origin import answer_origin
 from llmguard.cache.replay import SampleOrdinals, in_notebook_kernel, replay_key
 from llmguard.cache.store import CachedResponse, ResponseCache, cache_dir

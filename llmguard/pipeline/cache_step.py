@@ -34,7 +34,7 @@ class CacheStep(GuardParts):
         lib: Any,
     ) -> Generator[Any, Any, tuple[Any, None] | None]:
         """Serve a stored answer, or wait for the identical call already running, or lead this one."""
-        from llmguard.cache.inflight import GONE, HIT, FollowerPoll
+        from llmguard.cache.markers import GONE, HIT, FollowerPoll
         from llmguard.cache.store import reads, writes
 
         layer = self.cache_layer
