@@ -97,9 +97,12 @@ def test_big_groups_are_sampled_small_ones_stay_exact(home, small_thresholds):
     made = build(home, {m: len(v) for m, v in draws.items()}, lambda m, i: draws[m][i], steps_every=2)
     rows = {r["feature"]: r for r in report.breakdown(home / "ledger.sqlite3", "feature")}
 
-    assert rows["small"]["sampled_percentiles"] == []
+    # a small group's steps stay exact; its latencies come from the rollup's histograms (kept by model
+    # and feature), which are as close for a small group as for a big one: a value it had, within 2%
+    assert "steps" not in rows["small"]["sampled_percentiles"]
     for q in (50, 95, 99):
-        assert rows["small"][f"p{q}_ms"] == nearest_rank(draws["small"], q)
+        value, exact = rows["small"][f"p{q}_ms"], nearest_rank(draws["small"], q)
+        assert value in draws["small"] and value == pytest.approx(exact, rel=0.02)
     for model in ("big-a", "big-b"):
         row = rows[model]
         assert set(row["sampled_percentiles"]) == {"total", "ttft", "steps"}

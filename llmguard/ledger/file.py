@@ -17,7 +17,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from llmguard.ledger import journal
+from llmguard.ledger import journal, rollup
 from llmguard.ledger.connection import connect, live_ledgers
 from llmguard.ledger.damage import (
     NotADatabase,
@@ -52,6 +52,7 @@ class LedgerFile:
         self._damaged: tuple[int, int] | None = None  # which file that was
         self._said: set[str] = set()  # troubles already warned about (again only after a commit worked)
         self.error: str | None = None
+        self._unrolled = rollup.CATCH_UP_AT  # calls committed since this ledger last let the rollup catch up
 
     @property
     def available(self) -> bool:
@@ -84,6 +85,12 @@ class LedgerFile:
         except BaseException:
             conn.close()
             raise
+        try:
+            rollup.ensure_rollup(conn)
+        except sqlite3.Error as exc:  # a read-only or busy file: recorded without it, reports scan
+            if is_damaged(exc):
+                conn.close()
+                raise
         return conn
 
     def _open_here(self) -> bool:
@@ -169,8 +176,9 @@ class LedgerFile:
             conn = self._conn or self._reopen()
             if conn is None:
                 return False
+            roll_up = self._unrolled + len(rows) >= rollup.CATCH_UP_AT  # the check itself costs a commit ~10 us
             try:
-                lost = insert_rows(conn, rows)
+                lost = insert_rows(conn, rows, roll_up)
             except sqlite3.Error as exc:
                 if not is_damaged(exc):
                     self._write_failed(exc)
@@ -180,13 +188,14 @@ class LedgerFile:
                 if conn is None:
                     return False
                 try:
-                    lost = insert_rows(conn, rows)
+                    lost = insert_rows(conn, rows, roll_up)
                 except sqlite3.Error as again:
                     if is_damaged(again):
                         self._drop_connection(again)
                     self._write_failed(again)
                     return False
             self._said.clear()
+            self._unrolled = 0 if roll_up else self._unrolled + len(rows)
         if lost:
             warnings.warn(
                 f"llmguard: {lost} calls could not be stored in {self.path} even as text; their rows stay "

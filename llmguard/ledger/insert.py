@@ -4,6 +4,9 @@ Rows of both tables (calls, steps) go in together. A row SQLite refuses (a value
 store) is stored with such values as text; only a failure of the ledger itself (full, busy,
 read-only, damaged) fails the batch, and its rows wait in the journal. Orphan journal segments
 (left by processes that died before their rows were committed) are ingested the same way.
+
+A batch asked to (`roll_up`) also rolls up the calls above the rollup's watermark, in the same
+transaction (see rollup.py), so the rollup and the calls are committed together or not at all.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from llmguard.ledger import journal
+from llmguard.ledger import journal, rollup
 from llmguard.ledger.damage import is_damaged
 from llmguard.ledger.records import COLUMNS, STEP_COLUMNS, StepRow, as_text, bindable, stored_form
 from llmguard.ledger.schema import INSERT_CALL, INSERT_STEP, ensure_steps
@@ -23,9 +26,9 @@ def _environmental(exc: BaseException) -> bool:
     return isinstance(exc, sqlite3.OperationalError) or is_damaged(exc)
 
 
-def insert_rows(conn: sqlite3.Connection, rows: list[Any]) -> int:
+def insert_rows(conn: sqlite3.Connection, rows: list[Any], roll_up: bool = True) -> int:
     """Rows (calls and steps) in one transaction: all of them land, or none do (and the error is the
-    ledger's own).
+    ledger's own). With `roll_up`, the rollup catches up in that transaction once enough calls gathered.
 
     A row SQLite refuses (a value it cannot bind or store) is stored with such values as text; the
     number of rows that even then could not be stored (none, so far as we know) is returned.
@@ -35,21 +38,23 @@ def insert_rows(conn: sqlite3.Connection, rows: list[Any]) -> int:
         (INSERT_STEP, [row for row in rows if isinstance(row, StepRow)]),
     ]
     try:
-        _insert_once(conn, batches)
+        _insert_once(conn, batches, roll_up)
         return 0
     except Exception as exc:
         if _environmental(exc):
             raise
     try:
-        _insert_once(conn, [(sql, [bindable(row) for row in batch]) for sql, batch in batches])
+        _insert_once(conn, [(sql, [bindable(row) for row in batch]) for sql, batch in batches], roll_up)
         return 0
     except Exception as exc:
         if _environmental(exc):
             raise
-    return _insert_once(conn, batches, one_by_one=True)
+    return _insert_once(conn, batches, roll_up, one_by_one=True)
 
 
-def _insert_once(conn: sqlite3.Connection, batches: list[tuple[str, list[Any]]], one_by_one: bool = False) -> int:
+def _insert_once(
+    conn: sqlite3.Connection, batches: list[tuple[str, list[Any]]], roll_up: bool, one_by_one: bool = False
+) -> int:
     lost = 0
     conn.execute("BEGIN IMMEDIATE")
     try:
@@ -69,6 +74,8 @@ def _insert_once(conn: sqlite3.Connection, batches: list[tuple[str, list[Any]]],
                             raise
                 else:
                     lost += 1
+        if roll_up:
+            rollup.keep_up(conn)
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:  # SQLite may have rolled back already (a full disk, an I/O error)

@@ -2,7 +2,8 @@
 
 Columns come from the records (`CallEvent` fields, `STEP_COLUMNS`), typed by their defaults, so a
 new field is a new column. A ledger an older llmguard made has no `steps` table: opening it for
-writing adds one (`ensure_steps`), and `user_version` says which schema wrote it last.
+writing adds one (`ensure_steps`), and `user_version` says which schema wrote it last. The rollup's
+tables (rollup.py) are added and filled when a ledger is opened for writing.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import sqlite3
 from llmguard.context import STEP_TAGS
 from llmguard.ledger.records import COLUMNS, JSON_COLUMNS, STEP_COLUMNS, CallEvent
 
-SCHEMA_VERSION = 2  # 2: the steps table
+SCHEMA_VERSION = 3  # 2: the steps table; 3: the rollup (rollup.py)
 _TYPES = {int: "INTEGER", float: "REAL", bool: "INTEGER", str: "TEXT"}
 
 

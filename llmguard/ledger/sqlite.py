@@ -8,6 +8,9 @@ and a writer thread commits rows to SQLite in batches a few milliseconds later. 
 the ledger first makes those rows visible (see connection.py). Step rows take the same road as
 call rows, so a step survives a kill -9 as a call does.
 
+The writer also keeps the rollup (rollup.py) up to date, in the same transactions; a ledger an
+older llmguard made is rolled up in the background, a chunk per transaction, from when it is opened.
+
 No row is lost to the ledger's trouble either. A commit that fails (a full disk, a busy or
 read-only file) leaves its rows in the journal, and the writer tries again; a process that exits
 first leaves them to the next reader. A damaged ledger is moved aside (file.py, damage.py).
@@ -34,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from llmguard.context import StepEvent
-from llmguard.ledger import journal
+from llmguard.ledger import journal, rollup
 from llmguard.ledger.connection import connect, ensure_home, live_ledgers
 from llmguard.ledger.damage import is_damaged
 from llmguard.ledger.file import LedgerFile
@@ -100,6 +103,7 @@ class Ledger(LedgerFile):
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._writer: threading.Thread | None = None
+        self._backfilling = False  # calls of an older ledger still to roll up (a chunk at a time)
         conn = None
         try:  # opened here, not in LedgerFile, so its warnings name the caller's line
             ensure_home(self.home)
@@ -118,9 +122,14 @@ class Ledger(LedgerFile):
                 if conn is not None:
                     with self._conn_lock:
                         ingest_orphans(conn, self.home)  # the last rows of a kernel killed earlier
+                        self._backfilling = rollup.backlog(conn) >= rollup.CATCH_UP_AT
             except (OSError, sqlite3.Error):
                 pass  # left for the next reader; recording works regardless
         live_ledgers.add(self)
+        if self._backfilling:
+            with self._lock:
+                self._wake.set()
+                self._start_writer()
 
     _row = staticmethod(call_row)  # tests build journal records with it
 
@@ -194,12 +203,16 @@ class Ledger(LedgerFile):
                 self._open_segment().write(record)
         self._pending.append(row)
         if self._writer is None:
-            writer = threading.Thread(target=self._write_behind, name="llmguard-ledger-writer", daemon=True)
-            try:
-                writer.start()
-            except RuntimeError:  # interpreter shutting down: readers and close() still flush
-                return
-            self._writer = writer
+            self._start_writer()
+
+    def _start_writer(self) -> None:
+        """Under self._lock: the writer thread, once."""
+        writer = threading.Thread(target=self._write_behind, name="llmguard-ledger-writer", daemon=True)
+        try:
+            writer.start()
+        except RuntimeError:  # interpreter shutting down: readers and close() still flush
+            return
+        self._writer = writer
 
     def flush(self) -> None:
         """Commit the pending rows now (readers in this process call it through `settle`)."""
@@ -269,6 +282,20 @@ class Ledger(LedgerFile):
             if self._stop.is_set():
                 return
             retry = RETRY_S if self._pending else None  # a failed commit is tried again, new calls or not
+            if self._backfilling:
+                self._backfilling = self._backfill_chunk()
+                retry = 0.0 if self._backfilling and retry is None else retry
+
+    def _backfill_chunk(self) -> bool:
+        """One transaction of rolling up an older ledger's calls; False once there is nothing left
+        (or the ledger cannot take it now: commits catch up from there, a chunk at a time)."""
+        with self._conn_lock:
+            if self._conn is None or self._closed:
+                return False
+            try:
+                return rollup.backfill(self._conn, chunks=1) > 0
+            except sqlite3.Error:
+                return False
 
     def scalar(self, sql: str, params: tuple[Any, ...] = ()) -> float:
         self.flush()

@@ -11,12 +11,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from llmguard.reporting import histograms
 from llmguard.reporting.costs import spend_over_time, top_cost_drivers
 from llmguard.reporting.db import run_parallel
 from llmguard.reporting.filters import Filters, parse_by
 from llmguard.reporting.queries import breakdown, totals
 from llmguard.reporting.steps import step_figures
 from llmguard.reporting.timerange import iso
+
+PARTS = ("spend", "drivers", "steps")  # beyond the breakdown, what a whole report holds
+BREAKDOWN_ONLY: tuple[str, ...] = ()
 
 
 @dataclass
@@ -57,17 +61,24 @@ def build_report(
     filters: Filters | None = None,
     alerts: Callable[[], list[Any]] | None = None,
     exact: bool = False,
+    parts: tuple[str, ...] = PARTS,
 ) -> Report:
     """The breakdown, spend over time, top cost drivers, the range's steps and (optionally) alerts,
-    scanned in parallel."""
+    scanned in parallel. `parts` leaves out what a view does not show (the terminal's default view
+    shows only the breakdown and alerts); what is left out stays empty."""
     names = parse_by(by)
     filters = filters or Filters()
     jobs: dict[str, Callable[[], Any]] = {
-        "rows": lambda: breakdown(ledger_path, names, filters, exact=exact),
+        "rows": lambda: breakdown(ledger_path, names, filters, steps="steps" in parts, exact=exact),
         "spend": lambda: spend_over_time(ledger_path, filters),
         "drivers": lambda: top_cost_drivers(ledger_path, filters, exact=exact),
-        "steps": lambda: step_figures(ledger_path, filters, exact=exact),
+        "steps": lambda: (
+            histograms.step_figures(ledger_path, filters, exact) or step_figures(ledger_path, filters, exact)
+        ),
     }
+    for name in ("spend", "drivers", "steps"):
+        if name not in parts:
+            del jobs[name]
     if alerts is not None:
         jobs["alerts"] = alerts
     done = run_parallel(jobs)
@@ -77,9 +88,9 @@ def build_report(
         filters=filters,
         rows=done["rows"],
         total=totals(done["rows"]),
-        spend=done["spend"],
-        drivers=done["drivers"],
+        spend=done.get("spend", {}),
+        drivers=done.get("drivers", []),
         alerts=done.get("alerts", []),
-        steps=done["steps"][0],
-        steps_sampled=done["steps"][1],
+        steps=done.get("steps", ({}, False))[0],
+        steps_sampled=done.get("steps", ({}, False))[1],
     )

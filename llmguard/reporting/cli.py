@@ -197,9 +197,12 @@ def _render(args: argparse.Namespace, out: Any, request: _Request) -> int:
     if args.format == "html":
         _write_html(args, out, request)
         return 0
-    from llmguard.reporting.build import build_report
+    from llmguard.reporting.build import BREAKDOWN_ONLY, PARTS, build_report
 
-    rep = build_report(ledger, request.by, filters, alerts=request.alerts, exact=args.exact)
+    # the table's default view shows the breakdown and the alerts only: the rest is not computed
+    brief = args.format == "table" and not getattr(args, "full", False)
+    parts = BREAKDOWN_ONLY if brief else PARTS
+    rep = build_report(ledger, request.by, filters, alerts=request.alerts, exact=args.exact, parts=parts)
     if args.format == "json":
         out.write(exports.to_json(rep.to_dict()) + "\n")
     else:

@@ -1,19 +1,22 @@
 """Where the money went: spend per time bucket, cost by one dimension, and the top cost drivers.
 
-Grouping a million calls by four columns is a million-row sort, so over more than SAMPLE_ABOVE
-calls the top drivers are named by a sample first (see `top_cost_drivers`).
+Each is read from the ledger's rollup where it can answer (`rolled.sums`: spend per hour, costs per
+day by tenant with feature, model and prompt version, and by user), else from the calls. Grouping
+a million calls by four columns is a million-row sort, so without the rollup, over more than
+SAMPLE_ABOVE calls, the top drivers are named by a sample first (see `top_cost_drivers`).
 """
 
 from __future__ import annotations
 
+import heapq
 import json
 import math
 from pathlib import Path
 from typing import Any
 
-from llmguard.reporting import sampling
+from llmguard.reporting import rolled, sampling
 from llmguard.reporting.db import has_calls_table, query
-from llmguard.reporting.filters import DIMENSIONS, Filters, key_sql
+from llmguard.reporting.filters import Filters, key_sql
 
 _BUCKETS = (60, 300, 900, 3600, 4 * 3600, 86400, 7 * 86400)
 DRIVER_DIMENSIONS = ("feature", "model", "tenant", "prompt_version")
@@ -24,8 +27,10 @@ _DRIVER_SUMS = "COUNT(*), SUM(COALESCE(cost_usd, 0)), SUM(input_tokens + output_
 def span(ledger_path: Path, filters: Filters) -> tuple[float | None, float | None]:
     """First and last call time in range (MIN/MAX walk the ts index)."""
     where, params = filters.sql()
-    row = query(ledger_path, f"SELECT MIN(ts), MAX(ts) FROM calls WHERE 1=1 {where}", params)[0]
-    return row[0], row[1]
+    # apart: SQLite reads MIN or MAX alone off the ts index, but both at once by scanning every call
+    first = query(ledger_path, f"SELECT MIN(ts) FROM calls WHERE 1=1 {where}", params)[0][0]
+    last = query(ledger_path, f"SELECT MAX(ts) FROM calls WHERE 1=1 {where}", params)[0][0]
+    return first, last
 
 
 def bucket_size(start: float | None, end: float | None, max_buckets: int = 60) -> int:
@@ -52,13 +57,10 @@ def spend_over_time(
         start = filters.since if filters.since is not None else first
         end = filters.until if filters.until is not None else last
         bucket_s = bucket_size(start, end)
-    where, params = filters.sql()
-    dim = DIMENSIONS[by] if by else "NULL"
-    rows = query(
-        ledger_path,
-        f"""SELECT CAST(ts / {bucket_s} AS INTEGER) AS b, {dim} AS d, SUM(COALESCE(cost_usd, 0)), COUNT(*)
-            FROM calls WHERE 1=1 {where} GROUP BY b, d ORDER BY b""",
-        params,
+    found = rolled.sums(ledger_path, rolled.Request((by,) if by else (), ("calls", "cost_usd"), bucket_s), filters)
+    rows = sorted(
+        ((key[0], key[1] if by else None, v["cost_usd"], v["calls"]) for key, v in found.groups.items()),
+        key=lambda r: (r[0], str(r[1])),
     )
     buckets: dict[int, dict[str, Any]] = {}
     for b, d, cost, calls in rows:
@@ -75,13 +77,9 @@ def cost_by(ledger_path: Path, dim: str, filters: Filters | None = None) -> list
     filters = filters or Filters()
     if not has_calls_table(ledger_path):
         return []
-    where, params = filters.sql()
-    return query(
-        ledger_path,
-        f"""SELECT {DIMENSIONS[dim]}, SUM(COALESCE(cost_usd, 0)), COUNT(*) FROM calls WHERE 1=1 {where}
-            GROUP BY 1 ORDER BY 2 DESC, 3 DESC""",
-        params,
-    )
+    found = rolled.sums(ledger_path, rolled.Request((dim,), ("calls", "cost_usd")), filters)
+    rows = [(key[0], float(v["cost_usd"]), v["calls"]) for key, v in found.groups.items()]
+    return sorted(rows, key=lambda r: (-r[1], -r[2], str(r[0])))
 
 
 def top_cost_drivers(
@@ -101,6 +99,9 @@ def top_cost_drivers(
     filters = filters or Filters()
     if not has_calls_table(ledger_path):
         return []
+    rolled_up = _drivers_from_rollup(ledger_path, filters, limit)
+    if rolled_up is not None:
+        return rolled_up
     where, params = filters.sql()
     key, sums = _DRIVER_KEY, _DRIVER_SUMS
     [(n, total)] = query(
@@ -123,6 +124,30 @@ def top_cost_drivers(
             cost_usd=cost,
             tokens_per_call=tokens / count if count and tokens is not None else None,
             share=cost / total if total else None,
+        )
+        out.append(item)
+    return out
+
+
+def _drivers_from_rollup(ledger_path: Path, filters: Filters, limit: int) -> list[dict[str, Any]] | None:
+    """The top drivers summed exactly from the rollup's costs by tenant; None when it cannot answer."""
+    measures = ("calls", "cost_usd", "input_tokens", "output_tokens")
+    found = rolled.sums(ledger_path, rolled.Request(DRIVER_DIMENSIONS, measures), filters)
+    if found.grain is None:
+        return None
+    total = sum(v["cost_usd"] for v in found.groups.values())
+    ranked = heapq.nsmallest(
+        limit, found.groups.items(), key=lambda kv: (-kv[1]["cost_usd"], -kv[1]["calls"], str(kv[0]))
+    )
+    out = []
+    for key, v in ranked:
+        item = dict(zip(DRIVER_DIMENSIONS, key, strict=True))
+        tokens = (v["input_tokens"] or 0) + (v["output_tokens"] or 0)
+        item.update(
+            calls=v["calls"],
+            cost_usd=float(v["cost_usd"]),
+            tokens_per_call=tokens / v["calls"] if v["calls"] else None,
+            share=v["cost_usd"] / total if total else None,
         )
         out.append(item)
     return out

@@ -1,6 +1,7 @@
 """Figures only the HTML report draws: time buckets that follow the range's span, cost, calls,
 failures and latency p95 per bucket, and what went wrong (status and message) by model.
 
+Sums per bucket come from the ledger's hourly rollup when the buckets are whole hours (`rolled`).
 `spend_over_time` picks buckets of a minute or more for the terminal's sparkline; a notebook
 session lasts seconds, so the dashboard's buckets start at one second (`bucket_for`). Per-bucket
 p95 is nearest-rank (the value some call had), like every percentile in reports; over more than
@@ -13,10 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from llmguard.reporting import sampling
+from llmguard.reporting import rolled, sampling
 from llmguard.reporting.costs import span
 from llmguard.reporting.db import has_calls_table, query
-from llmguard.reporting.filters import DIMENSIONS, Filters
+from llmguard.reporting.filters import Filters
 
 # Bucket sizes in seconds, one second up to a week.
 BUCKETS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 7 * 86400)
@@ -73,13 +74,15 @@ def timeline(
         last -= 1  # --until is exclusive: a range that ends on a bucket's start leaves that bucket out
     out = Timeline(bucket_s=size, first=first, slots=max(MIN_SLOTS, last - first + 1), by=by)
     where, params = filters.sql()
-    bucket = f"CAST(ts / {size} AS INTEGER)"
-    dim = DIMENSIONS[by] if by else "NULL"
-    rows = query(
-        ledger_path,
-        f"""SELECT {bucket}, {dim}, SUM(COALESCE(cost_usd, 0)), COUNT(*), SUM(status != 'ok'), COUNT(total_ms)
-            FROM calls WHERE 1=1 {where} GROUP BY 1, 2""",
-        params,
+    bucket = f"(CAST(ts AS INTEGER) / {size})"
+    request = rolled.Request((by,) if by else (), ("calls", "cost_usd", "failures", "total_n"), size)
+    found = rolled.sums(ledger_path, request, filters).groups
+    rows = sorted(
+        (
+            (key[0], key[1] if by else None, v["cost_usd"], v["calls"], v["failures"], v["total_n"])
+            for key, v in found.items()
+        ),
+        key=lambda r: (r[0], str(r[1])),
     )
     timed = 0
     for b, value, cost, calls, failures, with_latency in rows:

@@ -17,7 +17,8 @@ from llmguard.reporting.db import last_run_id
 from llmguard.reporting.errors import ReportError
 from llmguard.reporting.timerange import iso, parse_time
 
-# name -> SQL expression; `day` and `hour` are UTC.
+# name -> SQL expression; `day` and `hour` are UTC, of the call's whole second (so a call 0.4 ms before
+# midnight is the day before, as the rollup's periods count it: ledger/rollup.py).
 DIMENSIONS: dict[str, str] = {
     "model": "model",
     "requested_model": "requested_model",
@@ -34,8 +35,8 @@ DIMENSIONS: dict[str, str] = {
     "status": "status",
     "decision": "decision",
     "error_type": "error_type",
-    "day": "strftime('%Y-%m-%d', ts, 'unixepoch')",
-    "hour": "strftime('%Y-%m-%d %H:00', ts, 'unixepoch')",
+    "day": "strftime('%Y-%m-%d', CAST(ts AS INTEGER), 'unixepoch')",
+    "hour": "strftime('%Y-%m-%d %H:00', CAST(ts AS INTEGER), 'unixepoch')",
 }
 GROUPABLE = tuple(DIMENSIONS)
 # What a row of the steps table can be grouped and filtered by: its tags, its run and its time.
@@ -51,17 +52,21 @@ class Filters:
     run_id: str | None = None
     where: tuple[tuple[str, Any], ...] = ()
 
-    def sql(self) -> tuple[str, list[Any]]:
-        """` AND ...` conditions and their parameters (empty when the report covers everything)."""
+    def sql(self, indexed: bool = True) -> tuple[str, list[Any]]:
+        """` AND ...` conditions and their parameters (empty when the report covers everything).
+
+        `indexed=False` keeps SQLite from reading them through the ts or run_id index (a read of the
+        calls above the rollup's watermark goes by rowid)."""
         parts, params = [], []
+        ts, run = ("ts", "run_id") if indexed else ("+ts", "+run_id")
         if self.since is not None:
-            parts.append("ts >= ?")
+            parts.append(f"{ts} >= ?")
             params.append(self.since)
         if self.until is not None:
-            parts.append("ts < ?")
+            parts.append(f"{ts} < ?")
             params.append(self.until)
         if self.run_id is not None:
-            parts.append("run_id = ?")
+            parts.append(f"{run} = ?")
             params.append(stored_form(self.run_id))
         for name, value in self.where:
             expr = DIMENSIONS[name]

@@ -42,15 +42,16 @@ def bucket_name(seconds: int) -> str:
 
 def time_ticks(start: float, end: float) -> tuple[list[float], int]:
     """Round times in [start, end] (3 to 6 of them, near 4) and the step between them."""
-    best: tuple[int, list[float], int] | None = None
-    for step in _TICKS:
+    best: tuple[int, int, int] | None = None  # (distance from 4 ticks, first tick, step)
+    for step in _TICKS:  # counted, not listed: a month has 2.6 million one-second ticks
         first = -(-int(start) // step) * step
-        ticks = [float(t) for t in range(first, int(end) + 1, step)]
-        if 3 <= len(ticks) <= 6 and (best is None or abs(len(ticks) - 4) < best[0]):
-            best = (abs(len(ticks) - 4), ticks, step)
+        count = max(0, (int(end) - first) // step + 1)
+        if 3 <= count <= 6 and (best is None or abs(count - 4) < best[0]):
+            best = (abs(count - 4), first, step)
     if best is None:  # a range too short for any round step: its two ends and its middle
         return [start, (start + end) / 2, end], 1
-    return best[1], best[2]
+    _, first, step = best
+    return [float(t) for t in range(first, int(end) + 1, step)], step
 
 
 def _tick_text(ts: float, step: int) -> str:

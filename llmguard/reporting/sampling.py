@@ -33,9 +33,15 @@ def worth_sampling(values: int, exact: bool = False) -> bool:
     return not exact and values > SAMPLE_ABOVE
 
 
-def sample_thresholds(counts: dict[Any, tuple[int, int]], exact: bool = False) -> dict[Any, int]:
-    """Per group of one figure: calls whose hash is below this are sorted (ALL: every call, exact)."""
-    if not worth_sampling(sum(n - z for n, z in counts.values()), exact):
+def sample_thresholds(
+    counts: dict[Any, tuple[int, int]], exact: bool = False, rows: int | None = None
+) -> dict[Any, int]:
+    """Per group of one figure: calls whose hash is below this are sorted (ALL: every call, exact).
+
+    Worth it over more than SAMPLE_ABOVE values; or, with `rows`, over a range of more than
+    SAMPLE_ABOVE calls (from histograms, where what an exact figure costs is reading the calls, not
+    sorting its values)."""
+    if not worth_sampling(sum(n - z for n, z in counts.values()) if rows is None else rows, exact):
         return {}
     share = max(SAMPLE_MIN, SAMPLE_BUDGET // max(1, len(counts)))
     return {k: ALL if n - z <= share else ALL * share // (n - z) for k, (n, z) in counts.items()}
