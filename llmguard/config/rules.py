@@ -327,6 +327,8 @@ RULES: dict[str, Rule] = {
     "cache_key_tags": Rule(_names, ["doc_id"]),
     "serve_stale": Rule(_flag, False),
     "dedup_wait_s": Rule(_number(what=SECONDS), 120),
+    "otel": Rule(_flag, True),
+    "otel_content": Rule(_flag, False),
 }
 
 

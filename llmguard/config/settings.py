@@ -60,6 +60,9 @@ class Settings:
     cache_key_tags: list[str] = field(default_factory=list)  # tags that change the answer, e.g. doc_ids
     serve_stale: bool = False  # provider down: serve an expired cached answer (marked stale) over an error
     dedup_wait_s: float = 120.0  # how long an identical call waits for the one already running
+    # OpenTelemetry: each call a GenAI span + metrics, through the global providers (llmguard[otel])
+    otel: bool = False
+    otel_content: bool = False  # also the prompt (and the answer, where the guard holds it) on spans
 
     def with_updates(self, updates: Mapping[str, Any], source: str | Source = "code") -> Settings:
         """A copy with `updates` applied; every value is checked first (ConfigError if one is bad)."""
@@ -111,3 +114,5 @@ class SettingsKwargs(TypedDict, total=False):
     cache_key_tags: Sequence[str]
     serve_stale: bool
     dedup_wait_s: float
+    otel: bool
+    otel_content: bool

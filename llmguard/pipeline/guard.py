@@ -31,6 +31,7 @@ from llmguard.policies.limiter import Limiter, LimitSpec
 from llmguard.policies.pricing import Pricer, override_hint
 from llmguard.policies.routing import Router
 from llmguard.providers import adapter_for, adapter_named, crossing
+from llmguard.telemetry import exporter_for
 from llmguard.types import CallRequest, ProviderAdapter, Usage
 
 __all__ = ["CallState", "Guard", "adapter_for"]
@@ -70,6 +71,7 @@ class Guard(CallFlow, CacheStep, ModelChain, Retrying, Outcomes):
             )
         else:  # new limits, same books: spend, per-run quotas and calls in flight are kept
             self.budget.reconfigure(settings.budget_usd, settings.quotas, settings.unpriced == "allow")
+        self.otel = exporter_for(settings, getattr(self, "otel", None))
         check_crossings(settings.fallbacks)
         self.router = Router(settings.routes, settings.fallbacks)
         # one retry budget per provider: one provider's outage must not stop retries to another
@@ -98,6 +100,8 @@ class Guard(CallFlow, CacheStep, ModelChain, Retrying, Outcomes):
     def close(self) -> None:
         """Finish background writes and release files (uninstall calls it)."""
         self.finisher.close()
+        if self.otel is not None:
+            self.otel.close()
         if self.cache_layer is not None:
             self.cache_layer.close()
         if self.ledger is not None:
@@ -168,6 +172,8 @@ class Guard(CallFlow, CacheStep, ModelChain, Retrying, Outcomes):
             state.event.steps = context.step_durations(state.steps)
         state.closed = True
         self.record(state.event)
+        if self.otel is not None:
+            self.otel.submit(state.event, state.call, state.body)
 
     def record(self, event: CallEvent) -> None:
         if self.ledger is not None:

@@ -29,6 +29,14 @@ FORMATS = ("table", "json", "csv", "html", "jsonl")
 
 def add_report_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--home", help="folder holding ledger.sqlite3 (default: LLMGUARD_HOME or ./.llmguard)")
+    parser.add_argument(
+        "--ledger",
+        nargs="+",
+        action="extend",
+        metavar="PATH",
+        help="report over these ledgers (ledger.sqlite3 files or LLMGUARD_HOME folders copied from several "
+        "machines) merged, each call counted once; instead of --home",
+    )
     parser.add_argument("--since", help="start of the range: 24h, 30m, 7d (ago) or an ISO time (UTC)")
     parser.add_argument("--until", help="end of the range (same forms as --since; default: now)")
     parser.add_argument("--last-run", action="store_true", help="only the most recent run")
@@ -125,6 +133,12 @@ def _request(args: argparse.Namespace) -> _Request | int:
             print(warning, file=sys.stderr)
         home = Path(args.home) if getattr(args, "home", None) else settings.home_path
         ledger = home / "ledger.sqlite3"
+        if getattr(args, "ledger", None):
+            from llmguard.reporting.merge import merge_ledgers
+
+            merged = merge_ledgers(args.ledger)
+            print(merged.summary(), file=sys.stderr)
+            ledger = merged.path
         if not ledger.exists():
             return _fail(
                 f"llmguard: no ledger at {ledger}. Run some calls with the guard on (e.g. `llmguard demo`), "
