@@ -183,6 +183,7 @@ def _ask_anthropic(claude: anthropic.Anthropic, i: int) -> None:
 
 def _show_result(console: Console, guard: Guard, server_cost: float | None) -> int:
     """This run's cost by model from the ledger, next to what the simulated provider billed."""
+    from llmguard.money import usd
     from llmguard.reporting import report
     from llmguard.reporting.fit import Packed
 
@@ -196,6 +197,6 @@ def _show_result(console: Console, guard: Guard, server_cost: float | None) -> i
     ours = sum(r["cost_usd"] for r in rows)
     if server_cost is not None:
         same = "the same" if math.isclose(server_cost, ours, rel_tol=1e-9, abs_tol=1e-12) else "not the same"
-        console.print(Packed([f"the provider billed ${server_cost:.6f};", f"the ledger says ${ours:.6f} ({same})"]))
+        console.print(Packed([f"the provider billed {usd(server_cost)};", f"the ledger says {usd(ours)} ({same})"]))
     console.print(Packed([f"ledger: {Path(ledger.path).resolve()}", "(see it again: llmguard report --last-run)"]))
     return 0

@@ -30,6 +30,7 @@ from openai.types.responses import ResponseStreamEvent
 
 import llmguard
 from llmguard.intercept.sse import event_fields
+from llmguard.money import usd
 from llmguard.policies.pricing import Pricer
 from llmguard.providers import anthropic as anthropic_adapter
 from llmguard.providers import openai as openai_adapter
@@ -963,10 +964,10 @@ def test_the_report_lists_every_model_and_the_total_cost(fresh_sim, home, capsys
     ).stdout
     lines = shown.splitlines()
     for model in books:  # the model's row of the cost table shows the simulator's bill
-        assert any(model in line and f"{float(_bill(fresh_sim, model)):.6f}" in line for line in lines), model
+        assert any(model in line and usd(float(_bill(fresh_sim, model))) in line for line in lines), model
     total = float(fresh_sim.cost_decimal())
-    assert f"{len(ledger)} calls · ${total:.4f}" in lines[0], lines[0]
-    assert any("total" in line and f"{total:.6f}" in line for line in lines), shown
+    assert f"{len(ledger)} calls · {usd(total)}" in lines[0], lines[0]
+    assert any("total" in line and usd(total) in line for line in lines), shown
 
 
 # ---- wire shapes of the real APIs that the simulator does not send --------------------------------

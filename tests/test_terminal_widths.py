@@ -19,10 +19,10 @@ from llmguard.money import usd
 
 WIDTHS = (60, 80, 120)
 MODELS = ("gpt-4o", "gpt-4o-mini", "gpt-4.1-nano", "claude-3-5-haiku-latest")
-COST_COLUMNS = ("calls", "input tok", "cached", "output tok", "cost USD", "p50 ms", "p95 ms", "errors")
+COST_COLUMNS = ("calls", "input tok", "cached", "output tok", "cost", "p50 ms", "p95 ms", "errors")
 # A whole figure: a count (with its share), a share, dollars, milliseconds, a latency triple, or "-"
 # (optionally "≈ "-marked).
-WHOLE = re.compile(r"(≈ )?(-|[\d,]+(\.\d+)?( \(\d+%\))?|\d+%|[\d,]+ / [\d,]+ / [\d,]+)?")
+WHOLE = re.compile(r"(≈ )?(-|—|\$?[\d,]+(\.\d+)?( \(\d+%\))?|\d+%|[\d,]+ / [\d,]+ / [\d,]+)?")
 
 
 def _env(home: Path, width: int) -> dict[str, str]:
@@ -99,7 +99,7 @@ def expected_cells(row: dict) -> dict[str, str]:
         "input tok": f"{row['input_tokens']:,}",
         "cached": f"{row['cached_input_tokens']:,}",
         "output tok": f"{row['output_tokens']:,}",
-        "cost USD": f"{row['cost_usd']:.6f}",
+        "cost": usd(row["cost_usd"]),
         "p50 ms": f"{row['p50_ms']:,.1f}",
         "p95 ms": f"{row['p95_ms']:,.1f}",
         "errors": f"{row['errors']:,}",
@@ -110,7 +110,7 @@ def assert_cost_table(lines: list[str], report: dict, width: int) -> None:
     """Every model's row holds exactly its ledger figures, whole, minus the columns it names as left out."""
     assert not any("…" in line for line in lines), "\n".join(lines)
     gone = left_out(lines)
-    assert set(gone) <= set(COST_COLUMNS) and not {"calls", "cost USD", "errors"} & set(gone), gone
+    assert set(gone) <= set(COST_COLUMNS) and not {"calls", "cost", "errors"} & set(gone), gone
     if width == 120:
         assert gone == []
     rows = table_rows(lines)
@@ -119,7 +119,7 @@ def assert_cost_table(lines: list[str], report: dict, width: int) -> None:
         figures = expected_cells(row)
         assert rows[row["model"]] == [v for k, v in figures.items() if k not in gone], (width, row["model"])
     total = report["total"]
-    assert rows["total"][0] == f"{total['calls']:,}" and f"{total['cost_usd']:.6f}" in rows["total"]
+    assert rows["total"][0] == f"{total['calls']:,}" and usd(total["cost_usd"]) in rows["total"]
 
 
 def test_the_demo_says_what_it_does_before_the_sdks_load(demos):
@@ -151,7 +151,7 @@ def test_the_demo_cost_table_keeps_every_number_and_model_name_whole(demos, widt
     out, report = runs[width]
     lines = shown(out)
     assert_cost_table(lines, report, width)
-    assert f"the provider billed ${report['total']['cost_usd']:.6f};" in out
+    assert f"the provider billed {usd(report['total']['cost_usd'])};" in out
     assert "the ledger says" in out and "(the same)" in out
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from llmguard.money import DASH, usd
 from llmguard.reporting.figures import rate, triple
 from llmguard.reporting.fit import Column, FittedTable
 from llmguard.reporting.timerange import iso
@@ -25,9 +26,9 @@ def per_call(rep: Report, ids: list[list[str]]) -> FittedTable:
     columns = [
         Column("tok/call"),
         Column("reasoning tok", 3),
-        Column("USD/call"),
+        Column("cost/call"),
         Column("cache hits", 1),
-        Column("saved USD", 2),
+        Column("saved", 2),
         Column("dedup hits", 4),
     ]
     table = _keyed("per call and cache", rep.by, columns)
@@ -36,9 +37,9 @@ def per_call(rep: Report, ids: list[list[str]]) -> FittedTable:
             *keys,
             "-" if row["tokens_per_call"] is None else f"{row['tokens_per_call']:,.0f}",
             f"{row['reasoning_tokens']:,}",
-            "-" if row["cost_per_call"] is None else f"{row['cost_per_call']:.6f}",
+            usd(row["cost_per_call"]) if row["cost_per_call"] is not None else DASH,
             rate(row["cache_hits"], row["calls"]),
-            f"{row['saved_usd']:.4f}",
+            usd(row["saved_usd"]),
             f"{row['dedup_hits']:,}",
         )
     return table
@@ -107,13 +108,13 @@ def drivers(rep: Report) -> FittedTable:
     dims = [n for n in DRIVER_DIMENSIONS if any(d[n] is not None for d in rep.drivers)]
     unset = [n for n in DRIVER_DIMENSIONS if n not in dims]
     caption = f"none of these calls has a {' or '.join(unset)}" if unset else None
-    columns = [Column("calls", 2), Column("cost USD"), Column("share", 1), Column("tok/call", 3)]
+    columns = [Column("calls", 2), Column("cost"), Column("share", 1), Column("tok/call", 3)]
     table = _keyed("top cost drivers", dims, columns, caption)
     for d in rep.drivers:
         table.add_row(
             *[str(d[n]) for n in dims],
             f"{d['calls']:,}",
-            f"{d['cost_usd']:.4f}",
+            usd(d["cost_usd"]),
             "-" if d["share"] is None else f"{d['share']:.0%}",
             "-" if d["tokens_per_call"] is None else f"{d['tokens_per_call']:,.0f}",
         )
@@ -140,7 +141,7 @@ def spend_line(spend: dict[str, Any]) -> str | None:
         return None
     size = spend["bucket_s"]
     peak = max(buckets, key=lambda b: b["cost_usd"])
-    return f"spend per {_unit(size)}: {sparkline(_dense(buckets, size))}  (peak ${peak['cost_usd']:.4f} at {iso(peak['start'])})"
+    return f"spend per {_unit(size)}: {sparkline(_dense(buckets, size))}  (peak {usd(peak['cost_usd'])} at {iso(peak['start'])})"
 
 
 def _dense(buckets: list[dict[str, Any]], size: int) -> list[float]:

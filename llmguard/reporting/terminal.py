@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from llmguard.money import plural, usd
+
 if TYPE_CHECKING:
     from llmguard.reporting.build import Report
     from llmguard.reporting.fit import FittedTable, Packed
@@ -43,20 +45,18 @@ def to_table(
 
     names = parse_by(by)
     sampled = any("total" in r.get("sampled_percentiles", ()) for r in rows)
-    figures = [("calls", 0), ("input tok", 3), ("cached", 5), ("output tok", 2), ("cost USD", 0)]
+    figures = [("calls", 0), ("input tok", 3), ("cached", 5), ("output tok", 2), ("cost", 0)]
     figures += [("p50 ms", 6), ("p95 ms", 4), ("errors", 1)]
     columns = [Column(n, 0, key=True) for n in names] + [Column(h, p) for h, p in figures]
     table = FittedTable(title, columns, ESTIMATED if sampled else None)
     for row in rows:
-        cost = f"{row['cost_usd']:.6f}" + (
-            f" (+{row['unpriced_calls']:,} unpriced)" if row.get("unpriced_calls") else ""
-        )
+        cost = usd(row["cost_usd"]) + (f" (+{row['unpriced_calls']:,} unpriced)" if row.get("unpriced_calls") else "")
         mark = "≈ " if "total" in row.get("sampled_percentiles", ()) else ""
         latency = [mark + ms(row.get("p50_ms")), mark + ms(row.get("p95_ms"))]
         table.add_row(*[str(row.get(n)) for n in names], *_counts(row, cost, latency))
     if len(rows) > 1:
         total = totals(rows)
-        cells = _counts(total, f"{total['cost_usd']:.6f}", ["", ""])
+        cells = _counts(total, usd(total["cost_usd"]), ["", ""])
         table.add_row(*(["total"] + [""] * (len(names) - 1)), *cells, style="bold")
     return table
 
@@ -126,7 +126,7 @@ def render_terminal(rep: Report, console: Any, compared: str = "", full: bool = 
 
     total = rep.total
     scope = ", ".join(f"{k}={v}" for k, v in rep.filters.describe().items() if v is not None) or "all calls"
-    parts = [scope, f"{total.get('calls', 0):,} calls", f"${total.get('cost_usd', 0.0):.4f}", f"ledger {rep.ledger}"]
+    parts = [scope, plural(total.get("calls", 0), "call"), usd(total.get("cost_usd", 0.0)), f"ledger {rep.ledger}"]
     console.print(Packed(parts, sep=" · ", lead=Text("llmguard report · ", style="bold"), indent=2))
     console.print(alerts_panel(rep.alerts, compared))
     if not rep.rows:
