@@ -44,3 +44,28 @@ def test_one_providers_outage_does_not_stop_retries_to_another(fresh_sim, home):
     assert answer.content[0].text
     assert rows(guard)[-1]["retry_count"] == 1
     assert isinstance(answer, anthropic.types.Message)
+
+
+def test_a_call_stopped_by_max_retry_wait_s_says_so_in_the_sdks_error(fresh_sim, home):
+    """The note reached the ledger but not the user: the SDK's error was the provider's 429 alone."""
+    guard = llmguard.install(home=str(home), max_retry_wait_s=0.5)
+    fresh_sim.configure(faults=["429", "429", "429"], fault_retry_after_s=0.3)
+    client = openai_client(fresh_sim, max_retries=0)
+    with pytest.raises(openai.RateLimitError) as stopped:
+        client.chat.completions.create(model="gpt-4o-mini", messages=MSG, max_tokens=5)
+    note = (
+        "llmguard: stopped waiting out 429s: max_retry_wait_s=0.5 reached (waited 0.3 s; the next wait of 0.3 s "
+        "would pass it). Raise max_retry_wait_s to wait longer"
+    )
+    assert note in str(stopped.value)
+    assert fresh_sim.stats["requests"] == 2  # one wait of 0.3 s fits in 0.5 s, a second does not
+    last = rows(guard)[-1]
+    assert last["error_message"].startswith(note + ". The provider said: Rate limit reached")
+    assert last["retry_delay_ms"] == 300.0
+    refusal = llmguard.errors.refusal_of(stopped.value)
+    assert refusal is not None and refusal.kind == "retry_wait" and not refusal.refused
+    assert refusal.parts() == (
+        "max_retry_wait_s",
+        "stopped waiting out 429s: max_retry_wait_s=0.5 reached (waited 0.3 s; the next wait of 0.3 s would pass it)",
+        "raise max_retry_wait_s to wait longer",
+    )

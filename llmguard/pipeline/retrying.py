@@ -23,7 +23,7 @@ class Retrying(GuardParts):
             attempt, headers, settings.backoff_base_s, settings.backoff_max_s, settings.retry_after_cap_s
         )
         if event.retry_delay_ms / 1000 + delay > settings.max_retry_wait_s:
-            event.error_message = f"llmguard: stopped retrying: max_retry_wait_s={settings.max_retry_wait_s} reached"
+            self._stop_waiting(state, "stopped retrying", delay)
             return None
         deadline = context.current_deadline()
         if deadline is not None and time.monotonic() + delay >= deadline:
@@ -41,19 +41,22 @@ class Retrying(GuardParts):
         event.retry_delay_ms += delay * 1000
         return delay
 
-    def _throttle_delay(self, state: CallState, attempt: int, headers: Any) -> float | None:
+    def _throttle_delay(self, state: CallState, attempt: int, headers: Any, asked: float | None = None) -> float | None:
         """How long to wait out a provider 429 before trying again, or None when waiting is over.
 
-        Rate limits are not outages: such retries spend neither `max_attempts` nor the retry
-        budget, only time, bounded by `max_retry_wait_s` and the call's deadline."""
+        `asked` is the wait the provider asked for (its headers or its body), honoured up to
+        `retry_after_cap_s`. Rate limits are not outages: such retries spend neither
+        `max_attempts` nor the retry budget, only time, bounded by `max_retry_wait_s` and the
+        call's deadline."""
         settings, event = self.settings, state.event
-        delay = retry.delay_before_retry(
-            attempt, headers, settings.backoff_base_s, settings.backoff_max_s, settings.retry_after_cap_s
-        )
-        if event.retry_delay_ms / 1000 + delay > settings.max_retry_wait_s:
-            event.error_message = (
-                f"llmguard: stopped waiting out 429s: max_retry_wait_s={settings.max_retry_wait_s} reached"
+        if asked is not None:
+            delay = min(asked, settings.retry_after_cap_s)
+        else:
+            delay = retry.delay_before_retry(
+                attempt, headers, settings.backoff_base_s, settings.backoff_max_s, settings.retry_after_cap_s
             )
+        if event.retry_delay_ms / 1000 + delay > settings.max_retry_wait_s:
+            self._stop_waiting(state, "stopped waiting out 429s", delay)
             return None
         deadline = context.current_deadline()
         if deadline is not None and time.monotonic() + delay >= deadline:
@@ -61,6 +64,16 @@ class Retrying(GuardParts):
         event.retry_count += 1
         event.retry_delay_ms += delay * 1000
         return delay
+
+    def _stop_waiting(self, state: CallState, what: str, delay: float) -> None:
+        """The note told to the user (before the provider's error) and kept in the ledger."""
+        limit = self.settings.max_retry_wait_s
+        waited = state.event.retry_delay_ms / 1000
+        state.retry_refusal = (
+            f"llmguard: {what}: max_retry_wait_s={limit:g} reached (waited {waited:.1f} s; the next wait "
+            f"of {delay:.1f} s would pass it). Raise max_retry_wait_s to wait longer"
+        )
+        state.event.error_message = state.retry_refusal
 
     def _retry_budget(self, provider: str) -> retry.RetryBudget | None:
         ratio = self.settings.retry_budget
