@@ -236,6 +236,15 @@ def test_quickstart_runs_in_jupyterlab_and_shows_spend_and_the_llm_answer(lab, t
             expect(spend).to_have_count(2)  # the widget under %load_ext and again under %llmguard widget
             for view in (spend.nth(0), spend.nth(1)):
                 expect(view).to_contain_text(total, timeout=20_000)  # live: it caught up with every call
+            sparks = page.locator(".llmguard-spark")
+            expect(sparks).to_have_count(2)
+            for spark in (sparks.nth(0), sparks.nth(1)):
+                # the spend sparkline, drawn inside JupyterLab's widget view (not only on a static page)
+                bars = spark.locator("svg.llmguard-spark-bars")
+                expect(bars).to_have_count(1, timeout=20_000)
+                assert bars.locator("rect").count() >= 1
+                assert "$" in (bars.get_attribute("aria-label") or "")
+                assert bars.bounding_box()["width"] > 0
 
             llm_cell = page.locator(".jp-CodeCell", has_text="%%llm --max-tokens 120 -o answer")
             answer = llm_cell.locator(".jp-RenderedMarkdown").first.inner_text().strip()
