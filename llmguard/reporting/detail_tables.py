@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from llmguard.money import DASH, usd
-from llmguard.reporting.figures import rate, triple
+from llmguard.reporting.figures import ESTIMATED, rate, triple
 from llmguard.reporting.fit import Column, FittedTable
 from llmguard.reporting.timerange import iso
 
@@ -75,15 +75,8 @@ def reliability(rep: Report, ids: list[list[str]]) -> FittedTable:
 
 
 def latency(rep: Report, ids: list[list[str]], step_names: list[str]) -> FittedTable:
-    from llmguard.reporting import sampling
-
     sampled = any(r.get("sampled_percentiles") for r in rep.rows)
-    caption = (
-        f"≈ estimated from a sample of about {sampling.SAMPLE_BUDGET:,} calls shared by the groups "
-        "(the range is large); --exact sorts them all"
-        if sampled
-        else None
-    )
+    caption = ESTIMATED if sampled else None
     columns = [Column("total"), Column("ttft", 1), Column("queue", 2), Column("retry delay", 3)]
     columns += [Column(f"step {s}", 4) for s in step_names]
     table = _keyed("latency ms (p50 / p95 / p99)", rep.by, columns, caption)
@@ -124,7 +117,7 @@ def drivers(rep: Report) -> FittedTable:
 def steps_table(steps: dict[str, dict[str, Any]], sampled: bool, unsplit: list[str]) -> FittedTable:
     """Each step of the range: its runs, the calls made inside them, and its duration percentiles."""
     title = "step latency ms (p50 / p95 / p99)" + (f", not split by {', '.join(unsplit)}" if unsplit else "")
-    caption = "≈ estimated from a sample (the range is large); --exact sorts them all" if sampled else None
+    caption = ESTIMATED if sampled else None
     columns = [Column("runs"), Column("calls inside", 1), Column("p50 / p95 / p99")]
     table = _keyed(title, ["step"], columns, caption)
     for name, figures in steps.items():

@@ -6,6 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
+# A caption for percentiles read from the rollup's latency histograms or from a sample (by what the
+# range allows): both are estimates.
+ESTIMATED = "≈ estimated (the range is large); --exact sorts them all"
+
 
 def rate(count: int, calls: int) -> str:
     """`3 (8%)`, or `0`."""

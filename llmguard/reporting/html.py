@@ -127,7 +127,11 @@ def render(rep: Report, figures: Figures | None = None) -> str:
         parts.append(_over_time(figures.timeline, figures.timeline.by or "model"))
     parts.append(_costs(figures.costs, rep.by))
     if figures.overall is not None:
-        note = " (≈ estimated from a sample: the range is large)" if figures.overall.get("sampled_percentiles") else ""
+        note = (
+            " (≈ estimated: the range is large; --exact sorts them all)"
+            if figures.overall.get("sampled_percentiles")
+            else ""
+        )
         parts.append(
             f"<h3>Latency</h3><figure><figcaption>Percentiles of each part of a call and of each step{esc(note)}"
             f"</figcaption>{latency_chart(figures.overall)}</figure>"

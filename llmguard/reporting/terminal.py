@@ -12,13 +12,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from llmguard.money import plural, usd
+from llmguard.reporting.figures import ESTIMATED
 
 if TYPE_CHECKING:
     from llmguard.reporting.build import Report
     from llmguard.reporting.fit import FittedTable, Packed
 
 SPARKS = "▁▂▃▄▅▆▇█"
-ESTIMATED = "≈ estimated from a sample (the range is large); --exact sorts them all"
 
 
 def sparkline(values: list[float]) -> str:
