@@ -133,7 +133,12 @@ def test_sampled_calls_replay_per_draw_and_fresh_draws_again(tmp_path):
         return made
 
     first = _execute(notebook(), home, path, tmp_path / "work1")
-    second = _execute(notebook(), home, path, tmp_path / "work2")
+    rerun = notebook()
+    second = _execute(rerun, home, path, tmp_path / "work2")
+    # the footer under the re-run cell says the answers were replayed and how to draw new ones
+    shown = [o.get("data", {}).get("text/plain", "") for o in rerun.cells[3].outputs]
+    assert "llmguard · this cell: 2 calls · $0.00 · " in shown[-1], shown
+    assert " · 2 replayed ($0) · `%llmguard fresh` for a new sample · " in shown[-1], shown
     # run 1: two identical sampled calls in one cell are two draws, both sent; every call was sent
     assert first["requests"] == 7
     # run 2: only --fresh, tag(cache="refresh") and the call under %llmguard fresh were sent

@@ -17,7 +17,7 @@ import pytest
 
 import llmguard
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, require_browser
-from tests.conftest import FAKE_OPENAI_KEY, openai_client
+from tests.conftest import FAKE_OPENAI_KEY, openai_client, rows
 
 # gpt-4o-mini on the simulator: "hi", "ho" and "hey" are 8 prompt tokens, and 20 tokens are
 # always answered to max_tokens=20: $0.0000132 a call
@@ -248,3 +248,28 @@ def test_the_widget_and_a_footer_read_right_in_chromium(guard, fresh_sim, tmp_pa
         finally:
             browser.close()
     assert (tmp_path / "widget-text.png").stat().st_size > 1000
+
+
+def test_replayed_samples_are_not_provider_calls_and_the_footer_says_how_to_draw_again(home, fresh_sim):
+    """A replayed sampled call (decision="replay") was served from the cache: counting it as a
+    provider call put its 1 ms into the provider's p50 and its tokens into RPM/TPM."""
+    guard = llmguard.install(home=str(home), cache_sampled=True)  # sampled calls replay, as in a notebook
+    client = openai_client(fresh_sim)
+    for _ in range(2):
+        client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], max_tokens=20)
+    assert [r["decision"] for r in rows(guard)] == ["process", "replay"]
+    snapshot = guard.metrics.snapshot()
+    assert (snapshot["calls"], snapshot["provider_calls"], snapshot["cache_hits"], snapshot["replays"]) == (2, 1, 1, 1)
+    assert (snapshot["latency_calls"], snapshot["rpm"]) == (1, 1)
+    from llmguard.ledger.metrics import Tally
+    from llmguard.magics import view as views
+    from llmguard.magics.cell_footer import footer_text
+
+    assert views.calls_text(snapshot).startswith(
+        "calls 2: 1 to the provider · 0 cache hits · 1 replayed ($0) · `%llmguard fresh` for a new sample"
+    ), views.calls_text(snapshot)
+    footer = footer_text(Tally(calls=3, cost_usd=0.0, input_tokens=30, output_tokens=12, cache_hits=3, replays=3), 0.2)
+    assert footer == (
+        "llmguard · this cell: 3 calls · $0.00 · 42 tokens · 3 replayed ($0) · `%llmguard fresh` for a new sample"
+        " · 200 ms"
+    )

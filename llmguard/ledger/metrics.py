@@ -26,7 +26,7 @@ KEPT_RECENT = 50_000  # recent calls kept for windows (a bound on memory at extr
 
 def reached_provider(event: CallEvent) -> bool:
     """The call was sent to the provider (answered, failed or cut short), not served or refused here."""
-    return event.decision not in ("cache", "reject") and event.status != "refused"
+    return event.decision not in ("cache", "replay", "reject") and event.status != "refused"
 
 
 @dataclass(slots=True)
@@ -36,6 +36,7 @@ class Tally:
     calls: int = 0
     provider_calls: int = 0
     cache_hits: int = 0
+    replays: int = 0  # of the cache hits, sampled calls replayed (a notebook's default for re-runs)
     dedup_hits: int = 0
     errors: int = 0
     refusals: int = 0
@@ -63,6 +64,7 @@ class Tally:
         self.fallbacks += bool(event.fallback_used)
         if event.cache_hit:
             self.cache_hits += 1
+            self.replays += event.decision == "replay"
             self.saved_usd += event.saved_usd or 0.0
         self.dedup_hits += bool(event.dedup_hit)
         if event.cost_usd is None:

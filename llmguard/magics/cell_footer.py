@@ -22,6 +22,7 @@ from typing import Any
 import llmguard
 from llmguard.ledger.metrics import Tally
 from llmguard.magics.output import note_html, show
+from llmguard.magics.view import REPLAY_HINT
 from llmguard.money import duration, plural, usd
 
 OWN_SUMMARY = re.compile(r"\s*%%(llm|llmguard)\b")  # cell magics that print their own summary line
@@ -33,8 +34,10 @@ def usage_parts(used: Tally) -> list[str]:
     if used.unpriced_calls:
         cost += f" (+{plural(used.unpriced_calls, 'unpriced call')})"
     parts = [plural(used.calls, "call"), cost, plural(used.tokens, "token")]
-    if used.cache_hits:
-        parts.append(plural(used.cache_hits, "cache hit"))
+    if used.cache_hits > used.replays:
+        parts.append(plural(used.cache_hits - used.replays, "cache hit"))
+    if used.replays:
+        parts.append(f"{used.replays:,} replayed ($0) · {REPLAY_HINT}")
     if used.prompt_cache_read_tokens:
         parts.append(plural(used.prompt_cache_read_tokens, "prompt-cache read token"))
     if used.retries:

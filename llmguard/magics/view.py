@@ -115,11 +115,22 @@ def _rate_parts(view: dict[str, Any]) -> list[str]:
     return [_limit_line(item) for item in view["limits"]]
 
 
+REPLAY_HINT = "`%llmguard fresh` for a new sample"
+
+
+def cache_parts(hits: int, saved_usd: float, replays: int) -> list[str]:
+    """`1 cache hit ($0.0000132 saved)`, then `2 replayed ($0) · %llmguard fresh ...` for replayed samples."""
+    hits -= replays
+    parts = [plural(hits, "cache hit") + (f" ({usd(saved_usd)} saved)" if hits else "")]
+    if replays:
+        parts.append(f"{replays:,} replayed ($0) · {REPLAY_HINT}")
+    return parts
+
+
 def calls_text(view: dict[str, Any]) -> str:
-    """`calls 3: 2 to the provider · 1 cache hit ($0.0000132 saved)` (+ deduplicated, refused)."""
-    parts = [f"{view['provider_calls']:,} to the provider", plural(view["cache_hits"], "cache hit")]
-    if view["cache_hits"]:
-        parts[-1] += f" ({usd(view['saved_usd'])} saved)"
+    """`calls 3: 2 to the provider · 1 cache hit ($0.0000132 saved)` (+ replayed, deduplicated, refused)."""
+    parts = [f"{view['provider_calls']:,} to the provider"]
+    parts += cache_parts(view["cache_hits"], view["saved_usd"], view.get("replays", 0))
     if view.get("dedup_hits"):
         parts.append(f"{view['dedup_hits']:,} shared an identical call in flight")
     if view["refusals"]:
@@ -172,15 +183,12 @@ def one_line(view: dict[str, Any]) -> str:
     """The terminal's summary: the widget's information on one line (short until a call is made)."""
     if not view["calls"]:
         return " · ".join(["llmguard", spend_text(view), "0 calls", *(_rate_parts(view) if view["limits"] else [])])
-    cache = plural(view["cache_hits"], "cache hit")
-    if view["cache_hits"]:
-        cache += f" ({usd(view['saved_usd'])} saved)"
     parts = [
         "llmguard",
         spend_text(view),
         plural(view["calls"], "call"),
         f"{view['provider_calls']:,} to the provider",
-        cache,
+        *cache_parts(view["cache_hits"], view["saved_usd"], view.get("replays", 0)),
         f"{count(view['input_tokens'])} in / {count(view['output_tokens'])} out tokens",
     ]
     if view["refusals"]:
