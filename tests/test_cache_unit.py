@@ -553,7 +553,8 @@ def test_stats_count_hits_misses_and_savings(store):
     assert stats["hit_rate"] == pytest.approx(0.75)
     assert stats["saved_usd"] == pytest.approx(0.375)
     text = format_stats(stats)
-    assert "entries   2" in text and "75.0% hit rate" in text and "$0.3750" in text
+    assert "entries   2" in text and "lookups   4: 3 hits, 1 miss (75.0% hit rate)" in text
+    assert "saved     $0.375\n" in text + "\n"
 
 
 def test_clear_removes_entries_and_resets_counters(store):

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from llmguard.cache.store import DEFAULT_SIZE_LIMIT, DEFAULT_TTL_S, ResponseCache, cache_dir, empty_stats
-from llmguard.money import usd
+from llmguard.money import plural, usd
 
 __all__ = ["cache_clear", "cache_dir", "cache_prune", "cache_stats", "format_stats"]
 
@@ -81,6 +81,8 @@ def format_stats(stats: dict[str, Any]) -> str:
     hits, misses = stats.get("hits", 0), stats.get("misses", 0)
     rate = stats.get("hit_rate")
     rate_text = "no lookups yet" if rate is None else f"{rate:.1%} hit rate"
-    lines.append(f"  lookups   {hits + misses}: {hits} hits, {misses} misses ({rate_text})")
+    lines.append(
+        f"  lookups   {hits + misses:,}: {plural(hits, 'hit')}, {plural(misses, 'miss', 'misses')} ({rate_text})"
+    )
     lines.append(f"  saved     {usd(stats.get('saved_usd', 0.0))}")
     return "\n".join(lines)
