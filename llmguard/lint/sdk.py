@@ -111,8 +111,8 @@ TENACITY_RETRYING = {"tenacity.Retrying", "tenacity.AsyncRetrying", "tenacity.as
 TENACITY_BROAD = {"tenacity.retry_if_exception_type"}
 BACKOFF_DECORATORS = {"backoff.on_exception", "backoff.on_predicate"}
 
-HTTP_FUNCTIONS = {
-    f"{lib}.{verb}": lib
+HTTP_FUNCTIONS = {  # httpx2 (the fork the new SDKs send through) behaves as httpx: one family
+    f"{lib}.{verb}": "httpx" if lib == "httpx2" else lib
     for lib in ("requests", "httpx", "httpx2")
     for verb in ("get", "post", "put", "patch", "delete", "request", "stream")
 }

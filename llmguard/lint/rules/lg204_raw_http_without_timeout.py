@@ -64,6 +64,7 @@ class LocalLLM:
         return requests.post(f"{self.base_url}/chat/completions", json=body, headers=self.headers)
 """),
         Invalid("import requests\ndef ask(host, body):\n    return requests.post(host + '/api/generate', json=body)\n"),
+        Invalid("import httpx2\nr = httpx2.post('https://api.openai.com/v1/chat/completions', json={})\n"),
         Invalid("""
 import aiohttp
 URL = "https://api.anthropic.com/v1/messages"
