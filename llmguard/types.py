@@ -14,8 +14,8 @@ from typing import Any, Protocol
 class CallRequest:
     """What a request asks for, parsed from its bytes by a provider adapter."""
 
-    provider: str  # "openai" | "anthropic"
-    endpoint: str  # "chat.completions" | "embeddings" | "messages" | "responses" | "completions"
+    provider: str  # "openai" | "anthropic" | "google"
+    endpoint: str  # "chat.completions" | "embeddings" | "messages" | "responses" | "completions" | "generate_content"
     model: str
     body: dict[str, Any]
     stream: bool = False
@@ -100,7 +100,7 @@ class MeterReading:
 
 
 class ProviderAdapter(Protocol):
-    """One wire format (OpenAI's, Anthropic's): everything the pipeline needs to know about it.
+    """One wire format (OpenAI's, Anthropic's, Gemini's): everything the pipeline needs to know about it.
 
     An adapter is a module of pure functions on bytes, dicts and headers (mypy checks a module
     against this protocol); the pipeline calls these and never names a provider.
@@ -143,6 +143,10 @@ class ProviderAdapter(Protocol):
 
     def rate_limit_info(self, headers: Any) -> RateLimitInfo | None:
         """The provider's rate-limit headers as a RateLimitInfo, or None."""
+        ...
+
+    def retry_after_s(self, body: bytes) -> float | None:
+        """The wait a 429's body asks for (Gemini's RetryInfo), when no header says it."""
         ...
 
     def is_out_of_quota(self, body: bytes) -> bool:

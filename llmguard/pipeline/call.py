@@ -10,7 +10,7 @@ from collections.abc import Generator
 from contextvars import ContextVar
 from typing import Any
 
-from llmguard import context
+from llmguard import context, redact
 from llmguard.intercept.http import rebuild_request
 from llmguard.intercept.meter import ResponseMeter
 from llmguard.ledger.sqlite import CallEvent, safe_str
@@ -81,12 +81,13 @@ class CallFlow(GuardParts):
         )
         if tags:
             apply_tags(event, tags)
-        secrets = request.headers  # scrubbed against lazily, only if an error message is recorded
+        secrets = request  # its key headers and `?key=`: scrubbed against lazily, only if an error is recorded
         state = CallState(call=call, adapter=adapter, event=event, started=started, secrets=secrets, caller=adapter)
         state.raw_body = body
         # the whole URL keys the cache: path-routed gateways, Azure deployments and proxied accounts
         # share a host but not their answers
-        state.endpoint_url = f"{event.base_url}{url.raw_path.decode('ascii', 'replace')}"
+        target = url.raw_path.decode("ascii", "replace")
+        state.endpoint_url = f"{event.base_url}{redact.without_secret_params(target) if '?' in target else target}"
         state.steps = context.open_steps()  # the steps this call runs inside, timed when it ends
 
         try:

@@ -220,18 +220,19 @@ class ModelChain(GuardParts):
                     self.limiter.observe(model, info, state.ticket, settings.window_s)
             if untracked:
                 self.limiter.untracked_done(model)
-            if status == 429:
-                asked = retry.retry_after_s(response.headers)
-                self.limiter.pause(model, asked if asked is not None else 1.0)
             throttled = status == 429
+            asked = None
             if throttled:
                 yield Drain(response)
-                throttled = not state.adapter.is_out_of_quota(
-                    body_of(response)
-                )  # a spent quota is a bill, not a rate: no retry
+                body = body_of(response)
+                asked = retry.retry_after_s(response.headers)
+                if asked is None:  # some providers say it in the body (Gemini's RetryInfo)
+                    asked = state.adapter.retry_after_s(body)
+                self.limiter.pause(model, asked if asked is not None else 1.0)
+                throttled = not state.adapter.is_out_of_quota(body)  # a spent quota is a bill, not a rate: no retry
             if throttled or (status != 429 and status >= 400 and retry.is_retryable_status(status)):
                 if throttled:  # a 429 the guard could not prevent: waited out, not an outage to budget
-                    delay = self._throttle_delay(state, waits, response.headers)
+                    delay = self._throttle_delay(state, waits, response.headers, asked)
                 else:
                     delay = self._retry_delay(state, attempt, response.headers)
                 if delay is not None or not last:

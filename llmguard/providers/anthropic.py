@@ -25,6 +25,10 @@ def usage_option_changes(call: CallRequest) -> dict[str, Any]:
     return {}  # Anthropic streams always carry usage
 
 
+def retry_after_s(body: bytes) -> float | None:
+    return None  # the wait is in the retry-after headers, read by the retry policy
+
+
 def is_out_of_quota(body: bytes) -> bool:
     return False  # Anthropic says so with a 400/403, never a 429
 

@@ -61,6 +61,10 @@ def usage_option_changes(call: CallRequest) -> dict[str, Any]:
     return {"stream_options": {**(call.body.get("stream_options") or {}), "include_usage": True}}
 
 
+def retry_after_s(body: bytes) -> float | None:
+    return None  # the wait is in the retry-after headers, read by the retry policy
+
+
 def is_out_of_quota(body: bytes) -> bool:
     """OpenAI answers a spent account with 429 `insufficient_quota`."""
     return b"insufficient_quota" in body

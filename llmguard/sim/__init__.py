@@ -1,5 +1,5 @@
-"""The embedded simulated LLM provider: a real HTTP server on 127.0.0.1 speaking the OpenAI and
-Anthropic wire formats, with rate limits, latency, prefix caching and fault injection, so the demo,
+"""The embedded simulated LLM provider: a real HTTP server on 127.0.0.1 speaking the OpenAI,
+Anthropic and Gemini wire formats, with rate limits, latency, prefix caching and fault injection, so the demo,
 notebooks and tests run offline and users can rehearse limits and failures.
 
     with SimProvider(rpm=60, tpm=10_000) as sim:

@@ -66,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"llmguard sim serving on {sim.base_url}")
     print(f"  OpenAI:    openai.OpenAI(base_url={sim.base_url + '/v1'!r}, api_key='sk-test')")
     print(f"  Anthropic: anthropic.Anthropic(base_url={sim.base_url!r}, api_key='sk-ant-test')")
+    print(f"  Gemini:    genai.Client(api_key='test', http_options={{'base_url': {sim.base_url!r}}})")
     print(f"  stats:     {sim.base_url}/_sim/stats   (Ctrl-C to stop)", flush=True)
     _stop_on_signals()
     try:

@@ -1,8 +1,8 @@
-"""`SimProvider`: the simulated OpenAI- and Anthropic-compatible provider.
+"""`SimProvider`: the simulated OpenAI-, Anthropic- and Gemini-compatible provider.
 
 It composes the pieces: the HTTP server (`server.py`), the shared state and steps of every call
 (`core.py`), one route object per API (`openai/routes.py`, `openai/responses.py`,
-`anthropic/routes.py`) and the simulator's own `/_sim/*` endpoints (`control.py`). Prompt
+`anthropic/routes.py`, `gemini/routes.py`) and the simulator's own `/_sim/*` endpoints (`control.py`). Prompt
 tokens are counted with tiktoken (`counting.py`) and bills priced with genai-prices' own
 `calc_price` (`billing.py`): nothing here imports the rest of llmguard, so the simulator is an
 independent oracle for the guard's meter.
@@ -20,6 +20,7 @@ from llmguard.sim.buckets import RateLimiter
 from llmguard.sim.control import ControlRoutes, not_found
 from llmguard.sim.core import Reply, Routes, SimCore
 from llmguard.sim.faults import FaultPlan, Faults
+from llmguard.sim.gemini.routes import GeminiRoutes
 from llmguard.sim.openai.responses import ResponsesRoutes
 from llmguard.sim.openai.routes import OpenAIRoutes
 from llmguard.sim.server import HTTPServer, Request, Response
@@ -31,7 +32,7 @@ class SimProvider:
     """A real HTTP server on 127.0.0.1 that the official SDKs cannot tell from the real APIs.
 
     Use as a context manager; `base_url` is the server root: OpenAI clients use `base_url + "/v1"`,
-    Anthropic clients use `base_url`.
+    Anthropic clients and google-genai (`http_options={"base_url": ...}`) use `base_url`.
     """
 
     def __init__(
@@ -61,7 +62,12 @@ class SimProvider:
         self._stats = self._core.stats
         self._server: HTTPServer | None = None
         self._anthropic = AnthropicRoutes(self._core)
-        self._apis: list[Routes] = [OpenAIRoutes(self._core), ResponsesRoutes(self._core), self._anthropic]
+        self._apis: list[Routes] = [
+            OpenAIRoutes(self._core),
+            ResponsesRoutes(self._core),
+            self._anthropic,
+            GeminiRoutes(self._core),
+        ]
         self._control = ControlRoutes(self)
 
     # -- lifecycle -------------------------------------------------------------------------------
