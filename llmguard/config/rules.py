@@ -39,6 +39,7 @@ OnLimit = Literal["fallback", "refuse"]
 OnBudget = Literal["refuse", "fallback"]
 Unpriced = Literal["refuse", "allow"]
 CacheMode = Literal["on", "off", "read", "write", "refresh"]
+StoreFailure = Literal["closed", "open"]
 
 
 # ---- where a value came from, and how to say what is wrong with it ----------------------------
@@ -186,6 +187,35 @@ def _home(value: Any, at: _At) -> str:
     )
 
 
+def _store(value: Any, at: _At) -> str:
+    """`process`, `local` or a Redis URL; a bad URL is shown without its password."""
+    from urllib.parse import urlsplit
+
+    from llmguard.redact import url_without_password
+
+    if value in ("process", "local"):
+        return str(value)
+    want = "'process', 'local' or a Redis URL (redis://HOST:PORT/DB or rediss://...)"
+    if not isinstance(value, str):
+        at.fail(value, f"must be {want}")
+    shown = url_without_password(value)
+    try:
+        parts = urlsplit(value.strip())
+        parts.port  # noqa: B018 - a port that is not a number raises here
+    except ValueError:
+        at.fail(shown, f"must be {want}")
+    if parts.scheme not in ("redis", "rediss") or not parts.hostname:
+        at.fail(shown, f"must be {want}")
+    return value.strip()
+
+
+def _namespace(value: Any, at: _At) -> str:
+    name = _name(value, at, "a name that separates teams or projects in one store")
+    if any(c.isspace() for c in name):
+        at.fail(value, "must be one word (no spaces)")
+    return name
+
+
 def _table(value: Any, at: _At, of: str) -> dict[Any, Any]:
     """A mapping keyed by names (models, quota keys)."""
     if not isinstance(value, Mapping):
@@ -315,6 +345,10 @@ RULES: dict[str, Rule] = {
     "budget_usd": Rule(_number(what="USD"), 5.0, none="no session budget"),
     "quotas": Rule(_quotas, {"tenant:acme": {"usd_per_day": 1.0}}),
     "on_budget": Rule(_choice(*get_args(OnBudget)), "refuse"),
+    "store": Rule(_store, "local"),
+    "namespace": Rule(_namespace, "default"),
+    "store_failure": Rule(_choice(*get_args(StoreFailure)), "closed"),
+    "lease_ttl_s": Rule(_number(above=True, what=SECONDS), 10),
     "unpriced": Rule(_choice(*get_args(Unpriced)), "refuse"),
     "assumed_max_tokens": Rule(_number(low=1, whole=True), 4096),
     "default_max_tokens": Rule(_number(low=1, whole=True), 1024, none="calls without a bound stay unbounded"),

@@ -14,7 +14,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypedDict
 
-from llmguard.config.rules import CacheMode, LimitCharge, OnBudget, OnLimit, Source, Unpriced, validated
+from llmguard.config.rules import (
+    CacheMode,
+    LimitCharge,
+    OnBudget,
+    OnLimit,
+    Source,
+    StoreFailure,
+    Unpriced,
+    validated,
+)
 
 
 @dataclass
@@ -44,6 +53,13 @@ class Settings:
     budget_usd: float | None = None
     quotas: dict[str, dict[str, float]] = field(default_factory=dict)
     on_budget: str = "refuse"  # "refuse" or "fallback" (to a cheaper model in the chain)
+    # where shared limits keep their books: "process" (this process), "local" (every process using this
+    # home), "redis://..." / "rediss://..." (every machine using that Redis; llmguard[redis]).
+    # Not in repr: a Redis URL can carry a password.
+    store: str = field(default="local", repr=False)
+    namespace: str = "default"  # separates teams or projects sharing one store
+    store_failure: str = "closed"  # store unreachable: "closed" refuses calls needing more money, "open" admits
+    lease_ttl_s: float = 10.0  # a killed process's lease (its unused money) is free again after this
     # a call to a model with no known price while a USD budget or quota applies: "refuse" it (its cost
     # could not be counted against the limit), or "allow" it (sent, recorded with cost unknown)
     unpriced: str = "refuse"
@@ -102,6 +118,10 @@ class SettingsKwargs(TypedDict, total=False):
     budget_usd: float | None
     quotas: Mapping[str, Mapping[str, float]]
     on_budget: OnBudget
+    store: str
+    namespace: str
+    store_failure: StoreFailure
+    lease_ttl_s: float
     unpriced: Unpriced
     assumed_max_tokens: int
     default_max_tokens: int | None

@@ -124,6 +124,7 @@ def _status(ext: Any, guard: Any, args: argparse.Namespace) -> None:
         f"ledger: {ledger.path if ledger is not None and ledger.available else 'not kept'}"
         f" · timeout {settings.timeout_s}s · max attempts {settings.max_attempts}"
     )
+    lines.append(views.store_text(guard))
     lines.append(ext.llm_defaults.describe())
     if ext.widget is not None and ext.widget.last_error:
         lines.append(f"widget updates failing: {ext.widget.last_error}")

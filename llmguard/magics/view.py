@@ -68,6 +68,15 @@ def budget_text(view: dict[str, Any]) -> str:
     return text
 
 
+def store_text(guard: Any) -> str:
+    """`store: redis://***@host:6379/0 · namespace team-a · reachable`: where shared budgets keep their books."""
+    status = guard.budget.store_status(ping=True)
+    state = "reachable" if status["error"] is None else f"unreachable ({status['error']})"
+    if status["kind"] == "process":
+        return f"store: {status['label']}"
+    return f"store: {status['label']} · namespace {guard.settings.namespace} · {state}"
+
+
 def spend_text(view: dict[str, Any]) -> str:
     text = f"{usd(view['cost_usd'])} spent"
     if view.get("unpriced_calls"):

@@ -63,13 +63,27 @@ class Guard(CallFlow, CacheStep, ModelChain, Retrying, Outcomes):
         for model, spec in settings.limits.items():
             self.limiter.set_limit(model, LimitSpec(spec.get("rpm"), spec.get("tpm"), settings.window_s))
         if getattr(self, "budget", None) is None:
+            from llmguard.store import open_store
+
+            self._store_setting = (settings.store, settings.namespace)
             self.budget = Budget(
                 settings.budget_usd,
                 settings.quotas,
                 spent_today=self._spent_today,
                 allow_unpriced=settings.unpriced == "allow",
+                store=open_store(settings.store, settings.namespace, settings.home_path),
+                lease_ttl_s=settings.lease_ttl_s,
+                store_failure=settings.store_failure,
             )
         else:  # new limits, same books: spend, per-run quotas and calls in flight are kept
+            if (settings.store, settings.namespace) != self._store_setting:
+                from llmguard.config import ConfigError
+
+                raise ConfigError(
+                    "llmguard: store and namespace are chosen at install; call llmguard.install(store=..., "
+                    "namespace=...) to move the books"
+                )
+            self.budget.leases.failure = settings.store_failure
             self.budget.reconfigure(settings.budget_usd, settings.quotas, settings.unpriced == "allow")
         self.otel = exporter_for(settings, getattr(self, "otel", None))
         check_crossings(settings.fallbacks)
@@ -100,6 +114,7 @@ class Guard(CallFlow, CacheStep, ModelChain, Retrying, Outcomes):
     def close(self) -> None:
         """Finish background writes and release files (uninstall calls it)."""
         self.finisher.close()
+        self.budget.close()  # leases back to the store, then the store itself
         if self.otel is not None:
             self.otel.close()
         if self.cache_layer is not None:

@@ -4,6 +4,11 @@ Before a call is sent its worst case (every prompt token uncached, every allowed
 used) is reserved against each scope it belongs to: the session budget and any tenant/user/feature
 quota. After the response the reservation is replaced by the real cost. A call whose reservation
 does not fit is refused (or sent to a fallback model) before it costs anything.
+
+Limits shared by processes (the session budget and per-day quotas) keep their books in the store
+(`llmguard/store/`): this process reserves against a lease, money the store holds for it alone, so
+the processes sharing a store together never spend more than the limit (`store/lease.py` states
+the bounds). Per-run quotas and a cell's `%%llmguard --budget` are this process's own.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from llmguard.money import usd
+from llmguard.store import Store
+from llmguard.store.lease import Leases, LeaseState, StoreRefusal
 
 QUOTA_UNITS = ("usd_per_day", "usd_per_run", "tokens_per_day", "tokens_per_run")
 QUOTA_SCOPES = ("tenant", "user", "feature")
@@ -41,6 +48,7 @@ class Scope:
     reserved: float = 0.0
     day: str | None = None  # for per-day quotas, the UTC day `spent` belongs to
     fix: str = ""  # e.g. "raise this cell's budget on its first line (%%llmguard --budget USD)"
+    lease: LeaseState | None = None  # a limit shared through the store; `spent` is then everyone's
 
     def left(self) -> float:
         return self.limit - self.spent - self.reserved
@@ -79,15 +87,22 @@ class Budget:
         quotas: dict[str, dict[str, float]] | None = None,
         spent_today: Any = None,
         allow_unpriced: bool = False,
+        store: Store | None = None,
+        lease_ttl_s: float = 10.0,
+        store_failure: str = "closed",
     ) -> None:
+        from llmguard.store.memory import ProcessStore
+
         self._lock = threading.Lock()
-        self.session = _session_scope(budget_usd) if budget_usd is not None else None
+        self.leases = Leases(store or ProcessStore(), self._lock, lease_ttl_s, store_failure)
+        self.session: Scope | None = None
         self._quotas = _parse_quotas(quotas)
         self._scopes: dict[str, Scope] = {}
         # spent_today(kind, value, unit) -> float: what the ledger already holds for today
         self._spent_today = spent_today
         # a call whose price is unknown cannot be held against a USD limit: refused unless allowed
         self.allow_unpriced = allow_unpriced
+        self.set_session_budget(budget_usd)
 
     def reconfigure(
         self, budget_usd: float | None, quotas: dict[str, dict[str, float]] | None, allow_unpriced: bool
@@ -101,8 +116,10 @@ class Budget:
                 kind_value, _, unit = name.partition(" ")
                 kind, _, value = kind_value.partition(":")
                 limit = parsed.get((kind, value), {}).get(unit)
-                if limit is not None:
+                if limit is not None and scope.limit != float(limit):
                     scope.limit = float(limit)
+                    if scope.lease is not None:
+                        self.leases.void(scope)
         self.set_session_budget(budget_usd)
 
     @property
@@ -112,11 +129,32 @@ class Budget:
     def set_session_budget(self, usd: float | None) -> None:
         with self._lock:
             if usd is None:
+                if self.session is not None:
+                    self.leases.forget(self.session)
                 self.session = None
             elif self.session is None:
                 self.session = _session_scope(usd)
-            else:
+                self.leases.join(self.session)
+            elif self.session.limit != usd:
                 self.session.limit = usd
+                self.leases.void(self.session)
+
+    def close(self) -> None:
+        """Give the leases back to the store (unused money is free for other processes at once)."""
+        self.leases.close()
+
+    def store_status(self, ping: bool = False) -> dict[str, Any]:
+        """Which store holds the shared books, and why the last exchange with it (or a ping) failed."""
+        from llmguard.store import StoreUnavailable
+
+        store, error = self.leases.store, self.leases.error
+        if ping:
+            try:
+                store.ping()
+                error = None
+            except StoreUnavailable as exc:
+                error = exc.reason
+        return {"kind": store.kind, "label": store.label, "error": error}
 
     def _quota_scopes(self, tags: dict[str, Any]) -> list[Scope]:
         scopes = []
@@ -138,9 +176,12 @@ class Budget:
                         "usd" if unit.startswith("usd") else "tokens",
                         spent=spent,
                         day=today,
-                        reserved=scope.reserved if scope is not None else 0.0,
                         fix=_quota_fix(f"{kind}:{value}", unit),
                     )
+                    if today is not None:  # per-day quotas are shared; per-run ones are this process's
+                        key = f"quota:{kind}:{value}:{unit}:{today}"
+                        scope.lease = LeaseState(key, seed=spent, keep_s=3 * 86400.0)
+                        self.leases.track(scope)
                     self._scopes[name] = scope
                 scopes.append(scope)
         return scopes
@@ -158,7 +199,13 @@ class Budget:
                     if not self.allow_unpriced:
                         return BudgetRefusal(scope.name, _unpriced_message(scope, model))
                     continue  # allowed: admitted and counted at 0 against USD limits; tokens still are
-                if amount > scope.left() + 1e-12:
+                if scope.lease is not None:
+                    verdict = self.leases.admit(scope, amount)
+                    if isinstance(verdict, StoreRefusal):
+                        return BudgetRefusal(scope.name, str(verdict))
+                    if not verdict:
+                        return BudgetRefusal(scope.name, _refusal_message(scope, amount))
+                elif amount > scope.left() + 1e-12:
                     return BudgetRefusal(scope.name, _refusal_message(scope, amount))
                 held.append((scope, amount))
             for scope, amount in held:
@@ -170,7 +217,10 @@ class Budget:
         with self._lock:
             for scope, amount in reservation.scopes:
                 scope.reserved = max(0.0, scope.reserved - amount)
-                scope.spent += float(tokens) if scope.unit == "tokens" else (usd or 0.0)
+                cost = float(tokens) if scope.unit == "tokens" else (usd or 0.0)
+                scope.spent += cost
+                if scope.lease is not None:
+                    self.leases.spent(scope, cost)
 
     def snapshot(self) -> dict[str, dict[str, float | str]]:
         with self._lock:
@@ -192,7 +242,9 @@ def _parse_quotas(quotas: dict[str, dict[str, float]] | None) -> dict[tuple[str,
 
 
 def _session_scope(limit: float) -> Scope:
-    return Scope("session budget", limit, "usd", fix=SESSION_FIX)
+    """The session budget: shared by the processes using one store while any of them runs (a book
+    nobody holds any more starts over)."""
+    return Scope("session budget", limit, "usd", fix=SESSION_FIX, lease=LeaseState("session", fresh_when_idle=True))
 
 
 def _quota_fix(key: str, unit: str) -> str:
@@ -215,16 +267,19 @@ def _unpriced_message(scope: Scope, model: str) -> str:
 def _refusal_message(scope: Scope, amount: float) -> str:
     """What was spent against which limit, what this call could cost, and the knob of that limit."""
     raise_it = scope.fix or f"raise the {scope.name}"
+    others = scope.lease.others if scope.lease is not None else 0.0
     if scope.unit == "usd":
+        elsewhere = f", {usd(others)} held by other processes" if others > 0 else ""
         numbers = (
             f"spent {usd(scope.spent)} of {usd(scope.limit)}{' today (UTC)' if scope.day else ''}, "
-            f"{usd(scope.reserved)} held by calls in flight; this call could cost up to {usd(amount)}"
+            f"{usd(scope.reserved)} held by calls in flight{elsewhere}; this call could cost up to {usd(amount)}"
         )
         fix = f"{raise_it}, lower max_tokens, or use a cheaper model"
     else:
+        elsewhere = f", {others:,.0f} held by other processes" if others > 0 else ""
         numbers = (
             f"used {scope.spent:,.0f} of {scope.limit:,.0f} tokens{' today (UTC)' if scope.day else ''}, "
-            f"{scope.reserved:,.0f} held by calls in flight; this call could use up to {amount:,.0f}"
+            f"{scope.reserved:,.0f} held by calls in flight{elsewhere}; this call could use up to {amount:,.0f}"
         )
         fix = f"{raise_it}, lower max_tokens, or shorten the prompt"
     return f"llmguard: {scope.name} would be exceeded ({numbers}). To continue, {fix}."

@@ -60,6 +60,10 @@ def render_check(result: Any, console: Console) -> None:
     console.print(table)
     failed = len(result.failed)
     sources = [f"settings: {ev.pyproject or 'defaults'}", f"ledger: {ev.ledger}", f"lint findings: {len(ev.findings)}"]
+    store = getattr(ev, "store", None)
+    if store:
+        state = "reachable" if store["reachable"] else f"unreachable: {store['reason']}"
+        sources.append(f"store: {store['label']} ({state})")
     console.print(Packed(sources, sep=" · ", indent=2))
     console.print(
         Text(f"{failed} check(s) failed", style="bold red") if failed else Text("all checks passed", style="green")

@@ -84,6 +84,17 @@ def quota_item(ev: Evidence) -> Item:
     )
     if not quotas:
         return Item(3, title, "fail", "no tenant or user quota in the settings", fix)
+    store = ev.store or {}
+    if store and not store.get("reachable", True):
+        return Item(
+            3,
+            title,
+            "fail",
+            f"quotas are shared through the store {store['label']}, which cannot be reached "
+            f"({store.get('reason')}): calls that need more money from it are refused",
+            'start the store or fix its address (store = ...), or set store = "local" to share quotas on '
+            "this machine only",
+        )
     calls = ev.calls.get("calls", 0)
     for kind in ("tenant", "user"):
         if calls and any(q.startswith(kind + ":") for q in quotas) and not ev.calls.get(f"with_{kind}"):
@@ -95,7 +106,8 @@ def quota_item(ev: Evidence) -> Item:
                 f"a {kind} tag, so they never apply",
                 f"tag calls with llmguard.tag({kind}=...)",
             )
-    return Item(3, title, "pass", f"quotas: {', '.join(quotas[:4])}")
+    shared = f", shared through {store['label']}" if store.get("kind") in ("local", "redis") else ""
+    return Item(3, title, "pass", f"quotas: {', '.join(quotas[:4])}{shared}")
 
 
 def recorded_item(ev: Evidence, number: int, title: str, recorded: bool, no_guard: str, how: str) -> Item:

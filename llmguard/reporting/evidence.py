@@ -36,6 +36,8 @@ class Evidence:
     models: list[str] = field(default_factory=list)  # models the ledger saw (as requested)
     unpriced: dict[str, int] = field(default_factory=dict)
     latency: dict[str, Any] = field(default_factory=dict)
+    # where shared budgets keep their books: kind, label (never a password), reachable, reason
+    store: dict[str, Any] = field(default_factory=dict)
 
 
 def gather(path: Path, home: Path | None = None, settings: Any = None, now: float | None = None) -> Evidence:
@@ -55,6 +57,7 @@ def gather(path: Path, home: Path | None = None, settings: Any = None, now: floa
     ledger = Path(home) / "ledger.sqlite3"
     evidence = Evidence(root=root, settings=settings, pyproject=pyproject, explicit=explicit, ledger=ledger)
     _lint(evidence, path)
+    evidence.store = store_evidence(settings, Path(home))
     if ledger.exists() and has_calls_table(ledger):
         _ledger_figures(evidence, (now or time.time()) - LOOKBACK_S)
     return evidence
@@ -158,3 +161,35 @@ def _ledger_figures(evidence: Evidence, since: float) -> None:
     evidence.unpriced = {m: n for m, n, _ in used if n}
     rows = breakdown(path, [], Filters(since=since), latencies=("total",), steps=False)
     evidence.latency = rows[0] if rows else {}
+
+
+def store_evidence(settings: Any, home: Path) -> dict[str, Any]:
+    """Which store shared budgets use and whether it answers (a Redis is pinged; nothing is created)."""
+    import os
+
+    from llmguard.store import StoreUnavailable, describe
+
+    setting = str(getattr(settings, "store", "local"))
+    found: dict[str, Any] = {"kind": setting if setting in ("process", "local") else "redis"}
+    found["label"] = describe(setting, home)
+    found["namespace"] = getattr(settings, "namespace", "default")
+    found["reachable"], found["reason"] = True, ""
+    if setting == "local":
+        folder = home
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        if not os.access(folder, os.W_OK):
+            found["reachable"], found["reason"] = False, f"{folder} is not writable"
+    elif setting != "process":
+        from llmguard.config import ConfigError
+        from llmguard.store.redis_store import RedisStore
+
+        try:
+            store = RedisStore(setting, found["namespace"])
+            try:
+                store.ping()
+            finally:
+                store.close()
+        except (ConfigError, StoreUnavailable) as exc:
+            found["reachable"], found["reason"] = False, str(exc).removeprefix("llmguard: ")
+    return found

@@ -53,6 +53,7 @@ class Readiness:
             "ledger": str(ev.ledger),
             "ledger_calls": ev.calls.get("calls", 0),
             "lint_findings": len(ev.findings),
+            "store": dict(ev.store),
             "passed": sum(i.status == "pass" for i in self.items),
             "failed": len(self.failed),
             "items": [i.to_dict() for i in self.items],
