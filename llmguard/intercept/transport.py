@@ -2,7 +2,7 @@
 
 Every httpx2 (and legacy httpx, wrapped when first imported: `on_import.py`) client picks its transport in `_transport_for_url`, proxies and
 mounts included, so wrapping what that method returns covers clients created before and after
-`install()`. Requests without the SDKs' `x-stainless-lang` header pass through untouched.
+`install()`. Requests that are not LLM API calls (`providers.adapter_for`) pass through untouched.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import sys
 import threading
 from typing import TYPE_CHECKING, Any
 
-from llmguard.intercept import collecting, on_import
+from llmguard.intercept import collecting, on_import, steer
 from llmguard.intercept.meter import ResponseMeter
 from llmguard.providers import adapter_for
 
@@ -219,6 +219,7 @@ def attach(guard: Guard) -> list[str]:
         wrapped.append("httpx")
     else:
         on_import.when_imported("httpx", _patch_when_imported)
+    steer.attach()  # google-genai's async calls kept on httpx2 when aiohttp is installed
     return wrapped
 
 
@@ -226,6 +227,7 @@ def detach() -> None:
     """Restore the HTTP libraries exactly as they were."""
     global _active
     on_import.forget("httpx")
+    steer.detach()
     with _state_lock:
         _active = None
         collecting.unwatch()

@@ -74,9 +74,18 @@ def _genai_usage(usage: Usage) -> Any:
 
 def genai_cost(provider: str, model: str, usage: Usage) -> Decimal:
     """genai-prices' own arithmetic, slow but authoritative. Raises LookupError for unknown models."""
+    return _calc(_genai_usage(usage), model, provider).total_price
+
+
+def _calc(usage: Any, model: str, provider: str) -> Any:
+    """genai-prices' price under the wire's provider, else under the vendor whose model it is: a
+    Mistral model sent on the OpenAI wire is priced as Mistral's (genai-prices matches its name)."""
     from genai_prices import calc_price
 
-    return calc_price(_genai_usage(usage), model, provider_id=provider).total_price
+    try:
+        return calc_price(usage, model, provider_id=provider)
+    except LookupError:
+        return calc_price(usage, model)
 
 
 def _as_decimal(value: Any) -> Decimal:
@@ -111,10 +120,9 @@ class Pricer:
         except KeyError:
             pass
         from genai_prices import Usage as GenaiUsage
-        from genai_prices import calc_price
 
         try:
-            calc = calc_price(GenaiUsage(input_tokens=1, output_tokens=1), model, provider_id=provider)
+            calc = _calc(GenaiUsage(input_tokens=1, output_tokens=1), model, provider)
         except LookupError:
             result: FlatPrice | str | None = None
         else:

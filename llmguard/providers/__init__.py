@@ -1,8 +1,10 @@
 """One module per wire format, each a ProviderAdapter (llmguard.types); the registry and detection.
 
 Which adapter a request belongs to is decided here, once: from the Stainless SDKs' own header
-(openai, anthropic), else from the wire format of the path (Gemini's `/models/{model}:method`, from
-any client); the pipeline asks for an adapter and never names a provider.
+(openai, anthropic), else from the wire format, for any client (LiteLLM, mistralai, LangChain's own
+clients, raw httpx): the path (`/v1/chat/completions`, `/v1/responses`, `/v1/embeddings`,
+`/v1/messages`, Azure deployment paths, Gemini's `/models/{model}:method`) and a JSON body naming a
+model. The pipeline asks for an adapter and never names a provider.
 """
 
 from __future__ import annotations
@@ -38,9 +40,30 @@ def adapter_for(request: Any) -> ProviderAdapter | None:
             is_anthropic = True
     if sdk:
         return anthropic if is_anthropic else openai
-    if gemini.recognises(request.method, request.url.raw_path):
+    return _by_wire_format(request)
+
+
+def _by_wire_format(request: Any) -> ProviderAdapter | None:
+    """A POST whose path is an LLM API's and, for the OpenAI and Anthropic paths (common words in
+    other APIs), whose body is a JSON object naming a model; anything else is not an LLM call."""
+    if request.method != "POST":
+        return None
+    raw_path = request.url.raw_path
+    if gemini.recognises("POST", raw_path):
         return gemini
-    return None
+    path = raw_path.split(b"?", 1)[0] if b"?" in raw_path else raw_path
+    adapter: ProviderAdapter
+    if openai.recognises(path):
+        adapter = openai
+    elif anthropic.recognises(path):
+        adapter = anthropic
+    else:
+        return None
+    try:
+        body = request.content
+    except Exception:  # a streaming upload: not a JSON call
+        return None
+    return adapter if body[:64].lstrip()[:1] == b"{" and b'"model"' in body else None
 
 
 def is_sdk_retry(request: Any) -> bool:

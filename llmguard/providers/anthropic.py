@@ -13,6 +13,12 @@ NAME = "anthropic"
 SDK_MODULE = "anthropic"
 
 
+def recognises(path: bytes) -> bool:
+    """An Anthropic Messages call from any client (LiteLLM's `anthropic/` models, raw httpx), by its
+    path without the query (`count_tokens`, batches and models are not calls to meter)."""
+    return path.endswith(b"/v1/messages")
+
+
 def endpoint_from_path(path: str) -> str:
     return path.rsplit("/v1/", 1)[-1].replace("/", ".")
 

@@ -29,6 +29,15 @@ _MAX_FIELDS = {
 }
 
 
+_WIRE_SUFFIXES = tuple(suffix.encode() for suffix, _ in _ENDPOINTS)
+
+
+def recognises(path: bytes) -> bool:
+    """An OpenAI-shaped call from any client (LiteLLM, mistralai, raw httpx, Azure deployments), by
+    its path without the query; the body's shape is checked by the caller."""
+    return path.endswith(_WIRE_SUFFIXES)
+
+
 def endpoint_for_path(path: str) -> str | None:
     for suffix, endpoint in _ENDPOINTS:
         if path.endswith(suffix):

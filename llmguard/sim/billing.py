@@ -53,7 +53,12 @@ def price_call(provider: str, model: str, usage: BilledUsage) -> Bill:
     try:
         calc = calc_price(genai_usage, model, provider_id=provider)
     except LookupError:
-        return Bill(None, None)
+        # a model another vendor serves on this wire (Mistral's chat API is OpenAI-shaped): billed
+        # at its own vendor's price, which genai-prices finds by the model's name
+        try:
+            calc = calc_price(genai_usage, model)
+        except LookupError:
+            return Bill(None, None)
     price = {
         "source": f"genai-prices {_genai_version()} (bundled snapshot)",
         "provider": calc.provider.id,
