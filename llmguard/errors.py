@@ -10,6 +10,7 @@ stops retrying (retry budget, `max_retry_wait_s`). It reads attributes only: no 
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -64,17 +65,25 @@ class Refusal:
 def refusal_of(error: BaseException) -> Refusal | None:
     """llmguard's refusal or retry note in an SDK error (openai's or anthropic's), None for any other error."""
     status = getattr(error, "status_code", None)
+    if not isinstance(status, int):
+        status = getattr(error, "code", None)  # google-genai's errors
     status = status if isinstance(status, int) else None
     response = getattr(error, "response", None)
     headers = getattr(response, "headers", None)
     kind = headers.get(REFUSAL_HEADER) if headers is not None and hasattr(headers, "get") else None
-    body_type, message = _body_fields(getattr(error, "body", None))
+    body_type, message = _body_fields(_body_fields_of(getattr(error, "body", None)))
+    if message is None and response is not None:  # clients that keep only the response (httpx, mistralai)
+        body_type, message = _body_fields(_json_in(getattr(response, "text", "") or ""))
+    if message is None:  # clients that fold the body into their text (LiteLLM)
+        body_type, message = _body_fields(_json_in(str(error)))
     if message is None:
         message = _from_prefix(str(error))
     if kind is None and body_type is not None and body_type.startswith(REFUSAL_TYPE_PREFIX):
         kind = body_type.removeprefix(REFUSAL_TYPE_PREFIX)
     if kind is None and message is not None and message.startswith(REFUSAL_PREFIX):
         kind = next((name for name, note in RETRY_NOTES.items() if note in message.split(PROVIDER_SAID)[0]), None)
+    if kind is None and message is not None and message.startswith(REFUSAL_PREFIX):
+        kind = _kind_in_words(message)  # a client that dropped the header and the error's type
     cause = error.__cause__
     if kind is None and isinstance(cause, TimeoutError) and str(cause).startswith(REFUSAL_PREFIX):
         kind, message = "deadline", str(cause)
@@ -92,6 +101,30 @@ def _body_fields(body: Any) -> tuple[str | None, str | None]:
         return None, None
     kind, message = body.get("type"), body.get("message")
     return (kind if isinstance(kind, str) else None), (message if isinstance(message, str) else None)
+
+
+# llmguard's own refusal sentences, for a client that kept neither the header nor the error type
+_KIND_WORDS = (("budget", " would be exceeded ("), ("rate_limit", " is at its rate limit"))
+
+
+def _kind_in_words(message: str) -> str | None:
+    return next((kind for kind, words in _KIND_WORDS if words in message), None)
+
+
+def _json_in(text: str) -> Any:
+    """The JSON object a text carries from its first `{` (an error body quoted in a message), or None."""
+    at = text.find("{")
+    if at < 0:
+        return None
+    try:
+        value, _ = json.JSONDecoder().raw_decode(text, at)
+    except ValueError:
+        return None
+    return value
+
+
+def _body_fields_of(body: Any) -> Any:
+    return _json_in(body) if isinstance(body, str) else body
 
 
 def _from_prefix(text: str) -> str | None:

@@ -88,6 +88,8 @@ def test_budgeted(case, fresh_sim, home):
     assert "llmguard: session budget would be exceeded" in _said(refused.value)
     assert fresh_sim.stats["requests"] == 0
     assert _is_the_refusal_type(refused.value, case.refusal), type(refused.value).__mro__
+    refusal = llmguard.errors.refusal_of(refused.value)  # what the notebook's refusal box reads
+    assert refusal is not None and refusal.kind == "budget" and refusal.refused, refusal
     [row] = _settled(guard)
     assert row["status"] == "refused"
 

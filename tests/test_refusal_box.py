@@ -290,3 +290,43 @@ def test_the_folded_traceback_opens_in_a_browser(kernel_run, tmp_path):
         finally:
             browser.close()
     assert llmguard.current() is None
+
+
+@pytest.mark.parametrize(
+    ("client", "code", "error"),
+    [
+        (
+            "google-genai",
+            "from google import genai\n"
+            "client = genai.Client(api_key='AIza-box-test-1234', http_options={{'base_url': '{base}'}})\n"
+            "client.models.generate_content(model='gemini-2.5-flash', contents='Say hi.', "
+            "config={{'max_output_tokens': 20}})\n",
+            "google.genai.ClientError (HTTP 429)",
+        ),
+        (
+            "mistralai",
+            "from mistralai.client import Mistral\n"
+            "client = Mistral(api_key='mistral-box-test-1234', server_url='{base}')\n"
+            "client.chat.complete(model='mistral-small-latest', messages=[{{'role': 'user', 'content': 'Say hi.'}}], "
+            "max_tokens=20)\n",
+            "mistralai.client.SDKError (HTTP 429)",
+        ),
+        (
+            "httpx",
+            "import httpx\n"
+            "httpx.post('{base}/v1/chat/completions', json={{'model': 'gpt-4o-mini', 'max_tokens': 20, "
+            "'messages': [{{'role': 'user', 'content': 'Say hi.'}}]}}, timeout=30).raise_for_status()\n",
+            "httpx.HTTPStatusError",
+        ),
+    ],
+)
+def test_other_clients_refusals_are_boxes_too(client, code, error, loaded, fresh_sim):
+    """Refusals reach google-genai, mistralai and raw httpx as their own errors; the box reads them."""
+    ip = loaded
+    run(ip, "%llmguard budget 0.000001")
+    result, captured = run(ip, code.format(base=fresh_sim.base_url))
+    assert result.error_in_exec is not None
+    lines = box_of(captured)
+    assert lines[0] == "┌ llmguard: session budget would be exceeded", lines
+    assert lines[-1].startswith(f"└ {error} at Cell In[{result.execution_count}]"), lines
+    assert fresh_sim.stats["requests"] == 0

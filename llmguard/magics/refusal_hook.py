@@ -1,8 +1,9 @@
 """IPython's handler for the SDKs' errors: llmguard's refusals as a short box, any other error untouched.
 
 IPython lets an extension handle chosen exception classes in place of its traceback
-(`set_custom_exc`). The classes are the SDKs' status and timeout errors (openai's and anthropic's
-`APIStatusError` and `APITimeoutError`, the deadline refusal's type), added once the SDK is
+(`set_custom_exc`). The classes are the clients' status and timeout errors (openai's and anthropic's
+`APIStatusError` and `APITimeoutError`, the deadline refusal's type; google-genai's `APIError`,
+mistralai's `SDKError`, httpx's `HTTPStatusError`), added once the client is
 imported: before each cell the hook picks up SDKs imported since, and imports one the cell names
 (it would import it itself), so a refusal in the cell that first imports the SDK is caught too.
 
@@ -24,8 +25,15 @@ from llmguard.errors import refusal_of
 from llmguard.magics.output import show
 from llmguard.magics.refusal_box import RefusalBox
 
-SDKS = ("openai", "anthropic")
-ERROR_CLASSES = ("APIStatusError", "APITimeoutError")
+# module -> its error classes that can carry a refusal (LiteLLM's errors subclass openai's)
+ERROR_CLASSES = {
+    "openai": ("APIStatusError", "APITimeoutError"),
+    "anthropic": ("APIStatusError", "APITimeoutError"),
+    "google.genai.errors": ("APIError",),
+    "mistralai.client.errors": ("SDKError",),
+    "httpx": ("HTTPStatusError",),
+}
+SDKS = tuple(ERROR_CLASSES)
 
 
 class RefusalHook:
@@ -58,9 +66,9 @@ class RefusalHook:
         found = list(self._classes)
         for name in SDKS:
             module = sys.modules.get(name)
-            if module is None and name in raw_cell and name not in self._missing:
+            if module is None and name.split(".")[0] in raw_cell and name not in self._missing:
                 module = self._import(name)
-            for attribute in ERROR_CLASSES if module is not None else ():
+            for attribute in ERROR_CLASSES[name] if module is not None else ():
                 cls = getattr(module, attribute, None)
                 if isinstance(cls, type) and issubclass(cls, BaseException) and cls not in found:
                     found.append(cls)
@@ -98,7 +106,7 @@ class RefusalHook:
             sys.last_exc = value
         try:
             stb = shell.InteractiveTB.structured_traceback(etype, value, tb, tb_offset=tb_offset)
-            package = (etype.__module__ or "").split(".")[0]
+            package = _public_package(etype.__module__ or "")
             name = f"{package}.{etype.__name__}" if package else etype.__name__
             box = RefusalBox(refusal, name, self._where(tb), "\n".join(stb))
             show(box.text(), box.html())
@@ -120,3 +128,13 @@ class RefusalHook:
                 where = f"{label[0]} {label[1]}, line {tb.tb_lineno}"
             tb = tb.tb_next
         return where
+
+
+def _public_package(module: str) -> str:
+    """`openai._exceptions` -> `openai`, `google.genai.errors` -> `google.genai`: where a user imports it from."""
+    parts = []
+    for part in module.split(".")[:2]:
+        if part.startswith("_"):
+            break
+        parts.append(part)
+    return ".".join(parts)
