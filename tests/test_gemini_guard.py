@@ -162,9 +162,9 @@ def test_the_api_key_never_reaches_a_file(fresh_sim, guard, home):
     # the other way to send the key, `?key=`, from a plain client, on a cached call and a failing one
     url = f"{fresh_sim.base_url}/v1beta/models/{FLASH}:generateContent?key={QUERY_KEY}"
     body = {"contents": [{"parts": [{"text": "hi"}]}], "generationConfig": {"temperature": 0}}
-    assert httpx2.post(url, json=body).status_code == 200
+    assert httpx2.post(url, json=body, timeout=30).status_code == 200
     fresh_sim.configure(faults=["echo_key"])
-    failed = httpx2.post(url, json=body | {"generationConfig": {"temperature": 0.5}})
+    failed = httpx2.post(url, json=body | {"generationConfig": {"temperature": 0.5}}, timeout=30)
     assert failed.status_code == 400 and "API key not valid" in failed.text and QUERY_KEY not in failed.text
     guard.cache_layer.flush()
     llmguard.uninstall()
@@ -181,11 +181,11 @@ def test_the_api_key_never_reaches_a_file(fresh_sim, guard, home):
 def test_the_key_in_the_query_is_no_part_of_the_cache_key(fresh_sim, guard):
     body = {"contents": [{"parts": [{"text": "hi"}]}], "generationConfig": {"temperature": 0}}
     target = f"{fresh_sim.base_url}/v1beta/models/{FLASH}:streamGenerateContent?alt=sse&key="
-    first = httpx2.post(target + "first-key-0123", json=body)
+    first = httpx2.post(target + "first-key-0123", json=body, timeout=30)
     guard.cache_layer.flush()
-    second = httpx2.post(target + "second-key-4567", json=body)
+    second = httpx2.post(target + "second-key-4567", json=body, timeout=30)
     assert second.content == first.content and second.headers["llmguard-cache"] == "hit"
     assert fresh_sim.stats["requests"] == 1
     # `alt=sse` still keys it: the JSON answer to the same body is another answer
-    plain = httpx2.post(f"{fresh_sim.base_url}/v1beta/models/{FLASH}:generateContent?key=k", json=body)
+    plain = httpx2.post(f"{fresh_sim.base_url}/v1beta/models/{FLASH}:generateContent?key=k", json=body, timeout=30)
     assert plain.headers["content-type"] == "application/json" and fresh_sim.stats["requests"] == 2

@@ -70,6 +70,7 @@ def test_a_stream_is_sse_with_the_json_answers_text_and_usage(fresh_sim, client)
     raw = httpx2.post(
         f"{fresh_sim.base_url}/v1beta/models/{FLASH}:streamGenerateContent?alt=sse",
         json={"contents": [{"parts": [{"text": "Stream it."}]}]},
+        timeout=30,
     )
     assert raw.headers["content-type"].startswith("text/event-stream")
     events = raw.content.split(b"\r\n\r\n")
@@ -77,6 +78,7 @@ def test_a_stream_is_sse_with_the_json_answers_text_and_usage(fresh_sim, client)
     array = httpx2.post(  # without alt=sse: one JSON array of the same chunks
         f"{fresh_sim.base_url}/v1beta/models/{FLASH}:streamGenerateContent",
         json={"contents": [{"parts": [{"text": "Stream it."}]}]},
+        timeout=30,
     )
     assert [json.loads(e[6:]) for e in events[:-1]] == [
         {**c, "responseId": json.loads(e[6:])["responseId"]} for c, e in zip(array.json(), events[:-1], strict=True)
@@ -120,13 +122,13 @@ def test_a_fault_429_asks_for_the_configured_wait(fresh_sim):
     url = f"{fresh_sim.base_url}/v1beta/models/{FLASH}:generateContent"
     body = {"contents": [{"parts": [{"text": "hi"}]}]}
     fresh_sim.configure(faults=["429", "429", "quota"])
-    assert '"retryDelay":"0.05s"' in httpx2.post(url, json=body).text
+    assert '"retryDelay":"0.05s"' in httpx2.post(url, json=body, timeout=30).text
     fresh_sim.configure(fault_retry_after_s=2)
     try:
-        assert '"retryDelay":"2s"' in httpx2.post(url, json=body).text
+        assert '"retryDelay":"2s"' in httpx2.post(url, json=body, timeout=30).text
     finally:
         fresh_sim.configure(fault_retry_after_s=None)
-    daily = httpx2.post(url, json=body)
+    daily = httpx2.post(url, json=body, timeout=30)
     assert daily.status_code == 429 and "PerDay" in daily.text and "retryDelay" not in daily.text
     assert fresh_sim.stats["faults"] == {"429": 2, "quota": 1} and fresh_sim.stats["models"] == {}
 
@@ -136,7 +138,7 @@ def test_bad_requests_and_unknown_methods_answer_in_googles_shape(fresh_sim, cli
     with pytest.raises(errors.ClientError) as caught:  # the SDK refuses empty contents: send a bad part
         client.models.generate_content(model=FLASH, contents=types.Content(role="user", parts=[]))
     assert (caught.value.code, caught.value.status) == (400, "INVALID_ARGUMENT")
-    empty = httpx2.post(url, json={"contents": []})
+    empty = httpx2.post(url, json={"contents": []}, timeout=30)
     assert empty.status_code == 400 and "contents is not specified" in empty.json()["error"]["message"]
-    missing = httpx2.post(f"{fresh_sim.base_url}/v1beta/models/{FLASH}:predictLongRunning", json={})
+    missing = httpx2.post(f"{fresh_sim.base_url}/v1beta/models/{FLASH}:predictLongRunning", json={}, timeout=30)
     assert missing.status_code == 404 and missing.json()["error"]["status"] == "NOT_FOUND"
