@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Iterator
 
 
@@ -25,3 +27,17 @@ def sim_process(*args: str) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def sim_stats(base_url: str) -> dict:
+    """The simulator's counters (`GET /_sim/stats`): requests received, 429s, first request time."""
+    with urllib.request.urlopen(base_url + "/_sim/stats", timeout=10) as response:
+        return json.loads(response.read())
+
+
+def sim_reset(base_url: str, **configure: object) -> None:
+    """Zero the simulator's counters; `configure` (e.g. rpm=, tpm=) also refills its buckets, as new limits start full."""
+    posts = [("/_sim/reset", {})] + ([("/_sim/configure", configure)] if configure else [])
+    for path, body in posts:
+        request = urllib.request.Request(base_url + path, data=json.dumps(body).encode(), method="POST")
+        urllib.request.urlopen(request, timeout=10).read()

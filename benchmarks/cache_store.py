@@ -6,8 +6,10 @@ get/set on the same folder, so the ratio shows what the value format and checks 
 
 from __future__ import annotations
 
+import argparse
 import json
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -17,8 +19,14 @@ from llmguard.cache.key import cache_key
 from llmguard.cache.store import CachedResponse, ResponseCache
 from llmguard.providers.base import CallRequest
 
+sys.path.insert(0, str(Path(__file__).parent))
+from _bench import Figure, Outcome, cli  # noqa: E402
+
+SCALE = {"batches": 1.0}  # --quick runs a third of the batches
+
 
 def per_op_us(fn, batches: int = 30, per_batch: int = 500) -> float:
+    batches = max(3, int(batches * SCALE["batches"]))
     for _ in range(per_batch):
         fn()
     samples = []
@@ -30,7 +38,9 @@ def per_op_us(fn, batches: int = 30, per_batch: int = 500) -> float:
     return statistics.median(samples)
 
 
-def main() -> None:
+def measure(quick: bool = False) -> Outcome:
+    SCALE["batches"] = 1 / 3 if quick else 1.0
+    out = Outcome("cache_store")
     body = json.dumps(
         {
             "id": "chatcmpl-1",
@@ -60,6 +70,8 @@ def main() -> None:
         store = ResponseCache(Path(folder) / "cache")
         key = cache_key(call, "http://127.0.0.1:8000", {"tenant": "acme"})
         store.put(key, answer)
+        found = store.get(key)
+        store_hit_ok = found is not None and found.body == body
         raw = store._store.open()
         raw.set("bare", body)
         registry = InflightRegistry()
@@ -83,7 +95,15 @@ def main() -> None:
     print(f"{len(body)} byte answer; microseconds per operation (median of batches)")
     for name, value in rows:
         print(f"  {name:34s} {value:8.1f} us   {value / bare_get:5.1f}x bare get")
+    for name, value in rows[2:5]:
+        out.add(Figure(f"cache store: {name} (no target)", value, None, "µs"))
+    out.check(store_hit_ok, "ResponseCache.get did not return the stored answer")
+    return out
+
+
+def main() -> int:
+    return cli(measure, argparse.ArgumentParser(description=__doc__.splitlines()[0]), "cache_store")
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

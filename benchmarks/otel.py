@@ -33,6 +33,7 @@ from llmguard.ledger.sqlite import read_events
 from llmguard.pipeline.guard import Guard
 
 sys.path.insert(0, str(Path(__file__).parent))
+from _bench import Figure, Outcome, cli  # noqa: E402
 from _simproc import sim_process  # noqa: E402
 
 RECEIVER = """
@@ -64,37 +65,40 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--calls", type=int, default=1000, help="calls per arm per repeat")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--exporter", choices=("memory", "otlp"), default="memory")
-    args = parser.parse_args()
+def measure(
+    quick: bool = False, calls: int | None = None, repeats: int | None = None, exporter: str = "memory"
+) -> Outcome:
+    calls = calls or (300 if quick else 1000)
+    repeats = repeats or 3
+    out = Outcome("otel")
     warnings.simplefilter("ignore")
     receiver = None
     counting = CountingExporter()
-    exporter: SpanExporter = counting
-    if args.exporter == "otlp":
+    span_exporter: SpanExporter = counting
+    if exporter == "otlp":
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
         receiver = subprocess.Popen([sys.executable, "-c", RECEIVER], stdout=subprocess.PIPE, text=True)
         assert receiver.stdout is not None
         endpoint = receiver.stdout.readline().strip()
         assert re.match(r"http://127\.0\.0\.1:\d+/v1/traces$", endpoint), endpoint
-        exporter = OTLPSpanExporter(endpoint=endpoint)
+        span_exporter = OTLPSpanExporter(endpoint=endpoint)
     provider = TracerProvider()
-    provider.add_span_processor(BatchSpanProcessor(exporter))
+    provider.add_span_processor(BatchSpanProcessor(span_exporter))
     trace.set_tracer_provider(provider)
     metrics.set_meter_provider(MeterProvider(metric_readers=[InMemoryMetricReader()]))
     try:
-        run(args, provider, counting if args.exporter == "memory" else None)
+        run(out, calls, repeats, exporter, provider, counting if exporter == "memory" else None)
     finally:
         if receiver is not None:
             receiver.terminate()
             receiver.wait(timeout=10)
+    return out
 
 
-def run(args: argparse.Namespace, provider: TracerProvider, counting: CountingExporter | None) -> None:
+def run(
+    out: Outcome, calls: int, repeats: int, exporter: str, provider: TracerProvider, counting: CountingExporter | None
+) -> None:
     with sim_process() as base_url, tempfile.TemporaryDirectory() as home_on, tempfile.TemporaryDirectory() as home_off:
         client = openai.OpenAI(base_url=base_url + "/v1", api_key="sk-bench", max_retries=0, timeout=60)
         on = Guard(load_settings({"home": home_on, "otel": True}))
@@ -118,9 +122,9 @@ def run(args: argparse.Namespace, provider: TracerProvider, counting: CountingEx
         medians = []
         all_on: list[float] = []
         all_off: list[float] = []
-        for repeat in range(args.repeats):
+        for repeat in range(repeats):
             with_otel, without = [], []
-            for i in range(args.calls):
+            for i in range(calls):
                 for arm in ("on", "off") if i % 2 else ("off", "on"):
                     (with_otel if arm == "on" else without).append(call(on if arm == "on" else off, arm))
             medians.append((statistics.median(with_otel), statistics.median(without)))
@@ -138,22 +142,35 @@ def run(args: argparse.Namespace, provider: TracerProvider, counting: CountingEx
         rows_on = len(read_events(Path(home_on) / "ledger.sqlite3"))
         rows_off = len(read_events(Path(home_off) / "ledger.sqlite3"))
     # the arms are what they say: one span per otel call, none from the other arm, every call recorded
-    assert exported == made["on"] and dropped == 0 and failures == 0, (exported, dropped, failures, made)
+    out.check(
+        exported == made["on"] and dropped == 0 and failures == 0,
+        f"otel arm: {exported} spans exported ({dropped} dropped, {failures} failures) for {made['on']} calls",
+    )
     if counting is not None:
-        assert counting.spans == made["on"], (counting.spans, made)
-    assert (rows_on, rows_off) == (made["on"], made["off"]), (rows_on, rows_off, made)
+        out.check(counting.spans == made["on"], f"the exporter received {counting.spans} spans for {made['on']} calls")
+    out.check(
+        (rows_on, rows_off) == (made["on"], made["off"]),
+        f"ledger rows {rows_on} / {rows_off} for {made['on']} / {made['off']} calls",
+    )
     med_on, med_off = statistics.median(all_on), statistics.median(all_off)
     added = [a - b for a, b in medians]
-    print(
-        f"exporter                : {args.exporter} (BatchSpanProcessor), {args.repeats} x {args.calls} calls per arm"
-    )
+    print(f"exporter                : {exporter} (BatchSpanProcessor), {repeats} x {calls} calls per arm")
     print(f"arms verified           : {exported} spans for {made['on']} otel calls, 0 dropped; {made['off']} without")
     print(f"guard + otel    median  : {med_on:.3f} ms   p99 {pct(all_on, 0.99):.3f} ms")
     print(f"guard           median  : {med_off:.3f} ms   p99 {pct(all_off, 0.99):.3f} ms")
     print(f"added latency   median  : {med_on - med_off:+.3f} ms   (target <= 0.050 ms)")
     print(f"added per repeat        : {', '.join(f'{a:+.3f}' for a in added)} ms")
     print(f"added latency   p99     : {pct(all_on, 0.99) - pct(all_off, 0.99):+.3f} ms")
+    out.add(Figure("otel=True added latency/call (median of repeats)", statistics.median(added), 0.05, "ms"))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, help="calls per arm per repeat (default 1000; 300 with --quick)")
+    parser.add_argument("--repeats", type=int, help="repeats (default 3)")
+    parser.add_argument("--exporter", choices=("memory", "otlp"), default="memory")
+    return cli(measure, parser, "otel")
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
