@@ -97,3 +97,17 @@ def test_each_encoding_loads_once():
         tokens.count_text("hi", "gpt-4")
         tokens.count_text("hi", "gpt-3.5-turbo")
     assert tokens._load.cache_info().misses == 1
+
+
+def test_gemini_flash_is_priced_flat_at_its_published_rates():
+    """Its audio prices (usage llmguard never reports) made it "not flat": every Gemini call went
+    through genai-prices' calc_price (~100 us) instead of the flat arithmetic."""
+    from decimal import Decimal
+
+    from llmguard.policies.pricing import FlatPrice, Pricer
+    from llmguard.types import Usage
+
+    pricer = Pricer({})
+    assert isinstance(pricer.price_of("google", "gemini-2.5-flash"), FlatPrice)
+    # $0.30 per million input tokens, $2.50 per million output tokens (thinking included)
+    assert pricer.cost("google", "gemini-2.5-flash", Usage(input_tokens=100, output_tokens=50)) == Decimal("0.000155")

@@ -20,11 +20,16 @@ from typing import Any
 from llmguard.types import Usage
 
 _MTOK = Decimal(1_000_000)
-# Price keys whose usage we never report, so a flat model that has them is still flat for us.
+# Price keys whose usage we never report, so a flat model that has them is still flat for us
+# (audio: `Usage` counts no audio tokens, so genai-prices would price none either; without these,
+# every Gemini call went through calc_price, ~100 us).
 _IGNORABLE = {
     "web_searches_kcount",
     "storage_searches_kcount",
     "code_executions_kcount",
+    "input_audio_mtok",
+    "cache_audio_read_mtok",
+    "output_audio_mtok",
 }
 _FLAT_KEYS = {"input_mtok", "cache_read_mtok", "cache_write_mtok", "cache_write_1h_mtok", "output_mtok"}
 
