@@ -145,6 +145,11 @@ class ProviderAdapter(Protocol):
         """The provider's rate-limit headers as a RateLimitInfo, or None."""
         ...
 
+    def path_for_model(self, raw_path: bytes, model: str) -> bytes | None:
+        """The request path asking `model` instead, where the path names the model (Gemini's
+        `/models/{model}:generateContent`); None where the body does (`"model": ...`)."""
+        ...
+
     def retry_after_s(self, body: bytes) -> float | None:
         """The wait a 429's body asks for (Gemini's RetryInfo), when no header says it."""
         ...

@@ -189,3 +189,26 @@ def test_the_key_in_the_query_is_no_part_of_the_cache_key(fresh_sim, guard):
     # `alt=sse` still keys it: the JSON answer to the same body is another answer
     plain = httpx2.post(f"{fresh_sim.base_url}/v1beta/models/{FLASH}:generateContent?key=k", json=body, timeout=30)
     assert plain.headers["content-type"] == "application/json" and fresh_sim.stats["requests"] == 2
+
+
+def test_a_gemini_fallback_and_a_route_name_the_model_in_the_path(fresh_sim, home):
+    """Gemini names the model in the URL: a fallback or route that set a body "model" sent the
+    first model again (with a field the API rejects); now the path asks for the other model."""
+    guard = llmguard.install(
+        home=str(home),
+        max_attempts=1,
+        fallbacks={FLASH: ["gemini-2.0-flash"]},
+        routes=[{"when": {"feature": "cheap"}, "model": "gemini-2.5-flash-lite"}],
+    )
+    fresh_sim.configure(faults=["500"])
+    config = types.GenerateContentConfig(max_output_tokens=20)
+    _generate(fresh_sim, "sync", config)
+    with llmguard.tag(feature="cheap"):
+        _generate(fresh_sim, "sync", config)
+    fell_back, routed = rows(guard)
+    assert (fell_back["model"], fell_back["fallback_used"], fell_back["status"]) == ("gemini-2.0-flash", 1, "ok")
+    assert (routed["model"], routed["fallback_used"], routed["status"]) == ("gemini-2.5-flash-lite", 0, "ok")
+    books = fresh_sim.stats["models"]
+    assert books["gemini-2.0-flash"]["requests"] == 1 and books["gemini-2.5-flash-lite"]["requests"] == 1
+    for row in (fell_back, routed):
+        assert repr(row["cost_usd"]) == repr(float(books[row["model"]]["cost_decimal"]))

@@ -102,8 +102,8 @@ async def async_sleep(seconds: float) -> None:
 _BODY_FRAMING = (b"content-length", b"transfer-encoding")
 
 
-def rebuild_request(lib: Any, request: Any, body: bytes) -> Any:
-    """The same request with another body and its Content-Length.
+def rebuild_request(lib: Any, request: Any, body: bytes, raw_path: bytes | None = None) -> Any:
+    """The same request with another body and its Content-Length (and, given `raw_path`, that path).
 
     Built from the raw header pairs and a ready `ByteStream` rather than `Request(content=...)`:
     that path decodes and re-encodes every header and the body, ~25 us against ~5 us, on the way
@@ -112,7 +112,11 @@ def rebuild_request(lib: Any, request: Any, body: bytes) -> Any:
     headers = [(name, value) for name, value in request.headers.raw if name.lower() not in _BODY_FRAMING]
     headers.append((b"Content-Length", str(len(body)).encode()))
     rebuilt = lib.Request(
-        request.method, request.url, headers=headers, stream=lib.ByteStream(body), extensions=request.extensions
+        request.method,
+        request.url if raw_path is None else request.url.copy_with(raw_path=raw_path),
+        headers=headers,
+        stream=lib.ByteStream(body),
+        extensions=request.extensions,
     )
     rebuilt._content = body  # what `.read()` would set: the body is already in memory
     return rebuilt

@@ -106,7 +106,11 @@ class CallFlow(GuardParts):
         body_changes: dict[str, Any] = {}
         routed = self.router.route(call.model, tags) if self.router.routes else call.model
         if routed != call.model:
-            body_changes["model"] = routed
+            moved = adapter.path_for_model(request.url.raw_path, routed)
+            if moved is None:
+                body_changes["model"] = routed
+            else:  # the model is named in the path
+                request = rebuild_request(lib, request, request.content, moved)
             event.model = routed
         if self.settings.default_max_tokens is not None and call.max_tokens is None:
             bound = adapter.output_bound_changes(call, self.settings.default_max_tokens)

@@ -45,7 +45,8 @@ class ModelChain(GuardParts):
             crossed = None
             if index:
                 target = crossing.provider_of(model)
-                body = {**call.body, **body_changes, "model": model}
+                moved = state.adapter.path_for_model(original.url.raw_path, model)
+                body = {**call.body, **body_changes} | ({"model": model} if moved is None else {})
                 if target is not None and target != state.caller.NAME:
                     try:
                         request, crossed = self._cross(state, lib, original, call, body, model, target)
@@ -55,7 +56,7 @@ class ModelChain(GuardParts):
                         return self._refuse(state, lib, "fallback", f"{exc} (the fallback after {event.model} failed)")
                 else:
                     self._uncross(state, call)
-                    request = rebuild_request(lib, original, json_body(body))
+                    request = rebuild_request(lib, original, json_body(body), moved)
                 self._apply_timeout(request)
                 event.model, event.fallback_used, event.decision = model, True, "fallback"
                 event.status, event.http_status, event.error_type, event.error_message = "ok", None, None, None

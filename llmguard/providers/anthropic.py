@@ -31,6 +31,10 @@ def usage_option_changes(call: CallRequest) -> dict[str, Any]:
     return {}  # Anthropic streams always carry usage
 
 
+def path_for_model(raw_path: bytes, model: str) -> bytes | None:
+    return None  # the model is the body's "model"
+
+
 def retry_after_s(body: bytes) -> float | None:
     return None  # the wait is in the retry-after headers, read by the retry policy
 

@@ -53,6 +53,15 @@ def _route(path: str) -> tuple[str, str] | None:
     return None if found is None else (found.group(1), found.group(2))
 
 
+def path_for_model(raw_path: bytes, model: str) -> bytes | None:
+    """The same call asking `model`: Gemini names the model in the path, not the body."""
+    found = _PATH.search(raw_path.decode("latin-1"))
+    if found is None:
+        return raw_path
+    start, end = found.span(1)
+    return raw_path[:start] + model.encode("ascii", "strict") + raw_path[end:]
+
+
 def endpoint_from_path(path: str) -> str:
     route = _route(path)
     return _ENDPOINTS[route[1]] if route else "generate_content"
