@@ -48,7 +48,8 @@ def test_two_provider_calls_and_a_cache_hit(guard, fresh_sim):
     widget = SpendWidget(llmguard.current)
     widget.refresh()
     assert widget.spend.value == "$0.0000264 spent · $0.0000264 of $0.50 budget used, since set"
-    calls, tokens, rates, latency = _lines(widget.details.value)
+    calls, tokens, rates, latency, store = _lines(widget.details.value)
+    assert store.startswith("budget shared through local (") and store.endswith("store.sqlite3) · reachable")
     assert calls == "calls 3: 2 to the provider · 1 cache hit ($0.0000132 saved)"
     assert tokens == "tokens 16 in / 40 out"
     assert rates == "RPM 2 · TPM 56 (no limits set)"  # the cache hit is no request to the provider
@@ -273,3 +274,15 @@ def test_replayed_samples_are_not_provider_calls_and_the_footer_says_how_to_draw
         "llmguard · this cell: 3 calls · $0.00 · 42 tokens · 3 replayed ($0) · `%llmguard fresh` for a new sample"
         " · 200 ms"
     )
+
+
+def test_the_widget_says_where_a_shared_budget_keeps_its_books(home, fresh_sim):
+    from llmguard.magics.widget import SpendWidget
+
+    llmguard.install(home=str(home), budget_usd=0.5)  # the default store: every kernel on this home
+    _ask(fresh_sim, "hi")
+    widget = SpendWidget(llmguard.current)
+    widget.refresh()
+    lines = _lines(widget.details.value)
+    widget.close()
+    assert lines[-1] == f"budget shared through local ({home / 'store.sqlite3'}) · reachable", lines

@@ -50,6 +50,7 @@ def collect(guard: Any) -> dict[str, Any]:
         "limits": limits,
         "queue_depth": sum(item["queue_depth"] for item in limits),
         "window_s": guard.settings.window_s,
+        "store": guard.budget.store_status() if hasattr(guard.budget, "store_status") else None,
     }
 
 
@@ -163,13 +164,26 @@ def latency_text(view: dict[str, Any]) -> str:
 
 
 def detail_lines(view: dict[str, Any]) -> list[str]:
-    return [
+    lines = [
         calls_text(view),
         tokens_text(view),
         *_rate_parts(view),
         f"{latency_text(view)} · retries {view['retries']:,} · fallbacks {view['fallbacks']:,}"
         f" · errors {view['errors']:,}",
     ]
+    shared = shared_store_text(view)
+    return [*lines, shared] if shared else lines
+
+
+def shared_store_text(view: dict[str, Any]) -> str:
+    """`budget shared through local (.../store.sqlite3) · reachable`, where a budget is shared (no ping:
+    the widget refreshes often; the last exchange's error is shown), or the store is failing."""
+    store = view.get("store")
+    if not store or store["kind"] == "process":
+        return ""
+    if store["error"] is None:
+        return f"budget shared through {store['label']} · reachable" if view.get("budget") else ""
+    return f"store {store['label']} unreachable: {store['error']}"
 
 
 def spark_text(view: dict[str, Any]) -> str:
