@@ -229,6 +229,10 @@ def inject_usage_option(body: dict[str, Any]) -> bytes:
     return json.dumps({**body, "stream_options": options}, separators=(",", ":")).encode()
 
 
+# A chunk's top-level "model" (a quote inside the answer's text is escaped, so it cannot match)
+_MODEL_FIELD = re.compile(r'"model"\s*:\s*"((?:[^"\\]|\\.)*)"')
+
+
 def observe_event(state: StreamState, name: str | None, data: str) -> bool:
     """Update `state` from one SSE event. True when the event is a usage-only chunk."""
     state.events += 1
@@ -239,10 +243,9 @@ def observe_event(state: StreamState, name: str | None, data: str) -> bool:
         state.content_events += 1
     if '"usage"' not in data and '"response.completed"' not in data and '"error"' not in data:
         if state.model is None and '"model"' in data:
-            try:
-                state.model = json.loads(data).get("model")
-            except ValueError:
-                pass
+            found = _MODEL_FIELD.search(data)  # not json.loads of the first chunk: it delays the first token
+            if found is not None:
+                state.model = found.group(1)
         return False
     try:
         event = json.loads(data)
