@@ -335,3 +335,16 @@ def test_llmguard_report_reads_the_ledger_when_pyproject_settings_are_bad(tmp_pa
     assert done.returncode == 0, done.stderr
     assert "gpt-4o-mini" in done.stdout and "0.0123" in done.stdout
     assert "ignoring 1 invalid setting" in done.stderr and "limits" in done.stderr
+
+
+def test_a_redis_url_given_as_home_is_refused_without_its_password(tmp_path, monkeypatch):
+    """home="redis://:pw@host" made a folder named after the password (redis:/:pw@host/0/ledger.sqlite3)."""
+    import llmguard
+    from llmguard.config import ConfigError
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError) as refused:
+        llmguard.install(home="redis://:hunter2-secret@127.0.0.1:6379/0")
+    assert "hunter2-secret" not in str(refused.value)
+    assert "redis://***@127.0.0.1:6379/0" in str(refused.value) and "store=" in str(refused.value)
+    assert list(tmp_path.iterdir()) == []

@@ -180,6 +180,10 @@ def _name(value: Any, at: _At, what: str) -> str:
 def _home(value: Any, at: _At) -> str:
     if isinstance(value, os.PathLike):
         value = os.fspath(value)
+    if isinstance(value, str) and "://" in value:  # a store URL given as the home: never a folder
+        from llmguard.redact import url_without_password  # named after its password
+
+        at.fail(url_without_password(value), "is a URL, not a folder; a Redis URL is the store= setting")
     return _name(
         value,
         at,
