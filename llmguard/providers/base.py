@@ -17,8 +17,8 @@ __all__ = [
 ]
 
 
-def request_object(body: bytes) -> dict[str, Any]:
-    """A request body as a JSON object with a model, or a ProviderParseError saying what is wrong."""
+def json_object(body: bytes) -> dict[str, Any]:
+    """A request body as a JSON object, or a ProviderParseError saying what is wrong."""
     import json
 
     try:
@@ -27,6 +27,12 @@ def request_object(body: bytes) -> dict[str, Any]:
         raise ProviderParseError(f"request body is not JSON ({exc})") from None
     if not isinstance(data, dict):
         raise ProviderParseError("request body is not a JSON object")
+    return data
+
+
+def request_object(body: bytes) -> dict[str, Any]:
+    """A request body as a JSON object with a model (in the body, as OpenAI and Anthropic put it)."""
+    data = json_object(body)
     if not isinstance(data.get("model"), str):
         raise ProviderParseError("request has no model")
     return data

@@ -17,7 +17,7 @@ import json
 import re
 from typing import Any
 
-from llmguard.providers.base import CallRequest, ProviderParseError, StreamState, Usage, json_body
+from llmguard.providers.base import CallRequest, StreamState, Usage, json_body, json_object
 from llmguard.providers.base import noted_error_body as noted_error_body  # ProviderAdapter: error.message
 from llmguard.types import RateLimitInfo
 
@@ -94,12 +94,7 @@ def parse_request(path: str, body: bytes) -> CallRequest | None:
     endpoint = _ENDPOINTS[method]
     if endpoint == "count_tokens":
         return None
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ProviderParseError(f"request body is not JSON ({exc})") from None
-    if not isinstance(data, dict):
-        raise ProviderParseError("request body is not a JSON object")
+    data = json_object(body)  # the model is in the path, not the body
     config = _config(data)
     temperature = config.get("temperature")
     candidates = _int(_get(config, "candidateCount", "candidate_count"))
