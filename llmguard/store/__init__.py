@@ -12,13 +12,17 @@ A store holds *books*, one per limit (a session budget, a tenant's quota for a d
 and the *leases* processes hold. A lease is money reserved in the store for one process, which then
 admits calls against it locally with no round trip (`lease.py`). `books.py` is the arithmetic every
 store applies atomically (the Redis store in Lua), so the sum of spent money and live leases never
-exceeds the limit. Policies talk only to this seam, never to SQLite or Redis.
+exceeds the limit. Rate limits keep *rate books* the same way (`rates.py`: leased request and token
+capacity; `rates_lease.py` is a process's side). Policies talk only to this seam, never to SQLite or Redis.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from llmguard.store.rates import RateGrant, RateRequest
 
 from llmguard.redact import url_without_password
 
@@ -79,6 +83,10 @@ class Store(Protocol):
 
     def sync(self, request: SyncRequest) -> Grant:
         """Apply `request` to its book atomically; StoreUnavailable if the store cannot be reached."""
+        ...
+
+    def sync_rates(self, request: RateRequest) -> RateGrant:
+        """Apply `request` to its rate book atomically (`rates.py`); StoreUnavailable as `sync`."""
         ...
 
     def ping(self) -> None:

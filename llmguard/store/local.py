@@ -8,6 +8,7 @@ wall clock, which every process on one machine shares.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 import time
@@ -18,11 +19,13 @@ from typing import Any
 
 from llmguard.store import Grant, Store, StoreUnavailable, SyncRequest
 from llmguard.store.books import Book, Lease, apply
+from llmguard.store.rates import RateGrant, RateRequest, apply_rates
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS books (key TEXT PRIMARY KEY, gen TEXT, base REAL, added REAL, touched REAL)",
     "CREATE TABLE IF NOT EXISTS leases (key TEXT, holder TEXT, amount REAL, used REAL, expires REAL, "
     "PRIMARY KEY (key, holder))",
+    "CREATE TABLE IF NOT EXISTS rates (key TEXT PRIMARY KEY, book TEXT)",  # rates.py: one JSON book per key
 )
 
 
@@ -113,6 +116,26 @@ class LocalStore:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+
+    def sync_rates(self, request: RateRequest) -> RateGrant:
+        """One `BEGIN IMMEDIATE` transaction: read the rate book, apply the step, write it back."""
+        key = self._prefix + request.key
+        try:
+            with self._lock:
+                conn = self._conn
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    row = conn.execute("SELECT book FROM rates WHERE key = ?", (key,)).fetchone()
+                    book = json.loads(row[0]) if row is not None else None
+                    book, grant = apply_rates(book, request, time.time(), uuid.uuid4().hex[:12])
+                    conn.execute("INSERT OR REPLACE INTO rates VALUES (?, ?)", (key, json.dumps(book)))
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                return grant
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(self.label, f"{type(exc).__name__}: {exc}") from None
 
     def ping(self) -> None:
         try:

@@ -6,9 +6,11 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from typing import Any
 
 from llmguard.store import Grant, SyncRequest
 from llmguard.store.books import Book, Lease, apply
+from llmguard.store.rates import RateGrant, RateRequest, apply_rates
 
 
 class ProcessStore:
@@ -20,6 +22,7 @@ class ProcessStore:
         self._lock = threading.Lock()
         self._books: dict[str, Book] = {}
         self._leases: dict[str, dict[str, Lease]] = {}
+        self._rates: dict[str, dict[str, Any]] = {}
 
     def sync(self, request: SyncRequest) -> Grant:
         with self._lock:
@@ -28,6 +31,12 @@ class ProcessStore:
                 self._books.get(request.key), leases, request, time.time(), uuid.uuid4().hex[:12], share=1.0
             )
             self._books[request.key] = book
+            return grant
+
+    def sync_rates(self, request: RateRequest) -> RateGrant:
+        with self._lock:
+            book, grant = apply_rates(self._rates.get(request.key), request, time.time(), uuid.uuid4().hex[:12])
+            self._rates[request.key] = book
             return grant
 
     def ping(self) -> None:

@@ -18,6 +18,8 @@ import uuid
 
 from llmguard import redact
 from llmguard.store import Grant, StoreUnavailable, SyncRequest
+from llmguard.store.rates import RateGrant, RateRequest
+from llmguard.store.rates_lua import SYNC_RATES
 from llmguard.store.redis_lua import SYNC
 
 TIMEOUT_S = 1.0  # connect and read timeout of one round trip
@@ -46,6 +48,7 @@ class RedisStore:
         except (ValueError, *self._errors) as exc:
             raise ConfigError(f"llmguard: store={self.label!r} is not a usable Redis URL ({_reason(exc)})") from None
         self._script = self._client.register_script(SYNC)
+        self._rates_script = self._client.register_script(SYNC_RATES)
         self._prefix = f"llmguard:{namespace}:"
         self._down_until = 0.0
         self._last_reason = ""
@@ -86,6 +89,17 @@ class RedisStore:
         except self._errors as exc:
             raise self._unavailable(exc) from None
         return Grant(float(held), float(spent), float(others), str(gen), granted == "1")
+
+    def sync_rates(self, request: RateRequest) -> RateGrant:
+        """One `rates_lua.SYNC_RATES` run on `llmguard:{namespace}:rate:{key}`."""
+        self._check_down()
+        try:
+            answer = self._rates_script(
+                keys=[f"{self._prefix}rate:{request.key}"], args=[request.to_json(), uuid.uuid4().hex[:12]]
+            )
+        except self._errors as exc:
+            raise self._unavailable(exc) from None
+        return RateGrant.from_json(answer)
 
     def ping(self) -> None:
         try:
