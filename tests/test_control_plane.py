@@ -301,7 +301,7 @@ _KERNEL = """
 import sys, time, os, llmguard, openai
 from concurrent.futures import ThreadPoolExecutor
 llmguard.install(home=sys.argv[2], limits={"gpt-4o-mini": {"rpm": 30}}, window_s=1.0, max_wait_s=60,
-                 shared_limits=sys.argv[3] == "shared", max_attempts=1)
+                 store="local" if sys.argv[3] == "shared" else "process", max_attempts=1)
 client = openai.OpenAI(base_url=sys.argv[1] + "/v1", api_key="sk-kernel-1", max_retries=0)
 while not os.path.exists(sys.argv[4]):
     time.sleep(0.005)

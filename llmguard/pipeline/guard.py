@@ -49,12 +49,10 @@ class Guard(CallFlow, CacheStep, ModelChain, Retrying, Outcomes):
         self.ledger = Ledger(settings.home_path) if settings.ledger else None
         self._warned_models: set[str] = set()
         self.enabled = settings.enabled
-        shared = None
-        if settings.shared_limits:
-            from llmguard.policies.shared_state import SharedBuckets
+        from llmguard.store.rates_lease import open_rate_store
 
-            shared = SharedBuckets(settings.home_path / "limits.sqlite3")
-        self.limiter = Limiter(shared=shared)
+        # configured rate limits are shared through the store too (its own connection), per process on "process"
+        self.limiter = Limiter(store=open_rate_store(settings), lease_ttl_s=settings.lease_ttl_s)
         self.cache_layer: Any = None
         self.finisher = Finisher(self.finish_call)  # calls finished by a GC finalizer
         self._apply_policies(settings)
@@ -115,6 +113,7 @@ class Guard(CallFlow, CacheStep, ModelChain, Retrying, Outcomes):
         """Finish background writes and release files (uninstall calls it)."""
         self.finisher.close()
         self.budget.close()  # leases back to the store, then the store itself
+        self.limiter.close()  # rate leases back to the store, then its connection
         if self.otel is not None:
             self.otel.close()
         if self.cache_layer is not None:

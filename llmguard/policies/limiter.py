@@ -6,23 +6,30 @@ of the key's queue (interactive before background, then first come first served)
 told how long to wait. Waiting itself happens in the guard's drivers (threads block on an Event,
 asyncio tasks on a Future), so one limiter serves both at once. Provider headers tighten the local
 view; a 429 pauses the key until its retry-after.
+
+Given a shared store (`store="local"` or Redis), configured limits are shared by every process on
+it: on top of its own buckets, a call must fit this process's lease of the key's capacity
+(`store/rates_lease.py`), spent in memory; only a call that does not fit asks the store, outside
+the lock. Queues and priorities stay per process; limits learnt from headers stay per process.
 """
 
 from __future__ import annotations
 
-import contextlib
 import heapq
 import itertools
 import math
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmguard.policies.buckets import TokenBucket, resized
 from llmguard.policies.rate_headers import RateLimitInfo, learnt_window_s
 from llmguard.policies.tickets import PRIORITY_RANK, Ticket
+
+if TYPE_CHECKING:
+    from llmguard.store import Store
+    from llmguard.store.rates_lease import RateLease, RateLeases
 
 # Admit only once a call fits with this much refill to spare. Under heavy thread contention the
 # simulator refused, about once in five 500-call bursts, a call our bucket had admitted with 1.5-3 ms
@@ -52,38 +59,33 @@ class _Key:
     max_queue_wait_s: float = 0.0
     last_admitted: Ticket | None = None
     learnt: bool = False  # the limit came from the provider's headers, not from settings
+    lease: RateLease | None = None  # the limit is shared through the store
 
 
 class Limiter:
     """Admission control for every limited key (a model, a model group or a deployment)."""
 
     def __init__(
-        self, limits: dict[str, LimitSpec] | None = None, clock: Any = time.monotonic, shared: Any = None
+        self,
+        limits: dict[str, LimitSpec] | None = None,
+        clock: Any = time.monotonic,
+        store: Store | None = None,
+        lease_ttl_s: float = 10.0,
     ) -> None:
         self._clock = clock
         self._lock = threading.Lock()
         self._keys: dict[str, _Key] = {}
         self._seq = itertools.count()
-        self._shared = shared  # a SharedBuckets: bucket levels live in LLMGUARD_HOME for all processes
+        self._rates: RateLeases | None = None  # configured limits are shared through this store
+        if store is not None:
+            from llmguard.store.rates_lease import RateLeases
+
+            self._rates = RateLeases(store, self._lock, lease_ttl_s)
         # calls in flight to keys with no limit yet: when a limit is learnt from the first answer,
         # the provider may not have counted the others against it yet, so they are taken off
         self._untracked: dict[str, int] = {}
         for key, spec in (limits or {}).items():
             self.set_limit(key, spec)
-
-    @contextlib.contextmanager
-    def _locked(self, key: str) -> Iterator[_Key | None]:
-        """The lock, plus (when shared) this key's buckets loaded from and saved to the shared store."""
-        with self._lock:
-            state = self._keys.get(key)
-            if self._shared is None or state is None:
-                yield state
-                return
-            paused = [state.paused_until]
-            with self._shared.transaction(key, {"requests": state.requests, "tokens": state.tokens}, paused):
-                state.paused_until = paused[0]
-                yield state
-                paused[0] = state.paused_until
 
     # ---- configuration ---------------------------------------------------------------------
     def set_limit(self, key: str, spec: LimitSpec) -> None:
@@ -91,16 +93,23 @@ class Limiter:
         with self._lock:
             state = self._keys.get(key)
             if state is None:
-                self._keys[key] = _Key(
+                state = self._keys[key] = _Key(
                     spec,
                     TokenBucket(spec.rpm, spec.window_s, now) if spec.rpm else None,
                     TokenBucket(spec.tpm, spec.window_s, now) if spec.tpm else None,
                 )
-                return
-            state.spec = spec
-            state.requests = resized(state.requests, spec.rpm, spec.window_s, now)
-            state.tokens = resized(state.tokens, spec.tpm, spec.window_s, now)
+            else:
+                state.spec = spec
+                state.requests = resized(state.requests, spec.rpm, spec.window_s, now)
+                state.tokens = resized(state.tokens, spec.tpm, spec.window_s, now)
+            if self._rates is not None:
+                state.lease = self._rates.lease(key, *_caps(spec)) if spec.rpm or spec.tpm else None
             self._wake_head(state)
+
+    def close(self) -> None:
+        """Give shared capacity back to the store and close it."""
+        if self._rates is not None:
+            self._rates.close()
 
     def limited(self, key: str) -> bool:
         return key in self._keys
@@ -134,10 +143,20 @@ class Limiter:
 
     def try_admit(self, ticket: Ticket) -> float:
         """0.0 when admitted (capacity now reserved); else seconds to wait (inf: wait to be woken)."""
+        for _ in range(3):
+            result = self._try_admit(ticket)
+            if isinstance(result, float):
+                return result
+            assert self._rates is not None  # the lease is short: ask the store, outside the lock
+            wait = self._rates.refill(result, ticket.tokens)
+            if wait > 0:
+                return wait
+        return 0.001
+
+    def _try_admit(self, ticket: Ticket) -> float | RateLease:
         now = self._clock()
-        if self._shared is not None and not self._is_head(ticket):
-            return math.inf  # not our turn: no need to touch the shared store
-        with self._locked(ticket.key) as state:
+        with self._lock:
+            state = self._keys.get(ticket.key)
             if state is None or ticket.admitted:
                 ticket.admitted = True
                 return 0.0
@@ -154,6 +173,16 @@ class Limiter:
                     wait = max(wait, bucket.wait_for(min(need, bucket.capacity)))
             if wait > 0:
                 return wait
+            lease = state.lease
+            if lease is not None:
+                leased = lease.fallback is None
+                taken = lease.take(ticket.tokens, time.monotonic())
+                if taken is None:
+                    return lease
+                if taken > 0:
+                    return taken
+                if leased:  # in flight in the lease until answered
+                    ticket.lease = lease
             for bucket, amount in ((state.requests, 1), (state.tokens, ticket.tokens)):
                 if bucket is not None:
                     if bucket.level >= bucket.capacity:
@@ -177,14 +206,6 @@ class Limiter:
             self._wake_head(state)
             return 0.0
 
-    def _is_head(self, ticket: Ticket) -> bool:
-        with self._lock:
-            state = self._keys.get(ticket.key)
-            if state is None:
-                return True
-            self._drop_cancelled(state)
-            return not state.queue or state.queue[0] is ticket
-
     def never_fits(self, ticket: Ticket) -> str | None:
         """Why this call can never be admitted (it is bigger than the whole TPM bucket), or None."""
         state = self._keys.get(ticket.key)
@@ -206,9 +227,18 @@ class Limiter:
 
     def answered(self, ticket: Ticket) -> None:
         """The provider has seen this call (it answered, or the attempt ended)."""
-        if ticket.starts_refill:
-            with self._locked(ticket.key):
-                self._start_refill(ticket)
+        if ticket.lease is not None or ticket.starts_refill:
+            with self._lock:
+                self._land(ticket)
+                if ticket.starts_refill:
+                    self._start_refill(ticket)
+
+    @staticmethod
+    def _land(ticket: Ticket) -> None:
+        """A call admitted from a rate lease leaves its holder's calls in flight (lock held)."""
+        if ticket.lease is not None and not ticket.landed:
+            ticket.landed = True
+            ticket.lease.landed(ticket.tokens)
 
     def _start_refill(self, ticket: Ticket) -> None:
         ticket.starts_refill = False
@@ -225,9 +255,14 @@ class Limiter:
         """Replace the estimate with what the provider really charged (the difference goes back)."""
         if not ticket.admitted:
             return
-        with self._locked(ticket.key) as state:
+        with self._lock:
+            state = self._keys.get(ticket.key)
             if ticket.starts_refill:
                 self._start_refill(ticket)
+            if ticket.lease is not None:
+                self._land(ticket)
+                ticket.lease.refund(ticket.tokens - charged_tokens)
+                ticket.lease = None
             if state is None or state.tokens is None:
                 return
             state.tokens.refill(self._clock())
@@ -238,7 +273,8 @@ class Limiter:
     def observe(self, key: str, info: RateLimitInfo, ticket: Ticket | None, window_s: float) -> None:
         """Tighten the local view with what the provider says (never loosen it)."""
         now = self._clock()
-        with self._locked(key) as state:
+        with self._lock:
+            state = self._keys.get(key)
             if state is None:
                 if info.limit_requests is None and info.limit_tokens is None:
                     return
@@ -288,14 +324,19 @@ class Limiter:
                         bucket.refill(now)
                         bucket.level -= gap
                 ticket.level_after = ticket.requests_after = None  # count each observation once
+            if state.lease is not None:  # the shared book follows a limit the headers tightened
+                state.lease.caps, state.lease.window_s = _caps(state.spec)
 
     def pause(self, key: str, seconds: float) -> None:
         """After a 429: nobody on this key is admitted until the provider's retry-after has passed."""
-        with self._locked(key) as state:
+        with self._lock:
+            state = self._keys.get(key)
             if state is not None:
                 state.paused_until = max(state.paused_until, self._clock() + seconds)
                 if state.tokens is not None:
                     state.tokens.level = min(state.tokens.level, 0.0)
+                if state.lease is not None and self._rates is not None:
+                    self._rates.paused(state.lease, seconds)
 
     # ---- visibility ----------------------------------------------------------------------------
     def snapshot(self) -> dict[str, dict[str, Any]]:
@@ -333,3 +374,8 @@ class Limiter:
         Limiter._drop_cancelled(state)
         if state.queue:
             state.queue[0].notify()
+
+
+def _caps(spec: LimitSpec) -> tuple[tuple[float, float], float]:
+    """A spec as a rate book's (requests, tokens) caps (0: not limited) and window."""
+    return (float(spec.rpm or 0), float(spec.tpm or 0)), spec.window_s

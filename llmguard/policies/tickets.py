@@ -27,6 +27,8 @@ class Ticket:
         "level_after",
         "requests_after",
         "starts_refill",
+        "lease",
+        "landed",
     )
 
     def __init__(self, key: str, tokens: int, rank: int, seq: int, now: float) -> None:
@@ -39,6 +41,8 @@ class Ticket:
         self.level_after: float | None = None  # local tokens left right after admission (header sync)
         self.requests_after: float | None = None
         self.starts_refill = False  # this call drained a full bucket: its answer starts the refill
+        self.lease: Any = None  # the rate lease (a RateLease) it was admitted from, until reconciled
+        self.landed = False  # it has left the lease's calls in flight
 
     def __lt__(self, other: Ticket) -> bool:
         return (self.rank, self.seq) < (other.rank, other.seq)
