@@ -20,6 +20,7 @@ SMALLEST = {
     "overhead": ["--quick", "--repeats", "3", "--rounds", "1", "--block", "5", "--per-task", "1"],
     "limiter": ["--quick", "--calls", "120", "--repeats", "3"],
     "tokens": ["--quick", "--repeats", "3"],
+    "team": ["--quick", "--repeats", "3", "--rounds", "1", "--block", "5"],
 }
 
 
