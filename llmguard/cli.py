@@ -34,6 +34,21 @@ def cmd_cache(args: argparse.Namespace) -> int:
         print(json.dumps(stats, indent=2) if args.format == "json" else cache.format_stats(stats))
     elif args.action == "clear":
         print(f"llmguard: removed {cache.cache_clear(home)} cached answers from {cache.cache_dir(home)}")
+        from llmguard.config import load_settings
+        from llmguard.store import StoreUnavailable
+
+        settings = load_settings()
+        try:
+            shared = cache.shared_cache_clear(settings.store, settings.namespace)
+        except StoreUnavailable as exc:
+            print(
+                f"llmguard: the answers shared through {exc.label} were not removed: it cannot be reached ({exc.reason})"
+            )
+            return 1
+        if shared is not None:
+            from llmguard.money import plural
+
+            print(f"llmguard: removed {plural(shared[0], 'answer')} shared through {shared[1]}")
     else:
         print(f"llmguard: pruned {cache.cache_prune(home)} expired or over-size entries from {cache.cache_dir(home)}")
     return 0

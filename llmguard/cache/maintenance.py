@@ -13,7 +13,7 @@ from typing import Any
 from llmguard.cache.store import DEFAULT_SIZE_LIMIT, DEFAULT_TTL_S, ResponseCache, cache_dir, empty_stats
 from llmguard.money import plural, usd
 
-__all__ = ["cache_clear", "cache_dir", "cache_prune", "cache_stats", "format_stats"]
+__all__ = ["cache_clear", "cache_dir", "cache_prune", "cache_stats", "format_stats", "shared_cache_clear"]
 
 
 def cache_stats(home: Path, ttl_s: float | None = DEFAULT_TTL_S) -> dict[str, Any]:
@@ -33,6 +33,20 @@ def cache_clear(home: Path) -> int:
         return 0
     with ResponseCache(directory) as cache:
         return cache.clear()
+
+
+def shared_cache_clear(store: str, namespace: str) -> tuple[int, str] | None:
+    """With a Redis store: remove the answers shared across machines; (count, the store's label)."""
+    if store in ("process", "local"):
+        return None
+    from llmguard.store.redis_cache import RedisCacheTier
+    from llmguard.store.redis_store import RedisStore
+
+    tier = RedisCacheTier(RedisStore(store, namespace), namespace)
+    try:
+        return tier.clear(), tier.label
+    finally:
+        tier.store.close()
 
 
 def cache_prune(home: Path, ttl_s: float | None = DEFAULT_TTL_S, size_limit: int = DEFAULT_SIZE_LIMIT) -> int:

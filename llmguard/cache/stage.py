@@ -20,15 +20,19 @@ import weakref
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from llmguard.cache.entry import decode, encode
 from llmguard.cache.inflight import InflightRegistry
 from llmguard.cache.key import cache_key, check_mode, is_cacheable, is_sampled_draw
-from llmguard.cache.markers import CrossProcessInflight, poll_leader
+from llmguard.cache.markers import GONE, HIT, WAITING, CrossProcessInflight, Poll, poll_leader
 from llmguard.cache.origin import answer_origin
 from llmguard.cache.replay import SampleOrdinals, in_notebook_kernel, replay_key
 from llmguard.cache.store import CachedResponse, ResponseCache, cache_dir
 from llmguard.types import CallRequest
+
+if TYPE_CHECKING:
+    from llmguard.store.redis_cache import RedisCacheTier
 
 _COUNT_BATCH = 50
 # How long the writer lets answers gather before one commit. A notebook's loop sends a call every
@@ -45,6 +49,7 @@ class _Put:
     key: str
     response: CachedResponse
     led_across: bool
+    local_only: bool = False  # read from Redis: kept on this machine's disk, not written back
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,10 +69,13 @@ class CacheLayer:
         cache_sampled: bool = False,
         key_tags: Iterable[str] = (),
         lead_ttl_s: float = 120.0,
+        shared: RedisCacheTier | None = None,
     ) -> None:
         self.cache = ResponseCache(cache_dir(home), ttl_s=ttl_s, size_limit=size_limit)
         self.flights = InflightRegistry()
         self.across = CrossProcessInflight(Path(home) / "inflight")
+        # the store is Redis: answers and leaders shared with other machines too
+        self.shared = shared
         self.cache_sampled = cache_sampled
         # In a notebook kernel sampled calls are replayed, each draw under its own key (replay.py);
         # a script keeps them uncached unless cache_sampled. The demo turns it on for itself.
@@ -107,19 +115,47 @@ class CacheLayer:
 
     def lookup(self, key: str, count: bool = True) -> CachedResponse | None:
         hit = self._recent.get(key) or self.cache.get(key)
+        if hit is None and self.shared is not None:
+            hit = self._shared_get(key)
         if hit is None and count:
             self._tally(misses=1)
         return hit
+
+    def _shared_get(self, key: str) -> CachedResponse | None:
+        """Another machine's answer from Redis (kept on this machine's disk too, off the call's path)."""
+        assert self.shared is not None
+        response = decode(key, self.shared.get(key))
+        if response is None:
+            return None
+        ttl_s = self.cache.ttl_s
+        if ttl_s is not None and response.age_s() > ttl_s:
+            return None
+        self._recent[key] = response
+        self._later(_Put(key, response, led_across=False, local_only=True))
+        return response
 
     def stale(self, key: str) -> CachedResponse | None:
         """An answer past its TTL, for when the provider is down and stale answers are allowed."""
         return self.cache.get(key, allow_stale=True)
 
     def lead_across_processes(self, key: str) -> bool:
-        return self.across.try_lead(key, self.lead_ttl_s)
+        """Lead `key` among this machine's processes, then (Redis) among every machine's."""
+        if not self.across.try_lead(key, self.lead_ttl_s):
+            return False
+        if self.shared is None or self.shared.try_lead(key, self.lead_ttl_s):
+            return True
+        self.across.release(key)  # another machine leads: this machine's processes follow it too
+        return False
 
     def poll(self, key: str) -> Any:
-        return poll_leader(self.cache, self.across, key)
+        seen = poll_leader(self.cache, self.across, key)
+        if self.shared is None or seen.state == HIT:
+            return seen
+        led = seen.state == WAITING or self.shared.is_led(key)  # marker before answer, as poll_leader
+        response = self._shared_get(key)
+        if response is not None:
+            return Poll(HIT, response)
+        return Poll(WAITING) if led else Poll(GONE)
 
     def counted_hit(self, saved_usd: float | None) -> None:
         self._tally(hits=1, saved=saved_usd or 0.0)
@@ -152,6 +188,13 @@ class CacheLayer:
         a follower in another process that sees no marker must find the answer on disk)."""
         try:
             self.cache.put_many([(put.key, put.response) for put in puts])
+            if self.shared is not None:
+                shared = [
+                    (put.key, encode(put.key, put.response))
+                    for put in puts
+                    if not put.local_only and 200 <= put.response.status < 300
+                ]
+                self.shared.put_many(shared, self.cache.ttl_s)
         finally:
             for put in puts:
                 if self._recent.get(put.key) is put.response:
@@ -159,12 +202,19 @@ class CacheLayer:
         for put in puts:
             if put.led_across:
                 self.across.release(put.key)
+                if self.shared is not None:
+                    self.shared.release(put.key)
 
     def failed(self, key: str, claim: Any, led_across: bool, error: BaseException | None = None) -> None:
         if claim is not None:
             claim.abandon(error)
         if led_across:
-            self._later(lambda: self.across.release(key))
+            self._later(lambda: self._release(key))
+
+    def _release(self, key: str) -> None:
+        self.across.release(key)
+        if self.shared is not None:
+            self.shared.release(key)
 
     # ---- background writes ---------------------------------------------------------------
     def _later(self, job: Callable[[], Any] | _Put) -> None:
@@ -248,6 +298,8 @@ class CacheLayer:
             worker.join(timeout=5)
         self.cache.close()
         self.across.close()
+        if self.shared is not None:
+            self.shared.close()
 
 
 # Open layers; flushed once at exit by one callback (a callback per layer would keep every

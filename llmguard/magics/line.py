@@ -220,6 +220,17 @@ def _cache(ext: Any, guard: Any, args: argparse.Namespace) -> None:
             raise UsageError("%llmguard cache clear: this llmguard has no response cache yet")
         removed = clear(home)
         note(f"llmguard: cache cleared ({removed} entries removed)")
+        from llmguard.store import StoreUnavailable
+
+        try:
+            shared = cache.shared_cache_clear(guard.settings.store, guard.settings.namespace)
+        except StoreUnavailable as exc:
+            note(f"llmguard: the answers shared through {exc.label} were not removed: it cannot be reached")
+            return
+        if shared is not None:
+            from llmguard.money import plural
+
+            note(f"llmguard: {plural(shared[0], 'answer')} shared through {shared[1]} removed")
         return
     stats_of = getattr(cache, "cache_stats", None)
     if stats_of is None:

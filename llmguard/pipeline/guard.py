@@ -103,6 +103,7 @@ class Guard(CallFlow, CacheStep, ModelChain, Retrying, Outcomes):
                 int(settings.cache_size_mb * 1024 * 1024),
                 settings.cache_sampled,
                 settings.cache_key_tags,
+                shared=open_cache_tier(settings),
             )
         elif self.cache_layer is not None:
             self.cache_layer.cache_sampled = settings.cache_sampled
@@ -280,3 +281,13 @@ def check_crossings(fallbacks: dict[str, list[str]]) -> None:
                     f"calls in {target}'s own API (the answer comes back in {source}'s shape): {why}, "
                     f"or choose a {source} fallback"
                 )
+
+
+def open_cache_tier(settings: Settings) -> Any:
+    """With a Redis store, the tier that shares cached answers and in-flight leaders across machines."""
+    if settings.store in ("process", "local"):
+        return None
+    from llmguard.store.redis_cache import RedisCacheTier
+    from llmguard.store.redis_store import RedisStore
+
+    return RedisCacheTier(RedisStore(settings.store, settings.namespace), settings.namespace)

@@ -15,6 +15,7 @@ import math
 import threading
 import time
 import uuid
+from typing import Any
 
 from llmguard import redact
 from llmguard.store import Grant, StoreUnavailable, SyncRequest
@@ -45,6 +46,10 @@ class RedisStore:
             self._client = redis.Redis.from_url(
                 url, socket_timeout=TIMEOUT_S, socket_connect_timeout=TIMEOUT_S, decode_responses=True
             )
+            # cached answers are bytes: a second client that does not decode them (`redis_cache.py`)
+            self.raw_client = redis.Redis.from_url(
+                url, socket_timeout=TIMEOUT_S, socket_connect_timeout=TIMEOUT_S, decode_responses=False
+            )
         except (ValueError, *self._errors) as exc:
             raise ConfigError(f"llmguard: store={self.label!r} is not a usable Redis URL ({_reason(exc)})") from None
         self._script = self._client.register_script(SYNC)
@@ -59,6 +64,14 @@ class RedisStore:
             self._down_until = time.monotonic() + RETRY_S
             self._last_reason = _reason(exc)
         return StoreUnavailable(self.label, self._last_reason)
+
+    def run(self, operation: Any) -> Any:
+        """`operation(raw_client)`, with this store's circuit: StoreUnavailable, never a redis error."""
+        self._check_down()
+        try:
+            return operation(self.raw_client)
+        except self._errors as exc:
+            raise self._unavailable(exc) from None
 
     def _check_down(self) -> None:
         if time.monotonic() < self._down_until:
@@ -108,10 +121,11 @@ class RedisStore:
             raise self._unavailable(exc) from None
 
     def close(self) -> None:
-        try:
-            self._client.close()
-        except self._errors:
-            pass
+        for client in (self._client, self.raw_client):
+            try:
+                client.close()
+            except self._errors:
+                pass
 
 
 def _num(value: float) -> str:
