@@ -105,7 +105,7 @@ class HTTPServer:
         except OSError:
             self._listener.close()
             raise
-        self._listener.listen(128)
+        self._listener.listen(4096)
         self._listener.setblocking(False)
         self.port: int = self._listener.getsockname()[1]
         self._wake_r, self._wake_w = socket.socketpair()
