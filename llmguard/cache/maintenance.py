@@ -46,7 +46,7 @@ def shared_cache_clear(store: str, namespace: str) -> tuple[int, str] | None:
     try:
         return tier.clear(), tier.label
     finally:
-        tier.store.close()
+        tier.close()
 
 
 def cache_prune(home: Path, ttl_s: float | None = DEFAULT_TTL_S, size_limit: int = DEFAULT_SIZE_LIMIT) -> int:

@@ -102,7 +102,8 @@ class RedisCacheTier:
         return bool(self._quietly(lambda client: client.exists(self._prefix + "lead:" + key), False))
 
     def close(self) -> None:
-        """The store is closed by its owner (the guard's budget)."""
+        """Close the tier's own connection to Redis (opened for it: budgets and rates have theirs)."""
+        self.store.close()
 
     def _quietly(self, operation: Any, otherwise: Any) -> Any:
         try:
