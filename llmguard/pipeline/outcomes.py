@@ -93,7 +93,10 @@ class Outcomes(GuardParts):
             event.total_ms = (time.perf_counter() - state.started) * 1000
             event.cost_usd = 0.0
             self._write_row(state)
-            error = sdk_error(state.caller, TimeoutError(message), None)
+            # the SDK's error carries the request it was for (openai>=3.60 reads its headers);
+            # this one was never sent, so it has the method and URL and no headers, hence no key
+            unsent = lib.Request("POST", state.endpoint_url or "https://llmguard.invalid/")
+            error = sdk_error(state.caller, TimeoutError(message), unsent)
             # the Anthropic SDK retries a timeout by itself: its retry of this body fails fast, no new row
             _spent.set((hashlib.blake2b(state.raw_body, digest_size=16).digest(), error))
             raise error
