@@ -21,14 +21,17 @@ from llmguard.cache.inflight import (
     GONE,
     HIT,
     WAITING,
-    CrossProcessInflight,
     FollowerPoll,
     InflightRegistry,
     LeaderFailed,
+    LockLeads,
+    MarkerLeads,
     next_poll_delay,
+    open_leads,
     poll_leader,
 )
 from llmguard.cache.key import cache_key, canonical_body, check_mode, is_cacheable, reads, writes
+from llmguard.cache.lock_leads import supported as locks_supported
 from llmguard.cache.maintenance import cache_clear, cache_prune, cache_stats, format_stats
 from llmguard.cache.store import ResponseCache
 from llmguard.providers import anthropic as anthropic_adapter
@@ -619,7 +622,7 @@ def test_cli_functions(tmp_path):
 
 def test_no_api_key_is_ever_written(tmp_path):
     home = tmp_path / "home"
-    inflight = CrossProcessInflight(home / "inflight")
+    inflight = open_leads(home / "inflight")
     with ResponseCache(home / "cache") as store:
         for i in range(20):
             body = base_body(messages=[{"role": "user", "content": f"question {i}"}])
@@ -819,11 +822,17 @@ def test_a_follower_arriving_after_the_answer_gets_it_at_once():
 # ---- cross-process deduplication -------------------------------------------------------------
 
 
+# Both elections: byte-range locks (the default on Linux) and marker files (macOS, Windows, and a
+# filesystem that refuses locks). A child process picks its kind by name.
+KINDS = ["locks", "markers"] if locks_supported() else ["markers"]
+CLASSES = {"locks": LockLeads, "markers": MarkerLeads}
+kinds = pytest.mark.parametrize("kind", KINDS)
+
 RACE = """
     import sys, time
     from pathlib import Path
-    from llmguard.cache.inflight import CrossProcessInflight
-    inflight = CrossProcessInflight(Path(sys.argv[1]))
+    from llmguard.cache.inflight import LockLeads, MarkerLeads
+    inflight = {"locks": LockLeads, "markers": MarkerLeads}[sys.argv[4]](Path(sys.argv[1]))
     inflight.is_led("warm-up")  # open the store before the race
     Path(sys.argv[2]).write_text("ready")
     go = Path(sys.argv[3])
@@ -833,11 +842,12 @@ RACE = """
 """
 
 
-def test_three_processes_racing_to_lead_elect_exactly_one(tmp_path):
+@kinds
+def test_three_processes_racing_to_lead_elect_exactly_one(tmp_path, kind):
     directory = tmp_path / "inflight"
     go = tmp_path / "go"
     ready = [tmp_path / f"ready{i}" for i in range(3)]
-    children = [run_python(RACE, str(directory), str(ready[i]), str(go), wait=False) for i in range(3)]
+    children = [run_python(RACE, str(directory), str(ready[i]), str(go), kind, wait=False) for i in range(3)]
     while not all(path.exists() for path in ready):
         assert all(child.poll() is None for child in children), children[0].stderr.read()
         time.sleep(0.005)
@@ -850,19 +860,47 @@ def test_three_processes_racing_to_lead_elect_exactly_one(tmp_path):
     assert sorted(outputs) == ["False", "False", "True"]
 
 
+DIES_LEADING = """
+    import os, sys
+    from pathlib import Path
+    from llmguard.cache.inflight import LockLeads, MarkerLeads
+    leads = {"locks": LockLeads, "markers": MarkerLeads}[sys.argv[2]](Path(sys.argv[1]))
+    assert leads.try_lead("the-key", 60.0)
+    print("leading", flush=True)
+    sys.stdin.read()  # held until the test kills us
+"""
+
+
+@pytest.mark.skipif(not locks_supported(), reason="byte-range OFD locks are Linux's")
+def test_a_leader_killed_with_sigkill_lets_go_at_once(tmp_path):
+    """A marker file blocked its key for the marker's TTL (120 s by default) after a kill -9; a lock
+    ends with its holder, so the next process leads the same key right away."""
+    directory = tmp_path / "inflight"
+    child = run_python(DIES_LEADING, str(directory), "locks", wait=False)
+    assert child.stdout.readline().strip() == "leading"
+    leads = LockLeads(directory)
+    assert leads.is_led("the-key")
+    assert not leads.try_lead("the-key", 60.0)
+    child.kill()  # SIGKILL: no handler, no release
+    child.wait(timeout=30)
+    assert not leads.is_led("the-key")
+    assert leads.try_lead("the-key", 60.0)
+    leads.close()
+
+
 def test_a_dead_leaders_marker_expires(tmp_path, monkeypatch):
     directory = tmp_path / "inflight"
     run_python(
         """
         import os, sys
         from pathlib import Path
-        from llmguard.cache.inflight import CrossProcessInflight
-        assert CrossProcessInflight(Path(sys.argv[1])).try_lead("the-key", 60.0)
+        from llmguard.cache.inflight import MarkerLeads
+        assert MarkerLeads(Path(sys.argv[1])).try_lead("the-key", 60.0)
         os._exit(0)  # dies without releasing
         """,
         str(directory),
     )
-    inflight = CrossProcessInflight(directory)
+    inflight = MarkerLeads(directory)
     assert inflight.is_led("the-key")
     assert not inflight.try_lead("the-key", 60.0)
     real_time = time.time
@@ -872,9 +910,10 @@ def test_a_dead_leaders_marker_expires(tmp_path, monkeypatch):
     inflight.close()
 
 
-def test_only_the_leader_releases_its_marker(tmp_path):
-    a = CrossProcessInflight(tmp_path / "inflight")
-    b = CrossProcessInflight(tmp_path / "inflight")
+@kinds
+def test_only_the_leader_releases_its_lead(tmp_path, kind):
+    a = CLASSES[kind](tmp_path / "inflight")
+    b = CLASSES[kind](tmp_path / "inflight")  # a second guard in the same process is another holder
     assert a.try_lead("k", 60)
     assert not b.try_lead("k", 60)
     b.release("k")
@@ -883,13 +922,83 @@ def test_only_the_leader_releases_its_marker(tmp_path):
     a.release("k")
     assert not b.is_led("k")
     assert b.try_lead("k", 60)
+    assert not a.is_led("other") and a.try_lead("other", 60)  # keys are independent
     a.close()
     b.close()
 
 
+@pytest.mark.skipif(not locks_supported(), reason="byte-range OFD locks are Linux's")
+def test_a_forked_child_does_not_inherit_its_parents_leads(tmp_path):
+    """A forked child shares its parent's open file descriptions, and with them OFD locks: it must
+    open its own, or it would think it leads its parent's keys and could release them."""
+    leads = LockLeads(tmp_path / "inflight")
+    assert leads.try_lead("k", 60)
+    pid = os.fork()
+    if pid == 0:  # the child: exit status says what it saw
+        status = 0 if (not leads.renew("k", 60) and leads.is_led("k") and not leads.try_lead("k", 60)) else 3
+        leads.release("k")  # must not end the parent's lead
+        os._exit(status)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert leads.renew("k", 60)
+    other = LockLeads(tmp_path / "inflight")
+    assert other.is_led("k") and not other.try_lead("k", 60)
+    leads.close()
+    assert other.try_lead("k", 60)  # closing the descriptor ended the lead
+    other.close()
+
+
+@pytest.mark.skipif(not locks_supported(), reason="byte-range OFD locks are Linux's")
+def test_a_filesystem_that_refuses_locks_gets_marker_files(tmp_path, monkeypatch):
+    import errno
+    import fcntl
+
+    from llmguard.cache import lock_leads
+
+    real = fcntl.fcntl
+
+    def refusing(fd, command, arg=0):
+        if command == lock_leads._F_OFD_SETLK:
+            raise OSError(errno.ENOLCK, "No locks available")
+        return real(fd, command, arg)
+
+    monkeypatch.setattr(fcntl, "fcntl", refusing)  # as some network and FUSE mounts answer
+    a, b = LockLeads(tmp_path / "inflight"), LockLeads(tmp_path / "inflight")
+    assert a.try_lead("k", 60) and not b.try_lead("k", 60)
+    assert b.is_led("k") and a.fallback is not None
+    assert any(path.name != "leads.lock" for path in (tmp_path / "inflight").iterdir())  # a marker file
+    a.release("k")
+    assert not b.is_led("k")
+    a.close()
+    b.close()
+
+
+@pytest.mark.skipif(not locks_supported(), reason="byte-range OFD locks are Linux's")
+def test_a_process_opening_while_another_probes_still_uses_locks(tmp_path):
+    """Opening probes one byte to see that the filesystem takes locks. Two processes opening at the
+    same instant collide on that byte: the loser took the collision for a refusal, fell back to
+    marker files and led keys the other already led (seen as a follower waiting out its 60 s)."""
+    import fcntl
+
+    from llmguard.cache import lock_leads
+
+    directory = tmp_path / "inflight"
+    directory.mkdir(mode=0o700)
+    prober = os.open(directory / lock_leads.LOCK_FILENAME, os.O_RDWR | os.O_CREAT, 0o600)
+    probe = lock_leads._FLOCK.pack(fcntl.F_WRLCK, os.SEEK_SET, lock_leads._OFFSET_MASK, 1, 0)
+    fcntl.fcntl(prober, lock_leads._F_OFD_SETLK, probe)  # another process mid-probe
+    leader, follower = LockLeads(directory), LockLeads(directory)
+    assert leader.try_lead("k", 60)
+    assert not follower.try_lead("k", 60)
+    assert leader.fallback is None and follower.fallback is None
+    os.close(prober)
+    leader.close()
+    follower.close()
+
+
 def test_a_leader_whose_marker_expired_does_not_remove_its_successors(tmp_path, monkeypatch):
-    slow = CrossProcessInflight(tmp_path / "inflight")
-    successor = CrossProcessInflight(tmp_path / "inflight")
+    slow = MarkerLeads(tmp_path / "inflight")
+    successor = MarkerLeads(tmp_path / "inflight")
     assert slow.try_lead("k", 60)
     real_time = time.time
     monkeypatch.setattr(time, "time", lambda: real_time() + 120)  # the slow leader's marker expired
@@ -901,30 +1010,34 @@ def test_a_leader_whose_marker_expired_does_not_remove_its_successors(tmp_path, 
     successor.close()
 
 
-def test_poll_leader_states(tmp_path):
+@kinds
+def test_poll_leader_states(tmp_path, kind):
     store = ResponseCache(tmp_path / "cache")
-    inflight = CrossProcessInflight(tmp_path / "inflight")
-    assert poll_leader(store, inflight, "k").state == GONE
+    inflight = CLASSES[kind](tmp_path / "inflight")
+    other = CLASSES[kind](tmp_path / "inflight")  # the follower asks through its own election
+    assert poll_leader(store, other, "k").state == GONE
     assert inflight.try_lead("k", 60)
-    assert poll_leader(store, inflight, "k").state == WAITING
+    assert poll_leader(store, other, "k").state == WAITING
     stored = response()
     store.put("k", stored)
-    polled = poll_leader(store, inflight, "k")
+    polled = poll_leader(store, other, "k")
     assert polled.state == HIT and polled.response.body == stored.body
-    assert poll_leader(store, inflight, "k", since=stored.created_at + 1).state == WAITING
+    assert poll_leader(store, other, "k", since=stored.created_at + 1).state == WAITING
     inflight.release("k")
-    assert poll_leader(store, inflight, "k", since=stored.created_at + 1).state == GONE
+    assert poll_leader(store, other, "k", since=stored.created_at + 1).state == GONE
     store.close()
     inflight.close()
+    other.close()
 
 
 FOLLOWER = """
     import sys, time
     from pathlib import Path
     from llmguard.cache.store import ResponseCache
-    from llmguard.cache.inflight import CrossProcessInflight, FollowerPoll, WAITING, poll_leader
+    from llmguard.cache.inflight import LockLeads, MarkerLeads, FollowerPoll, WAITING, poll_leader
     home = Path(sys.argv[1])
-    store, inflight = ResponseCache(home / "cache"), CrossProcessInflight(home / "inflight")
+    kind = {"locks": LockLeads, "markers": MarkerLeads}[sys.argv[3]]
+    store, inflight = ResponseCache(home / "cache"), kind(home / "inflight")
     assert not inflight.try_lead("the-key", 60.0)
     poll = FollowerPoll(time.monotonic() + 60)
     result = poll_leader(store, inflight, "the-key")
@@ -941,12 +1054,13 @@ FOLLOWER = """
 """
 
 
-def test_followers_in_other_processes_get_the_leaders_answer(tmp_path):
+@kinds
+def test_followers_in_other_processes_get_the_leaders_answer(tmp_path, kind):
     home = tmp_path / "home"
-    inflight = CrossProcessInflight(home / "inflight")
+    inflight = CLASSES[kind](home / "inflight")
     assert inflight.try_lead("the-key", 60.0)
     ready = [tmp_path / "ready0", tmp_path / "ready1"]
-    children = [run_python(FOLLOWER, str(home), str(path), wait=False) for path in ready]
+    children = [run_python(FOLLOWER, str(home), str(path), kind, wait=False) for path in ready]
     while not all(path.exists() for path in ready):
         assert all(child.poll() is None for child in children), children[0].stderr.read()
         time.sleep(0.005)
@@ -972,12 +1086,13 @@ def test_poll_delays_grow_are_capped_and_respect_the_deadline():
     assert FollowerPoll(deadline=100.0).next_delay(now=50.0) == next_poll_delay(0)
 
 
-def test_an_unusable_inflight_folder_means_everyone_leads(tmp_path):
+@kinds
+def test_an_unusable_inflight_folder_means_everyone_leads(tmp_path, kind):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        inflight = CrossProcessInflight(blocker / "inflight")
+        inflight = CLASSES[kind](blocker / "inflight")
         assert inflight.try_lead("k", 60) and inflight.try_lead("k", 60)
         assert not inflight.is_led("k")
     assert any("not deduplicated" in str(w.message) for w in caught)

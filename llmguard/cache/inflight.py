@@ -5,11 +5,11 @@ Two layers, used in this order by the guard after a cache miss:
 1. In this process, `InflightRegistry.claim(key)` makes the first caller the leader; later callers
    are followers that wait (`Claim.wait` in threads, `await Claim.await_async` in asyncio — both
    at once work) until the leader calls `Claim.finish(response)` or `Claim.finish(None, error)`.
-2. Across processes sharing LLMGUARD_HOME, the in-process leader calls
-   `CrossProcessInflight.try_lead(key, ttl_s)`. If another process leads, it polls with
-   `poll_leader` (the other leader stores its answer in the response cache, then releases its
-   marker), sleeping `FollowerPoll.next_delay()` between polls, which the sans-io pipeline turns
-   into `Sleep` actions. A crashed leader's marker expires after `ttl_s`.
+2. Across processes sharing LLMGUARD_HOME, the in-process leader calls `try_lead(key, ttl_s)` on
+   `open_leads(home / "inflight")` (a byte-range lock per key; marker files where locks are
+   missing). If another process leads, it polls with `poll_leader` (the other leader stores its
+   answer in the response cache, then lets go), sleeping `FollowerPoll.next_delay()` between polls,
+   which the sans-io pipeline turns into `Sleep` actions. A crashed leader's lock ends with it.
 
 A leader claim should look the cache up once more before sending: a leader that finished between
 the caller's miss and its claim has just stored the answer. The leader stores the answer in the
@@ -203,13 +203,15 @@ class InflightRegistry:
         return key in self._flights
 
 
-# Across processes: see markers.py (re-exported here, where callers have always found them).
+# Across processes: see lock_leads.py and markers.py (re-exported here, where callers look).
+from llmguard.cache.lock_leads import LockLeads, open_leads  # noqa: E402
 from llmguard.cache.markers import (  # noqa: E402
     GONE,
     HIT,
     WAITING,
-    CrossProcessInflight,
     FollowerPoll,
+    Leads,
+    MarkerLeads,
     Poll,
     next_poll_delay,
     poll_leader,
@@ -220,12 +222,15 @@ __all__ = [
     "HIT",
     "WAITING",
     "Claim",
-    "CrossProcessInflight",
     "FollowerPoll",
     "InflightRegistry",
     "LeaderFailed",
+    "Leads",
+    "LockLeads",
+    "MarkerLeads",
     "Outcome",
     "Poll",
     "next_poll_delay",
+    "open_leads",
     "poll_leader",
 ]

@@ -1,10 +1,11 @@
 """Across processes: one leader per cache key among processes sharing LLMGUARD_HOME.
 
-The in-process leader (see `inflight.py`) calls `CrossProcessInflight.try_lead(key, ttl_s)`. If
+The in-process leader (see `inflight.py`) calls `try_lead(key, ttl_s)` on the cross-process
+`Leads` (`lock_leads.open_leads`: byte-range locks on Linux, the marker files below elsewhere). If
 another process leads, it polls with `poll_leader` (the other leader stores its answer in the
-response cache, then releases its marker), sleeping `FollowerPoll.next_delay()` between polls,
-which the sans-io pipeline turns into `Sleep` actions. A crashed leader's marker expires after
-`ttl_s`.
+response cache, then lets go of its lead), sleeping `FollowerPoll.next_delay()` between polls,
+which the sans-io pipeline turns into `Sleep` actions. A crashed leader's lock ends with it; a
+crashed leader's marker file expires after `ttl_s`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import time
 import uuid
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from llmguard.ledger.connection import ensure_home
 from llmguard.ledger.journal import make_private_dir
@@ -34,8 +35,10 @@ _WRITING_GRACE_S = 5.0
 _TAKEOVER_MARGIN_S = 1.0
 
 
-class CrossProcessInflight:
-    """Leader election per key among processes sharing a directory (`<home>/inflight`).
+class MarkerLeads:
+    """Leader election per key among processes sharing a directory (`<home>/inflight`), by files.
+
+    The fallback where open-file-description locks are missing (`lock_leads.py` is the default).
 
     A marker is a small file created with O_CREAT|O_EXCL, which exactly one process wins; it holds
     its expiry and an owner token, so a leader that crashed blocks the others for at most `ttl_s`
@@ -224,12 +227,22 @@ class FollowerPoll:
 HIT, GONE, WAITING = "hit", "gone", "waiting"
 
 
+class Leads(Protocol):
+    """What the cache layer asks of a cross-process leader election (locks or marker files)."""
+
+    def try_lead(self, key: str, ttl_s: float) -> bool: ...
+    def renew(self, key: str, ttl_s: float) -> bool: ...
+    def release(self, key: str) -> None: ...
+    def is_led(self, key: str) -> bool: ...
+    def close(self) -> None: ...
+
+
 class Poll(NamedTuple):
     state: str  # HIT: the leader's answer is stored; GONE: no leader and no answer; WAITING
     response: CachedResponse | None = None
 
 
-def poll_leader(cache: ResponseCache, inflight: CrossProcessInflight, key: str, since: float | None = None) -> Poll:
+def poll_leader(cache: ResponseCache, inflight: Leads, key: str, since: float | None = None) -> Poll:
     """One non-blocking look: is the other process's answer there, is it still running?
 
     The marker is read before the cache: the leader stores first and releases after, so "no

@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Any
 from llmguard.cache.entry import decode, encode
 from llmguard.cache.inflight import InflightRegistry
 from llmguard.cache.key import cache_key, check_mode, is_cacheable, is_sampled_draw
-from llmguard.cache.markers import GONE, HIT, WAITING, CrossProcessInflight, Poll, poll_leader
+from llmguard.cache.lock_leads import open_leads
+from llmguard.cache.markers import GONE, HIT, WAITING, Poll, poll_leader
 from llmguard.cache.origin import answer_origin
 from llmguard.cache.replay import SampleOrdinals, in_notebook_kernel, replay_key
 from llmguard.cache.store import CachedResponse, ResponseCache, cache_dir
@@ -73,7 +74,7 @@ class CacheLayer:
     ) -> None:
         self.cache = ResponseCache(cache_dir(home), ttl_s=ttl_s, size_limit=size_limit)
         self.flights = InflightRegistry()
-        self.across = CrossProcessInflight(Path(home) / "inflight")
+        self.across = open_leads(Path(home) / "inflight")
         # the store is Redis: answers and leaders shared with other machines too
         self.shared = shared
         self.cache_sampled = cache_sampled
