@@ -516,6 +516,22 @@ def test_size_limit_evicts_the_least_recently_stored(tmp_path):
         assert stats["bytes"] <= 400_000 + 2 * len(chunk)
 
 
+def test_batched_puts_cull_once_and_still_keep_the_size_limit(tmp_path):
+    """The writer stores answers in batches; a batch culls on its last set only (culling on every
+    set was half of each set's cost), for as many entries as its sets would have culled."""
+    chunk = b"x" * 40_000
+    with ResponseCache(tmp_path / "cache", size_limit=400_000) as store:
+        for start in range(0, 40, 8):
+            store.put_many([(f"k{i}", response(body=chunk + b"%d" % i)) for i in range(start, start + 8)])
+        assert store.get("k0") is None and store.get("k39") is not None
+        stats = store.stats()
+        assert stats["entries"] < 40
+        assert stats["bytes"] <= 400_000 + 2 * len(chunk)
+        cache = store._store.open()
+        assert cache.cull_limit == 2  # restored on the connection
+        assert cache.reset("cull_limit") == 2  # and the Settings table other processes read: untouched
+
+
 def test_prune_culls_to_a_smaller_size_limit(tmp_path):
     chunk = b"y" * 40_000
     with ResponseCache(tmp_path / "cache") as store:

@@ -152,12 +152,22 @@ class ResponseCache:
         cache = self._store.open()
         if cache is None:
             return
+        # diskcache culls on every set (a PRAGMA page_count and a scan for expired rows, half a set's
+        # cost): a batch culls once, on its last set, for as many entries as its sets would have.
+        # `cull_limit` is only this connection's attribute here; the Settings table is untouched.
+        culls = cache.cull_limit
         try:
             with cache.transact():
-                for key, response in items:
+                cache.cull_limit = 0
+                for key, response in items[:-1]:
                     cache.set(key, encode(key, response))
+                cache.cull_limit = culls * len(items)
+                key, response = items[-1]
+                cache.set(key, encode(key, response))
         except Exception as exc:
             self._write_failed(exc)
+        finally:
+            cache.cull_limit = culls
 
     def delete(self, key: str) -> None:
         cache = self._store.open()
