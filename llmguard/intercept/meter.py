@@ -9,6 +9,7 @@ is finished from its finalizer, which only reads and hands over (`finish(..., fr
 
 from __future__ import annotations
 
+import re
 import time
 import zlib
 from collections.abc import Callable
@@ -22,6 +23,10 @@ if TYPE_CHECKING:
 
 # (the call's state, what was read, whether a GC finalizer is running) -> None
 OnFinish = Callable[["CallState", MeterReading, bool], None]
+
+# The usage-only chunk the guard asked for (`include_usage`) has no choices. Every other chunk of
+# such a stream carries `"usage": null`, so "usage" alone would pick them all.
+_NO_CHOICES = re.compile(rb'"choices"\s*:\s*\[\s*\]')
 
 
 def _decompressor(encoding: str | None) -> Any:
@@ -50,6 +55,7 @@ class ResponseMeter:
         "_done",
         "_ttft",
         "_keep",
+        "_unread",
     )
 
     def __init__(self, on_finish: OnFinish, call_state: CallState, sent: float, headers: Any) -> None:
@@ -76,6 +82,10 @@ class ResponseMeter:
         self._keep = call_state.cache_key is not None  # the answer will be stored: keep what the user sees
         self._done = False
         self._ttft: float | None = None
+        # Events passed on but not yet looked at, with when they arrived: looked at on the next
+        # read or at the end, so a chunk reaches the SDK before the meter parses it (a provider may
+        # send the whole answer in one read: parsing it all first delayed the first token).
+        self._unread: list[tuple[bytes, float]] = []
 
     @property
     def rewrites(self) -> bool:
@@ -101,36 +111,54 @@ class ResponseMeter:
         data = self._decoded(chunk)
         if data is None:
             return chunk
+        if self._unread:
+            self.catch_up()
+        arrived = time.perf_counter()
         events = self._splitter.feed(data)
         if not self.drop_usage_chunk:
-            for raw in events:
-                self._observe(raw)
+            self._unread.extend([(raw, arrived) for raw in events])
             if self._keep:
                 self._chunks.append(data)
             return chunk
-        out = b"".join([raw for raw in events if not self._observe(raw)])
+        kept: list[bytes] = []
+        for raw in events:
+            if _NO_CHOICES.search(raw):  # may be the usage-only chunk the user did not ask for: decide now
+                if self._observe(raw, arrived):
+                    continue
+            else:
+                self._unread.append((raw, arrived))
+            kept.append(raw)
+        out = b"".join(kept)
         if self._keep:
             self._chunks.append(out)
         return out
+
+    def catch_up(self) -> None:
+        """Look at the events already passed on."""
+        unread, self._unread = self._unread, []
+        for raw, arrived in unread:
+            self._observe(raw, arrived)
 
     def flush(self) -> bytes:
         """An unterminated last event, passed through as the SDK would have seen it."""
         if self._splitter is None or not self.drop_usage_chunk:
             return b""
+        self.catch_up()
         tail = self._splitter.pending
         if tail.strip():
-            self._observe(tail)
+            self._observe(tail, time.perf_counter())
         if self._keep:
             self._chunks.append(tail)
         return tail
 
-    def _observe(self, raw: bytes) -> bool:
+    def _observe(self, raw: bytes, arrived: float) -> bool:
         name, data = event_fields(raw)
         before = self._state.events
         content_before = getattr(self._state, "content_events", 0)
         drop = self.adapter.observe_event(self._state, name, data)
-        if self._ttft is None and self._state.events > before and self._state.content_events > content_before:
-            self._ttft = time.perf_counter()
+        if self._state.events > before and self._state.content_events > content_before:
+            if self._ttft is None or arrived < self._ttft:  # usage events are looked at early
+                self._ttft = arrived
         return drop
 
     def finish(self, completed_read: bool, from_finalizer: bool = False) -> None:
@@ -139,6 +167,7 @@ class ResponseMeter:
             return
         self._done = True
         now = time.perf_counter()
+        self.catch_up()
         reading = MeterReading(
             completed_read,
             model_ms=(now - self.sent) * 1000,
