@@ -972,9 +972,11 @@ def test_a_filesystem_that_refuses_locks_gets_marker_files(tmp_path, monkeypatch
     from llmguard.cache import lock_leads
 
     real = fcntl.fcntl
+    refused = []
 
     def refusing(fd, command, arg=0):
         if command == lock_leads._F_OFD_SETLK:
+            refused.append(fd)
             raise OSError(errno.ENOLCK, "No locks available")
         return real(fd, command, arg)
 
@@ -985,6 +987,7 @@ def test_a_filesystem_that_refuses_locks_gets_marker_files(tmp_path, monkeypatch
     assert any(path.name != "leads.lock" for path in (tmp_path / "inflight").iterdir())  # a marker file
     a.release("k")
     assert not b.is_led("k")
+    assert len(refused) == 2  # one probe each: after a refusal, markers without asking again
     a.close()
     b.close()
 

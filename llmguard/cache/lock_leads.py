@@ -74,7 +74,7 @@ class LockLeads:
     def _descriptor(self) -> int | None:
         if self._fd is not None and self._pid == os.getpid():
             return self._fd
-        if self.error is not None:
+        if self.error is not None or self.fallback is not None:
             return None
         with self._lock:
             if self._fd is not None and self._pid == os.getpid():
