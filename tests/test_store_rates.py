@@ -102,9 +102,15 @@ def test_three_machines_times_16_threads_get_zero_429s_and_every_answer(fresh_si
 
 
 def test_without_a_shared_store_the_same_team_is_throttled(fresh_sim, tmp_path):
-    """The control: each process alone respects the limit; together they exceed it."""
-    fresh_sim.configure(window_s=1.0, **SIM_LIMITS)
-    procs = [start(fresh_sim, tmp_path / "home", "process", tmp_path / "go", threads=16, calls=8) for _ in range(3)]
+    """The control: each process alone respects the limit; together they exceed it.
+
+    At 30 calls a second, far below what three processes on a loaded 2-core machine send (at 120
+    the machine itself could not send faster than the limit, and the control failed under load).
+    """
+    limits = {"rpm": 30, "tpm": 6_000}
+    fresh_sim.configure(window_s=1.0, **limits)
+    home, go = tmp_path / "home", tmp_path / "go"
+    procs = [start(fresh_sim, home, "process", go, threads=16, calls=4, limits=limits) for _ in range(3)]
     (tmp_path / "go").write_text("go")
     finish(procs)
     assert fresh_sim.stats["rate_limited"] > 0
