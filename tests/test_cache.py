@@ -341,3 +341,35 @@ def test_followers_of_a_failed_leader_do_not_hang_and_send_their_own(fresh_sim, 
     assert outcomes.count("error") == 1 and len(outcomes) == 5  # only the leader saw its failure
     assert fresh_sim.stats["requests"] >= 2
     assert sum(e["status"] == "ok" for e in rows(guard)) == 4
+
+
+def test_identical_calls_at_once_on_a_stored_answer_are_all_hits(fresh_sim, home):
+    """A hit now takes the in-flight claim before its one lookup (a miss used to look twice);
+    threads asking the same stored answer at once follow that claim, and are still hits, not
+    deduplicated calls, and still save what the call would have cost."""
+    guard = llmguard.install(home=str(home))
+    try:
+        client = openai_client(fresh_sim)
+        ask = lambda: client.chat.completions.create(  # noqa: E731
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "Say hi"}], max_tokens=5, temperature=0
+        )
+        ask()
+        guard.cache_layer.flush()
+        start = threading.Barrier(8)
+
+        def worker() -> None:
+            start.wait()
+            ask()
+
+        threads = [threading.Thread(target=worker) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        guard.ledger.flush()
+        events = rows(guard)
+    finally:
+        llmguard.uninstall()
+    assert fresh_sim.stats["requests"] == 1
+    assert [(e["cache_hit"], e["dedup_hit"]) for e in events[1:]] == [(1, 0)] * 8
+    assert all(e["saved_usd"] == events[0]["cost_usd"] > 0 for e in events[1:])

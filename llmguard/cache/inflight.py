@@ -11,10 +11,10 @@ Two layers, used in this order by the guard after a cache miss:
    answer in the response cache, then lets go), sleeping `FollowerPoll.next_delay()` between polls,
    which the sans-io pipeline turns into `Sleep` actions. A crashed leader's lock ends with it.
 
-A leader claim should look the cache up once more before sending: a leader that finished between
-the caller's miss and its claim has just stored the answer. The leader stores the answer in the
-cache first and then releases its marker and finishes its claim, so a follower that sees the
-marker gone and still finds no answer knows the leader failed.
+A leader claim takes this machine's lead and only then looks the cache up, once: a leader
+elsewhere stores the answer in the cache first and then lets go of its lead and finishes its
+claim, so a lookup made while holding the lead sees any answer stored before it, and a follower
+that sees the lead gone and still finds no answer knows the leader failed.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ class Outcome:
     response: CachedResponse | None = None
     error: BaseException | None = None
     timed_out: bool = False
+    stored: bool = False  # the leader found the answer already stored: its followers hit the cache too
 
     @property
     def ok(self) -> bool:
@@ -138,10 +139,14 @@ class Claim:
         self._require(leader=False)
         return await self._flight.await_async(timeout)
 
-    def finish(self, response: CachedResponse | None, error: BaseException | None = None) -> None:
-        """Hand the leader's answer (or failure) to every follower and end the flight."""
+    def finish(self, response: CachedResponse | None, error: BaseException | None = None, stored: bool = False) -> None:
+        """Hand the leader's answer (or failure) to every follower and end the flight.
+
+        `stored`: the answer came from the cache, not from a call (followers report a hit).
+        """
         self._require(leader=True)
-        self._registry._finish(self.key, self._flight, _outcome(response, error))
+        outcome = _outcome(response, error)
+        self._registry._finish(self.key, self._flight, Outcome(response, error, stored=True) if stored else outcome)
 
     def abandon(self, error: BaseException | None = None) -> None:
         """End a leader's flight without an answer (idempotent: a finished flight stays finished)."""

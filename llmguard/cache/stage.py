@@ -141,8 +141,18 @@ class CacheLayer:
 
     def lead_across_processes(self, key: str) -> bool:
         """Lead `key` among this machine's processes, then (Redis) among every machine's."""
-        if not self.across.try_lead(key, self.lead_ttl_s):
-            return False
+        return self.lead_here(key) and self.lead_everywhere(key)
+
+    def lead_here(self, key: str) -> bool:
+        """Lead `key` among the processes sharing this home (a lock, ~10 us: taken before the lookup)."""
+        return self.across.try_lead(key, self.lead_ttl_s)
+
+    def let_go_here(self, key: str) -> None:
+        """The lookup found the answer after all: nothing to lead."""
+        self.across.release(key)
+
+    def lead_everywhere(self, key: str) -> bool:
+        """Given this machine's lead, lead `key` among every machine's (Redis; True without it)."""
         if self.shared is None or self.shared.try_lead(key, self.lead_ttl_s):
             return True
         self.across.release(key)  # another machine leads: this machine's processes follow it too

@@ -47,12 +47,9 @@ class CacheStep(GuardParts):
         key = found.key
         state.lookup_key = key
         hit_how = "replay" if found.sampled else "hit"
-        if reads(mode):
-            hit = layer.lookup(key)
-            if hit is not None:
-                return self._serve_cached(state, hit, lib, hit_how)
-        if not writes(mode):
-            return None
+        if not writes(mode):  # read: serve what is stored, never store
+            hit = layer.lookup(key) if reads(mode) else None
+            return None if hit is None else self._serve_cached(state, hit, lib, hit_how)
         state.cache_key = key
         if not reads(mode):  # write / refresh: send, then store what comes back
             return None
@@ -61,15 +58,22 @@ class CacheStep(GuardParts):
             outcome = yield WaitFlight(claim, self.settings.dedup_wait_s)
             if outcome.ok:
                 state.cache_key = None
-                return self._serve_cached(state, outcome.response, lib, "dedup")
+                return self._serve_cached(state, outcome.response, lib, hit_how if outcome.stored else "dedup")
             return None  # the leader failed or took too long: send our own (and store it)
         state.claim = claim
-        hit = layer.lookup(key, count=False)  # the previous leader may have stored it since our first look
+        # One lookup, after taking this machine's lead: another process's leader stores its answer
+        # before it lets go, so holding the lead and still missing means nobody has it. (Looking
+        # before the lead as well cost a second lookup on every miss, and still left the window
+        # between the last look and the lead.)
+        led_here = layer.lead_here(key)
+        hit = layer.lookup(key)
         if hit is not None:
-            claim.finish(hit)
+            if led_here:
+                layer.let_go_here(key)
+            claim.finish(hit, stored=True)
             state.claim = state.cache_key = None
             return self._serve_cached(state, hit, lib, hit_how)
-        if layer.lead_across_processes(key):
+        if led_here and layer.lead_everywhere(key):
             state.led_across = True
             return None
         poll = FollowerPoll(time.monotonic() + self.settings.dedup_wait_s)
