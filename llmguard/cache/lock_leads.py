@@ -21,7 +21,6 @@ import os
 import struct
 import sys
 import threading
-import warnings
 from pathlib import Path
 
 try:
@@ -29,7 +28,7 @@ try:
 except ImportError:  # Windows: file markers only
     fcntl = None  # type: ignore[assignment]
 
-from llmguard.cache.markers import MarkerLeads
+from llmguard.cache.markers import MarkerLeads, unusable_folder
 from llmguard.ledger.connection import ensure_home
 from llmguard.ledger.journal import make_private_dir
 
@@ -88,12 +87,7 @@ class LockLeads:
                 make_private_dir(self.directory)
                 fd = os.open(self.directory / LOCK_FILENAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
             except OSError as exc:
-                self.error = f"cannot use {self.directory} ({exc})"
-                warnings.warn(
-                    f"llmguard: {self.error}; identical calls in other processes are not deduplicated",
-                    RuntimeWarning,
-                    stacklevel=4,
-                )
+                self.error = unusable_folder(self.directory, exc, stacklevel=5)
                 return None
             try:  # a filesystem may refuse OFD locks (some network and FUSE mounts)
                 fcntl.fcntl(fd, _F_OFD_SETLK, _FLOCK.pack(fcntl.F_WRLCK, os.SEEK_SET, _OFFSET_MASK, 1, 0))

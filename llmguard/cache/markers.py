@@ -35,6 +35,17 @@ _WRITING_GRACE_S = 5.0
 _TAKEOVER_MARGIN_S = 1.0
 
 
+def unusable_folder(directory: Path, exc: OSError, stacklevel: int) -> str:
+    """Warn once that `directory` cannot hold leads (every caller then leads); the reason, kept."""
+    error = f"cannot use {directory} ({exc})"
+    warnings.warn(
+        f"llmguard: {error}; identical calls in other processes are not deduplicated",
+        RuntimeWarning,
+        stacklevel=stacklevel,
+    )
+    return error
+
+
 class MarkerLeads:
     """Leader election per key among processes sharing a directory (`<home>/inflight`), by files.
 
@@ -69,12 +80,7 @@ class MarkerLeads:
                 make_private_dir(self.directory)  # 0700 whatever the umask; an existing folder keeps its mode
                 self._ready = True
             except OSError as exc:
-                self.error = f"cannot use {self.directory} ({exc})"
-                warnings.warn(
-                    f"llmguard: {self.error}; identical calls in other processes are not deduplicated",
-                    RuntimeWarning,
-                    stacklevel=3,
-                )
+                self.error = unusable_folder(self.directory, exc, stacklevel=4)
                 return None
         return self.directory
 
