@@ -145,8 +145,7 @@ class Claim:
         `stored`: the answer came from the cache, not from a call (followers report a hit).
         """
         self._require(leader=True)
-        outcome = _outcome(response, error)
-        self._registry._finish(self.key, self._flight, Outcome(response, error, stored=True) if stored else outcome)
+        self._registry._finish(self.key, self._flight, _outcome(response, error, stored))
 
     def abandon(self, error: BaseException | None = None) -> None:
         """End a leader's flight without an answer (idempotent: a finished flight stays finished)."""
@@ -165,10 +164,10 @@ class Claim:
         self.abandon(exc)
 
 
-def _outcome(response: CachedResponse | None, error: BaseException | None) -> Outcome:
+def _outcome(response: CachedResponse | None, error: BaseException | None, stored: bool = False) -> Outcome:
     if response is None and error is None:
         error = LeaderFailed("llmguard: the identical call this one waited for got no cacheable answer")
-    return Outcome(response=response, error=error)
+    return Outcome(response=response, error=error, stored=stored)
 
 
 class InflightRegistry:
