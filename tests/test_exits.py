@@ -11,6 +11,7 @@ import asyncio
 import os
 import signal
 import threading
+import time
 
 import pytest
 
@@ -91,15 +92,29 @@ def test_keyboard_interrupt_mid_call_releases_and_records(fresh_sim, home):
         pytest.skip("SIGINT reaches the main thread only")
     guard = llmguard.install(home=str(home), budget_usd=1.0)
     fresh_sim.configure(latency_ms=2000)
-    timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
-    timer.start()
+    sent = fresh_sim.stats["requests"]
+    stop = threading.Event()
+
+    def interrupt_once_in_flight() -> None:
+        # Ctrl-C once the request has reached the simulator, not after a fixed delay: on a slow
+        # machine a 0.3 s timer fired while the first call was still loading its tokenizer, so the
+        # call was (rightly) recorded as interrupted before it was sent, and the test failed.
+        deadline = time.monotonic() + 30
+        while fresh_sim.stats["requests"] == sent and time.monotonic() < deadline and not stop.is_set():
+            time.sleep(0.01)
+        if not stop.wait(0.1):
+            os.kill(os.getpid(), signal.SIGINT)
+
+    interrupter = threading.Thread(target=interrupt_once_in_flight, daemon=True)
+    interrupter.start()
     try:
         with pytest.raises(KeyboardInterrupt):
             openai_client(fresh_sim, max_retries=0).chat.completions.create(
                 model="gpt-4o-mini", messages=MSG, max_tokens=50
             )
     finally:
-        timer.cancel()
+        stop.set()
+        interrupter.join(5)
         fresh_sim.configure(latency_ms=0)
     assert _held(guard) == 0.0
     [row] = rows(guard)

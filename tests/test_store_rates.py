@@ -185,8 +185,9 @@ def test_a_killed_process_lease_comes_back_within_the_ttl(fresh_sim, tmp_path, s
         if grant.granted:
             break
         time.sleep(0.01)
-    # all of it came back, and at once: granted by the very sync that found the lease expired
-    assert grant.granted and grant.held == caps and set(before) == set(leases)
+    # all of it came back, and at once: granted by the very sync that found the lease expired, or
+    # by the next one when the previous probe's own leave-sync (after its refused ask) dropped it
+    assert grant.granted and grant.held == caps and set(before) in (set(leases), set())
     assert set(_rate_book(store, where)["leases"]) == set()
 
 
