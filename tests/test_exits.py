@@ -8,7 +8,6 @@ on the guard's own books (budget held, limiter queue) and on the ledger.
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import threading
 import time
@@ -102,10 +101,11 @@ def test_keyboard_interrupt_mid_call_releases_and_records(fresh_sim, home):
         deadline = time.monotonic() + 30
         while fresh_sim.stats["requests"] == sent and time.monotonic() < deadline and not stop.is_set():
             time.sleep(0.01)
-        if not stop.wait(0.1):
-            os.kill(os.getpid(), signal.SIGINT)
+        if not stop.wait(0.1):  # to the main thread itself, so its blocking read is the one interrupted
+            signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
 
     interrupter = threading.Thread(target=interrupt_once_in_flight, daemon=True)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C raises, whatever ran before
     interrupter.start()
     try:
         with pytest.raises(KeyboardInterrupt):
@@ -115,6 +115,7 @@ def test_keyboard_interrupt_mid_call_releases_and_records(fresh_sim, home):
     finally:
         stop.set()
         interrupter.join(5)
+        signal.signal(signal.SIGINT, previous)
         fresh_sim.configure(latency_ms=0)
     assert _held(guard) == 0.0
     [row] = rows(guard)
