@@ -64,8 +64,8 @@ def measure(quick: bool = False, repeats: int | None = None) -> Outcome:
     out = Outcome("import_time")
     if "PYTHONDONTWRITEBYTECODE" in os.environ:
         out.note("PYTHONDONTWRITEBYTECODE is set here; child interpreters run without it (env -u), so .pyc are used")
-    home = tempfile.mkdtemp(prefix="llmguard-bench-import-")
-    env = child_env(home)
+    scratch = tempfile.TemporaryDirectory(prefix="llmguard-bench-import-")  # removed when measured
+    env = child_env(scratch.name)
     for code in ARMS.values():  # writes the bytecode caches; not timed
         run(code, env)
     times: dict[str, list[float]] = {arm: [] for arm in ARMS}
@@ -77,6 +77,7 @@ def measure(quick: bool = False, repeats: int | None = None) -> Outcome:
                 out.check(result["guard"], "%load_ext llmguard did not install a guard")
             if arm == "import openai, llmguard":
                 out.check(not result["guard"] and not result["runtime"], "import llmguard loaded the runtime")
+    scratch.cleanup()
     base = times["import openai"]
     added = [g - b for g, b in zip(times["import openai, llmguard"], base, strict=True)]
     print(f"{repeats} repeats, fresh interpreter each, order rotating (ms):")

@@ -246,19 +246,19 @@ def warm_up(base_url: str) -> None:
 def run_arm(out: Outcome, base_url: str, arm: str, items, rpm: int, tpm: int, window_s: float) -> dict:
     """One run of one arm on a simulator whose counters are zeroed and buckets full; checked."""
     sim_reset(base_url, rpm=rpm, tpm=tpm, window_s=window_s)
-    home = tempfile.mkdtemp(prefix="llmguard-bench-limiter-")
     rows = None
     if arm == "cookbook":
         end, answered, failures = asyncio.run(cookbook(base_url, items, rpm, tpm, window_s))
     else:
-        settings: dict = {"home": home, "window_s": window_s, "limits": {MODEL: {"rpm": rpm, "tpm": tpm}}}
-        if arm == "llmguard, tuned":
-            settings["max_wait_s"] = 3600
-        guard = llmguard.install(**settings)
-        end, answered, failures = asyncio.run(guarded(base_url, items, arm == "llmguard, tuned"))
-        ledger = guard.ledger.path
-        llmguard.uninstall()
-        rows = len(read_events(ledger))
+        with tempfile.TemporaryDirectory(prefix="llmguard-bench-limiter-") as home:
+            settings: dict = {"home": home, "window_s": window_s, "limits": {MODEL: {"rpm": rpm, "tpm": tpm}}}
+            if arm == "llmguard, tuned":
+                settings["max_wait_s"] = 3600
+            guard = llmguard.install(**settings)
+            end, answered, failures = asyncio.run(guarded(base_url, items, arm == "llmguard, tuned"))
+            ledger = guard.ledger.path
+            llmguard.uninstall()
+            rows = len(read_events(ledger))
     stats = sim_stats(base_url)
     failed = sum(failures.values())
     calls = len(items)

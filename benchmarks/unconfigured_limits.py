@@ -45,8 +45,8 @@ def _reset(base: str) -> None:
 
 def run_arm(out: Outcome, name: str, base: str, calls: int, limits: dict | None) -> dict:
     _reset(base)
-    home = tempfile.mkdtemp(prefix="llmguard-bench-")
-    settings = {"home": home, "max_wait_s": 120}
+    scratch = tempfile.TemporaryDirectory(prefix="llmguard-bench-")
+    settings = {"home": scratch.name, "max_wait_s": 120}
     if limits:
         settings["limits"] = {MODEL: limits}
         settings["window_s"] = 1.0  # the provider's window: only the numbers are wrong
@@ -68,6 +68,7 @@ def run_arm(out: Outcome, name: str, base: str, calls: int, limits: dict | None)
     ledger = guard.ledger.path
     llmguard.uninstall()
     rows = read_events(ledger)
+    scratch.cleanup()
     stats = _stats(base)
     out.check(len(rows) == calls, f"{name}: {len(rows)} ledger rows for {calls} calls")
     out.check(stats["requests"] >= calls - failed, f"{name}: the provider received {stats['requests']} requests")
