@@ -38,7 +38,7 @@ from llmguard.ledger import grains, rollup
 from llmguard.ledger.connection import connect
 from llmguard.ledger.insert import insert_rows
 from llmguard.ledger.records import COLUMNS, STEP_COLUMNS, CallEvent, StepRow
-from llmguard.ledger.schema import create_tables
+from llmguard.ledger.schema import create_tables, ensure_report_indexes
 from llmguard.reporting import report
 from llmguard.reporting.sampling import SAMPLE_ABOVE
 
@@ -119,6 +119,7 @@ def build(path: Path, n: int, roll_up: bool = True) -> float:
     cpu = time.process_time()
     conn = connect(path)
     create_tables(conn)
+    ensure_report_indexes(conn)
     rollup.ensure_rollup(conn)
     batch: list[list] = []
     for row in rows(n, time.time()):  # ending now: the report's alerts look at the last hour
@@ -151,6 +152,11 @@ def cached_ledger(n: int, keep: str | None) -> tuple[Path, str]:
         finally:
             conn.close()
         if current and mark is not None and mark.usable and mark.rows == calls == n and steps is not None:
+            conn = connect(path)  # as the writer's next open would: the reports' indexes of this release
+            try:
+                ensure_report_indexes(conn)
+            finally:
+                conn.close()
             return path, f"reused {path}"
         for suffix in ("", "-wal", "-shm"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)

@@ -30,7 +30,7 @@ from llmguard.ledger.damage import (
     still_damaged,
 )
 from llmguard.ledger.insert import ingest_orphans, insert_rows
-from llmguard.ledger.schema import create_tables
+from llmguard.ledger.schema import create_tables, ensure_report_indexes
 
 
 class LedgerFile:
@@ -85,12 +85,13 @@ class LedgerFile:
         except BaseException:
             conn.close()
             raise
-        try:
-            rollup.ensure_rollup(conn)
-        except sqlite3.Error as exc:  # a read-only or busy file: recorded without it, reports scan
-            if is_damaged(exc):
-                conn.close()
-                raise
+        for ensure in (ensure_report_indexes, rollup.ensure_rollup):
+            try:
+                ensure(conn)
+            except sqlite3.Error as exc:  # a read-only or busy file: recorded without it, reports scan
+                if is_damaged(exc):
+                    conn.close()
+                    raise
         return conn
 
     def _open_here(self) -> bool:

@@ -40,10 +40,19 @@ def _insert_into(table: str, columns: list[str]) -> str:
 CREATE_CALLS = _create_table("calls", {c: column_type(c) for c in COLUMNS})
 # Each index costs every insert ~8 us (measured); reports filter by time or run and then group in
 # one scan, so these two are what the hot path pays for.
+# The failed calls alone, covering what the report groups them by (dashboard.error_kinds): an ok
+# call, nearly every call, skips it, so only a failure pays for the insert. Over 1M calls (2.5%
+# failed) it makes that query read 25k index entries instead of every row: 0.31 s -> 0.02 s.
+FAILED_CALLS_INDEX = (
+    "CREATE INDEX IF NOT EXISTS calls_failed ON calls(status, error_type, model, error_message) WHERE status != 'ok'"
+)
 CALL_INDEXES = [
     "CREATE INDEX IF NOT EXISTS calls_ts ON calls(ts)",
     "CREATE INDEX IF NOT EXISTS calls_run ON calls(run_id)",
 ]
+# Indexes only reports read: an older ledger gains them when opened for writing, if it can be
+# written right now (`ensure_report_indexes`); without them a report scans.
+REPORT_INDEXES = [FAILED_CALLS_INDEX]
 INSERT_CALL = _insert_into("calls", COLUMNS)
 
 # One row per finished step() (see context.StepEvent); the tags are typed as the calls' columns.
@@ -69,6 +78,12 @@ def ensure_steps(conn: sqlite3.Connection) -> None:
     """The steps table and its indexes (a ledger an older llmguard made has neither)."""
     conn.execute(CREATE_STEPS)
     for statement in STEP_INDEXES:
+        conn.execute(statement)
+
+
+def ensure_report_indexes(conn: sqlite3.Connection) -> None:
+    """The reports' indexes (building one over an older ledger of 1M calls takes ~0.3 s, once)."""
+    for statement in REPORT_INDEXES:
         conn.execute(statement)
 
 

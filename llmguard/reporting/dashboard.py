@@ -122,18 +122,19 @@ class ErrorKinds:
     more_calls: int = 0  # the calls of those kinds
 
 
+def error_kinds_sql(where: str = "") -> str:
+    """The failed calls grouped by kind and model; the ledger's `calls_failed` index covers it."""
+    return f"""SELECT status, error_type, substr(error_message, 1, {MESSAGE_CHARS}), model, COUNT(*)
+            FROM calls WHERE status != 'ok' {where} GROUP BY 1, 2, 3, 4"""
+
+
 def error_kinds(ledger_path: Path, filters: Filters | None = None, limit: int = 12) -> ErrorKinds:
     """The most common ways calls failed or were refused, and which models they happened to."""
     filters = filters or Filters()
     if not has_calls_table(ledger_path):
         return ErrorKinds()
     where, params = filters.sql()
-    found = query(
-        ledger_path,
-        f"""SELECT status, error_type, substr(error_message, 1, {MESSAGE_CHARS}), model, COUNT(*)
-            FROM calls WHERE status != 'ok' {where} GROUP BY 1, 2, 3, 4""",
-        params,
-    )
+    found = query(ledger_path, error_kinds_sql(where), params)
     kinds: dict[tuple[Any, ...], dict[str, Any]] = {}
     per_model: dict[str, int] = {}
     for status, error_type, message, model, calls in found:

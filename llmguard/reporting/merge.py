@@ -22,7 +22,14 @@ from urllib.request import pathname2url
 
 from llmguard.ledger.connection import connect
 from llmguard.ledger.records import COLUMNS, STEP_COLUMNS
-from llmguard.ledger.schema import CALL_INDEXES, CREATE_CALLS, CREATE_STEPS, SCHEMA_VERSION, STEP_INDEXES
+from llmguard.ledger.schema import (
+    CALL_INDEXES,
+    CREATE_CALLS,
+    CREATE_STEPS,
+    REPORT_INDEXES,
+    SCHEMA_VERSION,
+    STEP_INDEXES,
+)
 from llmguard.reporting.errors import ReportError
 
 LEDGER_NAME = "ledger.sqlite3"
@@ -96,7 +103,7 @@ def merge_ledgers(paths: Sequence[str | Path]) -> MergedLedger:
         for path in files:
             merged.sources.append(_add(conn, path))
         merged.steps = conn.execute("SELECT COUNT(*) FROM steps").fetchone()[0]
-        for statement in (*CALL_INDEXES, *STEP_INDEXES):
+        for statement in (*CALL_INDEXES, *REPORT_INDEXES, *STEP_INDEXES):
             conn.execute(statement)
         conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
     except BaseException:
