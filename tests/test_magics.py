@@ -237,6 +237,26 @@ def test_cache_off_on_stats_and_clear(loaded, fresh_sim):
     assert isinstance(error_of(result), UsageError) and "usage: %llmguard cache" in shown(captured)
 
 
+def test_cache_stats_and_clear_right_after_a_call_see_its_answer(loaded, fresh_sim):
+    """An answer still in the writer's batch (up to 100 ms) is counted, and a clear removes it for good.
+
+    Regression: the magics read the folder without waiting for this kernel's queued writes, so
+    stats run straight after a call said "entries 0" and "no lookups yet" (seen in CI).
+    """
+    ip = loaded
+    run(ip, call(", temperature=0"))
+    _, captured = run(ip, "%llmguard cache stats")
+    assert "entries   1" in shown(captured)
+    assert "lookups   1: 0 hits, 1 miss" in shown(captured)
+    run(ip, call(", temperature=0, seed=7"))
+    _, captured = run(ip, "%llmguard cache clear")
+    assert "2 entries removed" in shown(captured)
+    llmguard.current().cache_layer.flush()
+    _, captured = run(ip, "%llmguard cache stats")
+    assert "entries   0" in shown(captured)
+    assert fresh_sim.stats["requests"] == 2
+
+
 def test_off_lets_calls_through_unrecorded_and_on_guards_again(loaded, fresh_sim):
     ip = loaded
     run(ip, "%llmguard off")

@@ -214,6 +214,11 @@ def _cache(ext: Any, guard: Any, args: argparse.Namespace) -> None:
         return
     from llmguard.cache import maintenance as cache
 
+    # This kernel's answers wait up to 100 ms in the writer's batch (and are served from memory
+    # meanwhile): store them first, or stats would miss them and clear would see them come back.
+    layer = getattr(guard, "cache_layer", None)
+    if layer is not None:
+        layer.flush()
     if args.action == "clear":
         clear = getattr(cache, "cache_clear", None)
         if clear is None:
