@@ -6,6 +6,10 @@ taken by the one-line summary; the widget itself is tested in tests/test_widget.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 from IPython.core.error import UsageError
 from IPython.utils.capture import capture_output
@@ -318,10 +322,28 @@ def test_help_lists_every_subcommand(loaded):
     ip = loaded
     _, captured = run(ip, "%llmguard budget -h")
     assert "usage: %llmguard budget" in captured.stdout
-    doc = ip.find_line_magic("llmguard").__doc__
+    doc = ip.object_inspect_text("%llmguard")  # what `%llmguard?` shows, in a terminal or a notebook
     for word in ("status", "budget", "limit", "tag", "cache", "widget", "report", "lint-on-run", "off", "%%llmguard"):
         assert word in doc
-    assert "--dry-run" in ip.find_cell_magic("llm").__doc__
+    assert "--dry-run" in ip.object_inspect_text("%%llm")
+
+
+def test_load_ext_leaves_the_magics_parsers_for_their_first_use(home, fresh_sim):
+    """`%load_ext` imports neither the parsers nor the `%%llm` client code; the first use does."""
+    code = (
+        "import sys\n"
+        "from IPython.testing.globalipapp import get_ipython\n"
+        "ip = get_ipython(); ip.run_line_magic('load_ext', 'llmguard')\n"
+        "lazy = ('llmguard.magics.line', 'llmguard.magics.cell_llm', 'llmguard.magics.cell_scope')\n"
+        "print('before', [m for m in lazy if m in sys.modules])\n"
+        "ip.run_line_magic('llmguard', 'status')\n"
+        "print('after', [m for m in lazy if m in sys.modules])\n"
+    )
+    env = {**os.environ, "LLMGUARD_HOME": str(home)}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    marked = [line for line in done.stdout.splitlines() if line.startswith(("before ", "after "))]
+    assert marked == ["before []", "after ['llmguard.magics.line', 'llmguard.magics.cell_llm']"]
 
 
 # ---- lint on run ------------------------------------------------------------------------------

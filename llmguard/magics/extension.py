@@ -10,16 +10,15 @@ widget's thread and uninstalls the guard, so `%reload_ext llmguard` starts clean
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import cached_property
 from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_cell_magic, magics_class
 
 import llmguard
-from llmguard.magics import cell_llm, cell_scope
-from llmguard.magics import line as line_magic
 from llmguard.magics.after_cell import AfterCell
-from llmguard.magics.cell_llm import LLMDefaults
 from llmguard.magics.cell_tags import CellTagger
 from llmguard.magics.lint_on_run import LintOnRun
 from llmguard.magics.output import note
@@ -45,7 +44,6 @@ class Extension:
         self.refusals = RefusalHook(ip)
         self.after_cell = AfterCell()
         self.widget: Any = None  # SpendWidget, created when first shown
-        self.llm_defaults = LLMDefaults.from_env()
         self._clients: dict[tuple[Any, ...], Any] = {}
         self.magics: LLMGuardMagics | None = None
 
@@ -113,6 +111,13 @@ class Extension:
             self.after_cell.post_run_cell(llmguard.current(), self.refusals.shown)
 
     # ---- pieces the magics use ---------------------------------------------------------------
+    @cached_property
+    def llm_defaults(self) -> Any:
+        """`%%llm`'s session defaults (an `LLMDefaults`), read from LLMGUARD_LLM_* when first used."""
+        from llmguard.magics.cell_llm import LLMDefaults
+
+        return LLMDefaults.from_env()
+
     def show_widget(self) -> None:
         guard = llmguard.current()
         if guard is None:
@@ -131,6 +136,8 @@ class Extension:
     def llm_client(self, provider: str, base_url: str | None) -> Any:
         """One SDK client per provider, base URL and key, reused across `%%llm` cells."""
         import os
+
+        from llmguard.magics import cell_llm
 
         key = (
             provider,
@@ -155,11 +162,16 @@ class LLMGuardMagics(Magics):
 
     @line_cell_magic
     def llmguard(self, line: str, cell: str | None = None) -> Any:
+        """Control llmguard (line magic) or run a cell under scoped settings (cell magic)."""
         __tracebackhide__ = True
         try:
             if cell is None:
+                from llmguard.magics import line as line_magic
+
                 line_magic.run(self.extension, line)
                 return None
+            from llmguard.magics import cell_scope
+
             return cell_scope.run(self.extension, line, cell)
         except HelpShown as shown:
             print(shown.text)
@@ -167,19 +179,42 @@ class LLMGuardMagics(Magics):
 
     @cell_magic
     def llm(self, line: str, cell: str) -> None:
+        """Send the cell as a prompt to a model and stream the answer into the output."""
+        from llmguard.magics import cell_llm
+
         try:
             cell_llm.run(self.extension, line, cell)
         except HelpShown as shown:
             print(shown.text)
 
 
-LLMGuardMagics.llmguard.__doc__ = (
-    "Control llmguard (line magic) or run a cell under scoped settings (cell magic).\n\n"
-    + line_magic.help_text()
-    + "\n=== %%llmguard (cell magic)\n"
-    + cell_scope.PARSER.format_help()
-)
-LLMGuardMagics.llm.__doc__ = cell_llm.PARSER.format_help()
+# The magics' modules (argparse parsers, the `%%llm` client code) load on first use, not at
+# `%load_ext`: IPython's `?` asks an object for `getdoc()` before its `__doc__`, so the full help is
+# built only when someone asks for it.
+def _llmguard_help() -> str:
+    from llmguard.magics import cell_scope
+    from llmguard.magics import line as line_magic
+
+    return (
+        "Control llmguard (line magic) or run a cell under scoped settings (cell magic).\n\n"
+        + line_magic.help_text()
+        + "\n=== %%llmguard (cell magic)\n"
+        + cell_scope.PARSER.format_help()
+    )
+
+
+def _llm_help() -> str:
+    from llmguard.magics import cell_llm
+
+    return cell_llm.PARSER.format_help()
+
+
+def _attach_help(magic: Any, build: Callable[[], str]) -> None:
+    magic.getdoc = build
+
+
+_attach_help(LLMGuardMagics.llmguard, _llmguard_help)
+_attach_help(LLMGuardMagics.llm, _llm_help)
 
 
 def _unregister_magics(ip: Any) -> None:
