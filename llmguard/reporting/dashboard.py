@@ -74,7 +74,6 @@ def timeline(
         last -= 1  # --until is exclusive: a range that ends on a bucket's start leaves that bucket out
     out = Timeline(bucket_s=size, first=first, slots=max(MIN_SLOTS, last - first + 1), by=by)
     where, params = filters.sql()
-    bucket = f"(CAST(ts AS INTEGER) / {size})"
     request = rolled.Request((by,) if by else (), ("calls", "cost_usd", "failures", "total_n"), size)
     found = rolled.sums(ledger_path, request, filters).groups
     rows = sorted(
@@ -96,20 +95,22 @@ def timeline(
     if sampling.worth_sampling(timed, exact):
         sample = f"AND {sampling.row_hash('calls')} < {sampling.budget_threshold(timed)}"
         out.sampled = True
-    ranked = query(
-        ledger_path,
-        f"""SELECT b, v FROM (
-                SELECT {bucket} AS b, total_ms AS v,
-                       ROW_NUMBER() OVER (PARTITION BY {bucket} ORDER BY total_ms) AS rn,
-                       COUNT(*) OVER (PARTITION BY {bucket}) AS n
-                FROM calls WHERE total_ms IS NOT NULL {where} {sample})
-            WHERE rn = (n * 95 + 99) / 100""",
-        params,
-    )
+    ranked = query(ledger_path, p95_per_bucket_sql(size, where, sample), params)
     for b, value in ranked:
         if b in out.buckets:
             out.buckets[b]["p95_ms"] = value
     return out
+
+
+def p95_per_bucket_sql(size: int, where: str = "", sample: str = "") -> str:
+    """The p95 total latency per time bucket; unfiltered, the ledger's `calls_ts` index covers it."""
+    bucket = f"(CAST(ts AS INTEGER) / {size})"
+    return f"""SELECT b, v FROM (
+                SELECT {bucket} AS b, total_ms AS v,
+                       ROW_NUMBER() OVER (PARTITION BY {bucket} ORDER BY total_ms) AS rn,
+                       COUNT(*) OVER (PARTITION BY {bucket}) AS n
+                FROM calls WHERE total_ms IS NOT NULL {where} {sample})
+            WHERE rn = (n * 95 + 99) / 100"""
 
 
 @dataclass
