@@ -219,6 +219,25 @@ def test_tag_sets_session_tags_recorded_with_every_call(loaded):
     assert (untagged["tenant"], untagged["feature"], untagged["prompt_version"]) == (None, None, None)
 
 
+def test_unload_takes_away_the_session_tags_the_magics_set(ip, fresh_sim):
+    """Regression: `%llmguard tag --tenant acme` outlived `%unload_ext`, so every call after a
+    reload (and, in the test suite, every later test's report) was billed to tenant acme."""
+    llmguard.set_session_tags(feature="set-before-loading")
+    try:
+        run(ip, "%load_ext llmguard")
+        run(ip, "%llmguard tag --tenant acme --user ana")
+        run(ip, "%llmguard cache off")
+        run(ip, "%llmguard tag --feature digest")
+        run(ip, "%unload_ext llmguard")
+        assert llmguard.session_tags() == {"feature": "set-before-loading"}
+        run(ip, "%load_ext llmguard")
+        run(ip, call())
+        row = rows(llmguard.current())[-1]
+        assert (row["tenant"], row["user"], row["feature"]) == (None, None, "set-before-loading")
+    finally:
+        llmguard.set_session_tags(feature=None)
+
+
 def test_cache_off_on_stats_and_clear(loaded, fresh_sim):
     ip = loaded
     deterministic = call(", temperature=0")

@@ -46,9 +46,11 @@ class Extension:
         self.widget: Any = None  # SpendWidget, created when first shown
         self._clients: dict[tuple[Any, ...], Any] = {}
         self.magics: LLMGuardMagics | None = None
+        self._tags_before: dict[str, Any] = {}  # the session tags set before loading, restored by unload
 
     # ---- lifecycle ---------------------------------------------------------------------------
     def load(self) -> None:
+        self._tags_before = llmguard.session_tags()
         existing = llmguard.current()
         try:
             self.guard = existing if existing is not None else llmguard.install()
@@ -86,6 +88,9 @@ class Extension:
                 pass
         self._clients.clear()
         self.tagger.stop()
+        # `%llmguard tag`, `cache off` and `fresh` are this session's: reload starts without them
+        added = {name: None for name in llmguard.session_tags() if name not in self._tags_before}
+        llmguard.set_session_tags(**added, **self._tags_before)
         llmguard.uninstall()
         self.guard = None
 
