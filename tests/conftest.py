@@ -48,6 +48,10 @@ def _always_uninstall():
     yield
     if llmguard.current() is not None:
         llmguard.uninstall()
+    # session tags are process-wide: one a test leaves set would tag every later test's calls
+    leftover = llmguard.session_tags()
+    if leftover:
+        llmguard.set_session_tags(**dict.fromkeys(leftover))
 
 
 def rows(guard_or_home):

@@ -234,8 +234,10 @@ def test_unload_takes_away_the_session_tags_the_magics_set(ip, fresh_sim):
         run(ip, call())
         row = rows(llmguard.current())[-1]
         assert (row["tenant"], row["user"], row["feature"]) == (None, None, "set-before-loading")
+        run(ip, "%unload_ext llmguard")  # here, not in the fixture: its unload would restore the tag again
     finally:
         llmguard.set_session_tags(feature=None)
+    assert llmguard.session_tags() == {}
 
 
 def test_cache_off_on_stats_and_clear(loaded, fresh_sim):
